@@ -1,0 +1,254 @@
+"""Typed, validated settings, read once from keyword arguments, env vars and Django settings.
+
+Precedence, highest first: keyword arguments, environment variables, the Django setting
+``OTEL_SENTRY_BRIDGE = {...}``, then the defaults below. A keyword argument with a bad value
+raises :class:`ConfigError`; a bad environment or Django value is reported once as a warning
+naming its source, and the default is used, so a typo in a deployment never stops the app.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["DEFAULT_IGNORED_EXCEPTIONS", "ENV_VARS", "Settings", "load_settings"]
+
+_log = logging.getLogger("otel_sentry_bridge")
+
+# Django's client errors: a 404 or 403 is not a bug. Subclasses are matched too.
+DEFAULT_IGNORED_EXCEPTIONS: tuple[str, ...] = (
+    "django.http.response.Http404",
+    "django.core.exceptions.PermissionDenied",
+    "django.core.exceptions.SuspiciousOperation",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the bridge can be told. Immutable; build it with :func:`load_settings`."""
+
+    dsn: str | None = None
+    environment: str | None = None  # None: resource deployment.environment[.name], else "production"
+    release: str | None = None  # None: resource service.version
+    server_name: str | None = None  # None: resource host.name, else the hostname
+    sample_rate: float = 1.0
+    send_default_pii: bool = False
+    in_app_include: tuple[str, ...] = ()
+    in_app_exclude: tuple[str, ...] = ()
+    context_lines: int = 5
+    queue_size: int = 1000
+    http_timeout: float = 5.0
+    shutdown_timeout: float = 2.0
+    gzip: bool = True
+    event_level: int = logging.ERROR
+    breadcrumb_level: int = logging.INFO
+    max_breadcrumbs: int = 100
+    max_log_events_per_span: int = 64
+    ignored_exceptions: tuple[str, ...] = DEFAULT_IGNORED_EXCEPTIONS
+    include_local_variables: bool = False
+    response_header: bool = False
+    trace_url_template: str | None = None
+    spool_dir: str | None = None
+    before_send: Callable[[dict[str, Any]], dict[str, Any] | None] | None = field(
+        default=None, compare=False
+    )
+
+    def __repr__(self) -> str:  # the DSN may hold a secret: never print it whole
+        return f"Settings(dsn={'<set>' if self.dsn else None}, environment={self.environment!r})"
+
+
+# Environment variable -> Settings field.
+ENV_VARS: dict[str, str] = {
+    "SENTRY_DSN": "dsn",
+    "SENTRY_ENVIRONMENT": "environment",
+    "SENTRY_RELEASE": "release",
+    "SENTRY_SERVER_NAME": "server_name",
+    "SENTRY_SAMPLE_RATE": "sample_rate",
+    "SENTRY_SEND_DEFAULT_PII": "send_default_pii",
+    "OTEL_SENTRY_IN_APP_INCLUDE": "in_app_include",
+    "OTEL_SENTRY_IN_APP_EXCLUDE": "in_app_exclude",
+    "OTEL_SENTRY_CONTEXT_LINES": "context_lines",
+    "OTEL_SENTRY_QUEUE_SIZE": "queue_size",
+    "OTEL_SENTRY_HTTP_TIMEOUT": "http_timeout",
+    "OTEL_SENTRY_SHUTDOWN_TIMEOUT": "shutdown_timeout",
+    "OTEL_SENTRY_GZIP": "gzip",
+    "OTEL_SENTRY_EVENT_LEVEL": "event_level",
+    "OTEL_SENTRY_BREADCRUMB_LEVEL": "breadcrumb_level",
+    "OTEL_SENTRY_MAX_BREADCRUMBS": "max_breadcrumbs",
+    "OTEL_SENTRY_MAX_LOG_EVENTS_PER_SPAN": "max_log_events_per_span",
+    "OTEL_SENTRY_IGNORED_EXCEPTIONS": "ignored_exceptions",
+    "OTEL_SENTRY_INCLUDE_LOCAL_VARIABLES": "include_local_variables",
+    "OTEL_SENTRY_RESPONSE_HEADER": "response_header",
+    "OTEL_SENTRY_TRACE_URL_TEMPLATE": "trace_url_template",
+    "OTEL_SENTRY_SPOOL_DIR": "spool_dir",
+}
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("expected true/false")
+
+
+def _to_level(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip().upper()
+    if text.isdigit():
+        return int(text)
+    level = logging.getLevelName(text)
+    if not isinstance(level, int):
+        raise ValueError("expected a logging level name such as ERROR or a number")
+    return level
+
+
+def _to_tuple(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return tuple(str(part) for part in value)
+
+
+def _to_positive_int(value: Any) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must not be negative")
+    return number
+
+
+def _to_positive_float(value: Any) -> float:
+    number = float(value)
+    if not number >= 0:  # also rejects NaN
+        raise ValueError("must not be negative")
+    return number
+
+
+def _to_rate(value: Any) -> float:
+    number = float(value)
+    if not 0.0 <= number <= 1.0:
+        raise ValueError("must be between 0 and 1")
+    return number
+
+
+def _to_optional_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _to_template(value: Any) -> str | None:
+    text = _to_optional_str(value)
+    if text is not None and "{trace_id}" not in text:
+        raise ValueError("must contain {trace_id}")
+    return text
+
+
+def _to_callable(value: Any) -> Any:
+    if value is not None and not callable(value):
+        raise ValueError("must be callable")
+    return value
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "dsn": _to_optional_str,
+    "environment": _to_optional_str,
+    "release": _to_optional_str,
+    "server_name": _to_optional_str,
+    "sample_rate": _to_rate,
+    "send_default_pii": _to_bool,
+    "in_app_include": _to_tuple,
+    "in_app_exclude": _to_tuple,
+    "context_lines": _to_positive_int,
+    "queue_size": _to_positive_int,
+    "http_timeout": _to_positive_float,
+    "shutdown_timeout": _to_positive_float,
+    "gzip": _to_bool,
+    "event_level": _to_level,
+    "breadcrumb_level": _to_level,
+    "max_breadcrumbs": _to_positive_int,
+    "max_log_events_per_span": _to_positive_int,
+    "ignored_exceptions": _to_tuple,
+    "include_local_variables": _to_bool,
+    "response_header": _to_bool,
+    "trace_url_template": _to_template,
+    "spool_dir": _to_optional_str,
+    "before_send": _to_callable,
+}
+
+
+def _convert(name: str, value: Any, source: str) -> Any:
+    try:
+        return _CONVERTERS[name](value)
+    except (TypeError, ValueError) as exc:
+        shown = "<hidden>" if name == "dsn" else repr(value)
+        raise ConfigError(f"{source}: invalid value {shown}: {exc}") from None
+
+
+def _django_options() -> Mapping[str, Any]:
+    """The ``OTEL_SENTRY_BRIDGE`` Django setting, or nothing when Django is not configured."""
+    try:
+        from django.conf import settings as django_settings
+
+        if not django_settings.configured:
+            return {}
+        options = getattr(django_settings, "OTEL_SENTRY_BRIDGE", None) or {}
+    except Exception:  # settings module broken or not importable: not ours to report
+        return {}
+    return options if isinstance(options, Mapping) else {}
+
+
+def load_settings(
+    options: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    django: Mapping[str, Any] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Settings:
+    """Build :class:`Settings` from keyword ``options``, ``environ`` and Django settings.
+
+    ``environ`` defaults to ``os.environ`` and ``django`` to the ``OTEL_SENTRY_BRIDGE`` Django
+    setting. Unknown or invalid keyword options raise :class:`ConfigError`; problems in the
+    other sources go to ``warn`` (default: a logged warning) and their defaults are kept.
+    """
+    report = warn or _log.warning
+    values: dict[str, Any] = {}
+
+    for key, value in (django if django is not None else _django_options()).items():
+        name = str(key).lower()
+        if name not in _FIELDS:
+            report(f"OTEL_SENTRY_BRIDGE[{key!r}]: unknown option, ignored")
+            continue
+        try:
+            values[name] = _convert(name, value, f"OTEL_SENTRY_BRIDGE[{key!r}]")
+        except ConfigError as exc:
+            report(str(exc))
+
+    env = os.environ if environ is None else environ
+    for variable, name in ENV_VARS.items():
+        if variable in env:
+            try:
+                values[name] = _convert(name, env[variable], variable)
+            except ConfigError as exc:
+                report(str(exc))
+
+    for name, value in (options or {}).items():
+        if name not in _FIELDS:
+            raise ConfigError(f"unknown option {name!r}")
+        values[name] = _convert(name, value, f"option {name!r}")
+
+    return Settings(**values)
