@@ -34,7 +34,9 @@ class Settings:
     """Everything the bridge can be told. Immutable; build it with :func:`load_settings`."""
 
     dsn: str | None = None
-    environment: str | None = None  # None: resource deployment.environment[.name], else "production"
+    environment: str | None = (
+        None  # None: resource deployment.environment[.name], else "production"
+    )
     release: str | None = None  # None: resource service.version
     server_name: str | None = None  # None: resource host.name, else the hostname
     sample_rate: float = 1.0

@@ -1,0 +1,129 @@
+"""Parsed frames -> Sentry stack frames: module names, ``in_app``, source context.
+
+Pure given its inputs: the interpreter's layout (:class:`CodeLayout`) and a source reader are
+passed in, so tests can use any layout and the worker can cache file reads.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import sysconfig
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .stacktrace import ParsedFrame
+
+__all__ = ["CodeLayout", "SourceReader", "sentry_frame", "sentry_frames"]
+
+# Reads a file's lines (without newlines), or None when it cannot be read.
+SourceReader = Callable[[str], "Sequence[str] | None"]
+
+_THIRD_PARTY_MARKERS = (
+    f"{os.sep}site-packages{os.sep}",
+    f"{os.sep}dist-packages{os.sep}",
+)
+
+
+@dataclass(frozen=True)
+class CodeLayout:
+    """Where code lives in this interpreter: import roots and the standard library."""
+
+    import_roots: tuple[str, ...]  # longest first, each ending with os.sep
+    stdlib_roots: tuple[str, ...]
+    in_app_include: tuple[str, ...] = ()
+    in_app_exclude: tuple[str, ...] = ()
+
+    @classmethod
+    def current(
+        cls, in_app_include: Sequence[str] = (), in_app_exclude: Sequence[str] = ()
+    ) -> CodeLayout:
+        """The layout of the running interpreter (reads ``sys.path`` once)."""
+        roots = {_as_dir(p) for p in sys.path if p and os.path.isabs(p)}
+        paths = sysconfig.get_paths()
+        stdlib = {_as_dir(paths[key]) for key in ("stdlib", "platstdlib") if paths.get(key)}
+        return cls(
+            import_roots=tuple(sorted(roots, key=len, reverse=True)),
+            stdlib_roots=tuple(sorted(stdlib, key=len, reverse=True)),
+            in_app_include=tuple(in_app_include),
+            in_app_exclude=tuple(in_app_exclude),
+        )
+
+
+def _as_dir(path: str) -> str:
+    path = os.path.normpath(os.path.realpath(path)) if os.path.isabs(path) else path
+    return path if path.endswith(os.sep) else path + os.sep
+
+
+def _module_and_filename(path: str, layout: CodeLayout) -> tuple[str | None, str]:
+    """``/app/src/shop/views.py`` -> ``("shop.views", "shop/views.py")`` under root /app/src."""
+    if path.startswith("<"):  # <string>, <frozen importlib._bootstrap>, <stdin>
+        return None, path
+    for root in layout.import_roots:
+        if path.startswith(root):
+            relative = path[len(root) :]
+            stem, ext = os.path.splitext(relative)
+            if ext not in (".py", ".pyw") or not stem:
+                return None, relative
+            parts = stem.split(os.sep)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            if not parts or not all(part.isidentifier() for part in parts):
+                return None, relative
+            return ".".join(parts), relative
+    return None, path
+
+
+def _matches(prefixes: tuple[str, ...], module: str | None, path: str) -> bool:
+    for prefix in prefixes:
+        if module and (module == prefix or module.startswith(prefix + ".")):
+            return True
+        if os.path.isabs(prefix) and path.startswith(prefix):
+            return True
+    return False
+
+
+def _in_app(module: str | None, path: str, layout: CodeLayout) -> bool:
+    if _matches(layout.in_app_exclude, module, path):
+        return False
+    if _matches(layout.in_app_include, module, path):
+        return True
+    if path.startswith("<"):
+        return False
+    if any(marker in path for marker in _THIRD_PARTY_MARKERS):
+        return False
+    return not any(path.startswith(root) for root in layout.stdlib_roots)
+
+
+def sentry_frame(
+    frame: ParsedFrame, layout: CodeLayout, read_source: SourceReader, context_lines: int
+) -> dict[str, Any]:
+    """One Sentry frame. Source context comes from the file when readable, else from the
+    line Python printed in the traceback."""
+    module, filename = _module_and_filename(frame.path, layout)
+    result: dict[str, Any] = {
+        "filename": filename,
+        "abs_path": frame.path,
+        "lineno": frame.lineno,
+        "function": frame.function or "<module>",
+        "in_app": _in_app(module, frame.path, layout),
+    }
+    if module:
+        result["module"] = module
+    lines = read_source(frame.path) if context_lines and not frame.path.startswith("<") else None
+    if lines and 0 < frame.lineno <= len(lines):
+        index = frame.lineno - 1
+        result["context_line"] = lines[index]
+        result["pre_context"] = list(lines[max(0, index - context_lines) : index])
+        result["post_context"] = list(lines[index + 1 : index + 1 + context_lines])
+    elif frame.source_line is not None:
+        result["context_line"] = frame.source_line
+    return result
+
+
+def sentry_frames(
+    frames: Sequence[ParsedFrame], layout: CodeLayout, read_source: SourceReader, context: int
+) -> list[dict[str, Any]]:
+    """Frames in Sentry's order (outermost call first, as Python prints them)."""
+    return [sentry_frame(frame, layout, read_source, context) for frame in frames]

@@ -1,0 +1,142 @@
+"""Span attributes (old and stable OTel semantic conventions) -> Sentry ``op``, ``status``,
+``transaction`` and the ``request`` interface. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .model import SpanView
+
+__all__ = ["request_interface", "span_op", "span_status", "transaction_name"]
+
+
+def _first(attributes: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = attributes.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _http_method(attributes: Mapping[str, Any]) -> str | None:
+    method = _first(attributes, "http.request.method", "http.method")
+    return str(method) if method is not None else None
+
+
+def _http_status(attributes: Mapping[str, Any]) -> int | None:
+    status = _first(attributes, "http.response.status_code", "http.status_code")
+    try:
+        return int(status) if status is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def span_op(span: SpanView) -> str:
+    """Sentry's operation name, e.g. ``http.server``, ``db``, ``queue.process``."""
+    attributes = span.attributes
+    kind = span.kind.upper()
+    if _http_method(attributes) is not None:
+        return "http.client" if kind == "CLIENT" else "http.server"
+    if "db.system" in attributes or "db.system.name" in attributes:
+        return "db"
+    if "rpc.system" in attributes:
+        return "rpc.client" if kind == "CLIENT" else "rpc.server"
+    if "messaging.system" in attributes:
+        return "queue.publish" if kind == "PRODUCER" else "queue.process"
+    if "faas.trigger" in attributes:
+        return str(attributes["faas.trigger"])
+    return {"SERVER": "http.server", "CLIENT": "http.client"}.get(kind, "function")
+
+
+_HTTP_STATUS = {
+    400: "invalid_argument",
+    401: "unauthenticated",
+    403: "permission_denied",
+    404: "not_found",
+    409: "already_exists",
+    412: "failed_precondition",
+    429: "resource_exhausted",
+    499: "cancelled",
+    501: "unimplemented",
+    503: "unavailable",
+    504: "deadline_exceeded",
+}
+
+
+def span_status(span: SpanView) -> str:
+    """Sentry span status from the HTTP status when there is one, else the OTel status."""
+    code = _http_status(span.attributes)
+    if code is not None and code >= 400:
+        return _HTTP_STATUS.get(code, "invalid_argument" if code < 500 else "internal_error")
+    if span.status_code == "ERROR":
+        return "internal_error"
+    if span.status_code == "OK" or (code is not None and code < 400):
+        return "ok"
+    return "unknown"
+
+
+def transaction_name(span: SpanView) -> str:
+    """``http.route`` (with the method, as Django's own Sentry transactions read) or the span
+    name."""
+    route = span.attributes.get("http.route")
+    if route:
+        return str(route)
+    return span.name
+
+
+def _url_parts(attributes: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(url without query, query) from whichever conventions the span uses."""
+    full = _first(attributes, "url.full", "http.url")
+    if full is not None:
+        parts = urlsplit(str(full))
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")), parts.query or None
+    scheme = _first(attributes, "url.scheme", "http.scheme") or "http"
+    host = _first(attributes, "http.host", "server.address", "net.host.name", "http.server_name")
+    port = _first(attributes, "server.port", "net.host.port")
+    path = _first(attributes, "url.path")
+    query = _first(attributes, "url.query")
+    if path is None:
+        target = _first(attributes, "http.target")
+        if target is not None:
+            path, _, query = str(target).partition("?")
+    if host is None or path is None:
+        return (str(path) if path is not None else None), (str(query) if query else None)
+    netloc = str(host)
+    default_port = {"http": 80, "https": 443}.get(str(scheme))
+    if port is not None and ":" not in netloc and str(port) != str(default_port):
+        netloc = f"{netloc}:{port}"
+    return f"{scheme}://{netloc}{path}", (str(query) if query else None)
+
+
+def request_interface(span: SpanView, *, send_default_pii: bool) -> dict[str, Any] | None:
+    """Sentry's ``request`` interface for a server span with HTTP attributes, else None."""
+    attributes = span.attributes
+    method = _http_method(attributes)
+    if method is None or span.kind.upper() == "CLIENT":
+        return None
+    url, query = _url_parts(attributes)
+    request: dict[str, Any] = {"method": method}
+    if url:
+        request["url"] = url
+    if query:
+        request["query_string"] = query
+    headers: dict[str, str] = {}
+    user_agent = _first(attributes, "user_agent.original", "http.user_agent")
+    if user_agent is not None:
+        headers["User-Agent"] = str(user_agent)
+    for key, value in attributes.items():
+        # Headers the instrumentation was told to capture (OTEL_..._CAPTURE_HEADERS_SERVER_REQUEST).
+        if key.startswith("http.request.header."):
+            name = "-".join(p.capitalize() for p in key[20:].replace("_", "-").split("-"))
+            headers[name] = (
+                ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+            )
+    if headers:
+        request["headers"] = headers
+    if send_default_pii:
+        client = _first(attributes, "client.address", "http.client_ip", "net.peer.ip")
+        if client is not None:
+            request["env"] = {"REMOTE_ADDR": str(client)}
+    return request

@@ -1,0 +1,229 @@
+"""Parse the text of ``traceback.format_exception`` back into structured exceptions.
+
+``Span.record_exception`` flattens a traceback into one string (``exception.stacktrace``).
+This module recovers what Sentry needs from it: one :class:`ParsedException` per exception in
+the chain (root cause first, as Python prints them), each with its frames (outermost first),
+and the members of exception groups. Pure: text in, dataclasses out. It never raises on odd
+input: unknown lines are skipped, a string cut short by an attribute length limit yields the
+frames that survived.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+__all__ = ["ParsedException", "ParsedFrame", "parse_stacktrace", "split_type"]
+
+_CAUSE = "The above exception was the direct cause of the following exception:"
+_CONTEXT = "During handling of the above exception, another exception occurred:"
+_TRACEBACK_HEADERS = (
+    "Traceback (most recent call last):",
+    "Exception Group Traceback (most recent call last):",
+)
+_FRAME = re.compile(r'^\s*File "(?P<path>.*)", line (?P<lineno>\d+)(?:, in (?P<function>.*))?$')
+_GROUP_START = re.compile(r"^\+ Exception Group Traceback \(most recent call last\):$")
+_GROUP_SEPARATOR = re.compile(r"^\+[-+]*-+ (?:\d+|\.\.\.) -+$|^\+-+$")
+_REPEATED = re.compile(r"^\s*\[Previous line repeated \d+ more times?\]$")
+# A marker line under a source line in 3.11+: only carets, tildes and spaces.
+_MARKERS = re.compile(r"^\s*[\^~\s]+$")
+
+
+@dataclass(frozen=True)
+class ParsedFrame:
+    """One ``File "...", line N, in f`` entry and the source line Python printed under it."""
+
+    path: str
+    lineno: int
+    function: str | None
+    source_line: str | None
+
+
+@dataclass
+class ParsedException:
+    """One exception of a chain or group, as Python printed it."""
+
+    type: str  # as printed: "ValueError", "pkg.mod.Error"
+    message: str
+    frames: list[ParsedFrame] = field(default_factory=list)
+    # How this exception relates to the one printed before it.
+    chained: str | None = None  # "cause" | "context" | None
+    is_group: bool = False
+    children: list[ParsedException] = field(default_factory=list)
+
+
+def split_type(qualified: str) -> tuple[str | None, str]:
+    """``"pkg.mod.Error"`` -> ``("pkg.mod", "Error")``; ``"ValueError"`` -> ``(None, ...)``.
+
+    Nested classes are not distinguishable from modules in the text; the last dotted part is
+    taken as the type, which matches how Sentry displays them.
+    """
+    qualified = qualified.strip()
+    if "." not in qualified or qualified.startswith("<"):
+        return None, qualified
+    module, _, name = qualified.rpartition(".")
+    return module or None, name
+
+
+def parse_stacktrace(text: str) -> list[ParsedException]:
+    """All exceptions printed in ``text``, root cause first, the raised one last."""
+    if not text:
+        return []
+    lines = text.splitlines()
+    exceptions: list[ParsedException] = []
+    chained: str | None = None
+    block: list[str] = []
+    for line in lines:
+        separator = _separator(line)
+        if separator is None:
+            block.append(line)
+            continue
+        parsed = _parse_block(block)
+        if parsed is not None:
+            parsed.chained = chained
+            exceptions.append(parsed)
+        block, chained = [], separator
+    parsed = _parse_block(block)
+    if parsed is not None:
+        parsed.chained = chained
+        exceptions.append(parsed)
+    return exceptions
+
+
+def _separator(line: str) -> str | None:
+    stripped = line.strip()
+    if stripped == _CAUSE:
+        return "cause"
+    if stripped == _CONTEXT:
+        return "context"
+    return None
+
+
+def _parse_block(lines: list[str]) -> ParsedException | None:
+    """One exception (possibly a group) with its traceback."""
+    while lines and not lines[0].strip():
+        lines = lines[1:]
+    if not lines:
+        return None
+    if _GROUP_START.match(lines[0].strip()) or _first_member_separator(lines) is not None:
+        return _parse_group(lines)
+    return _parse_plain(lines)
+
+
+def _parse_plain(lines: list[str]) -> ParsedException | None:
+    frames: list[ParsedFrame] = []
+    exc_lines: list[str] = []
+    pending: tuple[str, int, str | None] | None = None
+    in_traceback = False
+    for raw in lines:
+        stripped = raw.strip()
+        if stripped in _TRACEBACK_HEADERS:
+            in_traceback = True
+            continue
+        match = _FRAME.match(raw)
+        if match and (in_traceback or raw.startswith("  ")) and not exc_lines:
+            if pending:
+                frames.append(ParsedFrame(*pending, None))
+            pending = (match["path"], int(match["lineno"]), match["function"])
+            continue
+        if raw.startswith("    ") and not exc_lines:
+            # Source line under a frame, or the caret markers below it.
+            if pending and not _MARKERS.match(raw):
+                frames.append(ParsedFrame(*pending, stripped))
+                pending = None
+            continue
+        if _REPEATED.match(raw) and not exc_lines:
+            continue
+        if raw.startswith("  ") and not exc_lines and pending:
+            continue  # SyntaxError's own indented source/caret lines after its File line
+        exc_lines.append(raw)
+    if pending:
+        frames.append(ParsedFrame(*pending, None))
+    if not exc_lines and not frames:
+        return None
+    exc_type, message = _split_exception_line(exc_lines)
+    return ParsedException(type=exc_type, message=message, frames=frames)
+
+
+def _split_exception_line(lines: list[str]) -> tuple[str, str]:
+    """``"pkg.Error: first line"`` + continuation lines -> type and message."""
+    if not lines:
+        return "", ""  # cut short before the exception line: the caller fills it in
+    head, sep, rest = lines[0].partition(": ")
+    if not sep:
+        head, _, rest = lines[0].partition(":")
+    message = "\n".join([rest, *lines[1:]]) if lines[1:] else rest
+    return head.strip(), message.strip("\n")
+
+
+def _unbox(lines: list[str], column: int) -> list[str]:
+    """Shift a group box's content left so its ``| `` bar at ``column`` disappears.
+
+    Deeper lines (a nested group's boxes) keep their shape relative to the new margin.
+    """
+    bar = " " * column + "|"
+    margin = " " * column
+    out: list[str] = []
+    for line in lines:
+        if line.startswith(bar):
+            out.append(line[column + 2 :])
+        elif line.startswith(margin):
+            out.append(line[column:])
+        elif not line.strip():
+            out.append("")
+    return out
+
+
+def _first_member_separator(lines: list[str]) -> int | None:
+    for index, line in enumerate(lines):
+        if line.lstrip().startswith("+-+") and _GROUP_SEPARATOR.match(line.strip()):
+            return index
+    return None
+
+
+def _parse_group(lines: list[str]) -> ParsedException | None:
+    """An exception group: its own traceback box, then one box per member.
+
+    Python draws the group's own lines with a ``| `` bar at column c, opens the members with
+    ``+-+---- 1 ----`` at column c, and puts each member's lines (bar) and the separators
+    ``+---- 2 ----`` between members at column c + 2. Nested groups repeat that, further in.
+    """
+    first = _first_member_separator(lines)
+    own_lines = lines if first is None else lines[:first]
+    column = (
+        len(own_lines[0]) - len(own_lines[0].lstrip())
+        if first is None
+        else (len(lines[first]) - len(lines[first].lstrip()))
+    )
+    own = [line for line in own_lines if not _GROUP_START.match(line.strip())]
+    own = [
+        line[column + 2 :] if line.startswith(" " * column + "| ") else line.strip() for line in own
+    ]
+    group = _parse_plain(["Traceback (most recent call last):", *own])
+    if group is None:
+        return None
+    group.is_group = True
+    if first is None:
+        return group
+
+    inner = column + 2
+    members: list[list[str]] = []
+    current: list[str] = []
+    for line in lines[first + 1 :]:
+        is_separator = (
+            line.startswith(" " * inner + "+-")
+            and not line.startswith(" " * inner + "+-+")
+            and _GROUP_SEPARATOR.match(line.strip()) is not None
+        )
+        if is_separator:
+            members.append(current)
+            current = []
+        else:
+            current.append(line)
+    members.append(current)
+    for member in members:
+        text = "\n".join(_unbox(member, inner)).strip("\n")
+        if not text or re.match(r"^and \d+ more exceptions?$", text.strip()):
+            continue
+        group.children.extend(parse_stacktrace(text))
+    return group

@@ -1,0 +1,127 @@
+"""Sentry DSN parsing: the envelope URL, the ``X-Sentry-Auth`` header and a safe display form.
+
+Pure and immutable: safe to share between threads, never does I/O. Nothing here ever puts the
+public key or the secret into an exception message, ``str()`` or ``repr()``; only
+:attr:`Dsn.public_dsn` and :meth:`Dsn.auth_header` (which exist to be sent) contain the key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import SplitResult, urlsplit
+
+from .errors import InvalidDsn
+
+__all__ = ["Dsn"]
+
+_SCHEMES = ("http", "https")
+_PROJECT_ID = re.compile(r"[0-9]+")  # str.isdigit() would also accept "²" and other digits
+_FORMAT_HINT = "expected <scheme>://<public_key>@<host>[:<port>][/<path>]/<project_id>"
+
+
+@dataclass(frozen=True, repr=False)
+class Dsn:
+    """A parsed DSN. Build it with :meth:`parse`; the constructor does not validate.
+
+    ``host`` is bare (``::1``, not ``[::1]``); ``path`` is the prefix before the project id,
+    either ``""`` or ``"/foo"`` without a trailing slash.
+    """
+
+    scheme: str
+    public_key: str
+    secret_key: str | None = field(repr=False)
+    host: str
+    port: int | None
+    path: str
+    project_id: str
+
+    @classmethod
+    def parse(cls, raw: object) -> Dsn:
+        """Parse ``raw`` or raise :class:`InvalidDsn` with a message that names no key."""
+        if not isinstance(raw, str):
+            raise InvalidDsn(f"Sentry DSN must be a string, not {type(raw).__name__}")
+        text = raw.strip()  # values from env files often carry a trailing newline
+        if not text:
+            raise InvalidDsn("Sentry DSN is empty")
+        try:
+            parts = urlsplit(text)
+        except ValueError:  # e.g. an unclosed "[" around an IPv6 address
+            raise InvalidDsn(f"Sentry DSN is not a valid URL ({_FORMAT_HINT})") from None
+        if "@" not in parts.netloc:
+            # Without the "@" we cannot tell key from host, so the DSN is never echoed here.
+            raise InvalidDsn(f"Sentry DSN has no public key ({_FORMAT_HINT})")
+        shown = _redacted(parts)
+
+        scheme = parts.scheme.lower()
+        if scheme not in _SCHEMES:
+            raise InvalidDsn(
+                f"Sentry DSN {shown} has unsupported scheme {scheme!r} (use http or https)"
+            )
+        userinfo = parts.netloc.rpartition("@")[0]
+        public_key, _, secret = userinfo.partition(":")
+        if not public_key:
+            raise InvalidDsn(f"Sentry DSN {shown} has no public key ({_FORMAT_HINT})")
+        host = parts.hostname
+        if not host:
+            raise InvalidDsn(f"Sentry DSN {shown} has no host ({_FORMAT_HINT})")
+        try:
+            port = parts.port
+        except ValueError:  # non-numeric or out of range
+            raise InvalidDsn(f"Sentry DSN {shown} has an invalid port") from None
+        if port == 0:
+            raise InvalidDsn(f"Sentry DSN {shown} has an invalid port")
+
+        path = parts.path
+        if path.endswith("/"):  # tolerate ".../42/", a common copy-paste variant
+            path = path[:-1]
+        prefix, _, project_id = path.rpartition("/")
+        if not project_id:
+            raise InvalidDsn(f"Sentry DSN {shown} has no project id ({_FORMAT_HINT})")
+        if not _PROJECT_ID.fullmatch(project_id):
+            raise InvalidDsn(f"Sentry DSN {shown} has a non-numeric project id")
+
+        return cls(
+            scheme=scheme,
+            public_key=public_key,
+            secret_key=secret or None,
+            host=host,
+            port=port,
+            path=prefix,
+            project_id=project_id,
+        )
+
+    @property
+    def netloc(self) -> str:
+        """``host[:port]`` as it appears in a URL, with brackets around an IPv6 address."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port is None else f"{host}:{self.port}"
+
+    @property
+    def envelope_url(self) -> str:
+        """Where envelopes are POSTed: ``{scheme}://{netloc}{path}/api/{project_id}/envelope/``."""
+        return f"{self.scheme}://{self.netloc}{self.path}/api/{self.project_id}/envelope/"
+
+    @property
+    def public_dsn(self) -> str:
+        """The DSN without its secret, as the envelope header's ``dsn`` field wants it."""
+        return f"{self.scheme}://{self.public_key}@{self.netloc}{self.path}/{self.project_id}"
+
+    def auth_header(self, client: str) -> str:
+        """The ``X-Sentry-Auth`` value; ``client`` is ``<name>/<version>``."""
+        value = f"Sentry sentry_key={self.public_key}, sentry_version=7, sentry_client={client}"
+        if self.secret_key:  # only legacy DSNs have one; modern Sentry ignores it
+            value += f", sentry_secret={self.secret_key}"
+        return value
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://***@{self.netloc}{self.path}/{self.project_id}"
+
+    def __repr__(self) -> str:
+        return f"Dsn({self})"
+
+
+def _redacted(parts: SplitResult) -> str:
+    """The DSN for messages: user info replaced by ``***``, query and fragment dropped."""
+    host_port = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://***@{host_port}{parts.path}"

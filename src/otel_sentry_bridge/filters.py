@@ -1,0 +1,45 @@
+"""Which exceptions never become Sentry events (Http404 and friends, user-configured types).
+
+Types are named by their qualified name. A name matches the event's type itself or, when both
+classes are already imported in this process, any subclass of it. Nothing is imported here:
+looking up ``sys.modules`` only keeps this cheap and free of import side effects.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+
+__all__ = ["IgnoredTypes"]
+
+
+def _resolve(qualified: str) -> type | None:
+    module_name, _, name = qualified.rpartition(".")
+    module = sys.modules.get(module_name or "builtins")
+    target: object = module
+    for part in name.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            return None
+    return target if isinstance(target, type) else None
+
+
+class IgnoredTypes:
+    def __init__(self, names: Iterable[str]) -> None:
+        self._names = frozenset(n.strip() for n in names if n.strip())
+        self._short = frozenset(n for n in self._names if "." not in n)
+
+    def matches(self, qualified: str) -> bool:
+        """True when the exception type named ``qualified`` is ignored."""
+        if not self._names or not qualified:
+            return False
+        if qualified in self._names or qualified.rpartition(".")[2] in self._short:
+            return True
+        exc_type = _resolve(qualified)
+        if exc_type is None:
+            return False
+        for name in self._names:
+            base = _resolve(name if "." in name else f"builtins.{name}")
+            if base is not None and issubclass(exc_type, base):
+                return True
+        return False

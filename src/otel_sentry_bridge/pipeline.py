@@ -1,0 +1,169 @@
+"""The worker-side pipeline: span -> events -> filters -> envelope -> transport.
+
+Runs only on the worker thread. Owns the state the pure core must not have: the recently-sent
+signatures (cross-span dedupe), loss counters, and the transport.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import platform
+import random
+import socket
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from .config import Settings
+from .convert.event import ConvertContext, Signature, build_events, sdk_info
+from .convert.frames import CodeLayout
+from .convert.model import SpanView
+from .dsn import Dsn
+from .filters import IgnoredTypes
+from .source import SourceCache
+from .spans import span_view
+from .transport.envelope import event_envelope
+from .transport.http import Transport
+
+__all__ = ["Pipeline"]
+
+_log = logging.getLogger("otel_sentry_bridge")
+_DEDUPE_SIZE = 4096
+
+
+def _runtime() -> dict[str, str]:
+    return {
+        "name": platform.python_implementation(),
+        "version": platform.python_version(),
+    }
+
+
+class Pipeline:
+    """Callable on the worker thread with a ``ReadableSpan`` or a ready ``SpanView``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        dsn: Dsn | None,
+        transport: Transport,
+        *,
+        extras_for: Callable[[str], Mapping[str, Any] | None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._dsn = dsn
+        self._transport = transport
+        self._ignored = IgnoredTypes(settings.ignored_exceptions)
+        self._ctx = ConvertContext(
+            settings=settings,
+            layout=CodeLayout.current(settings.in_app_include, settings.in_app_exclude),
+            read_source=SourceCache(),
+            hostname=socket.gethostname(),
+            runtime=_runtime(),
+        )
+        if extras_for is not None:
+            self._ctx = dataclasses.replace(self._ctx, extras_for=extras_for)
+        self._sent: OrderedDict[tuple[int, Signature], None] = OrderedDict()
+        self._lock = threading.Lock()
+        self.lost: Counter[tuple[str, str]] = Counter()  # (reason, category) -> count
+        self.sent_count = 0
+        self._warned: set[str] = set()
+
+    def __call__(self, item: ReadableSpan | SpanView) -> None:
+        view = item if isinstance(item, SpanView) else span_view(item)
+        for signature, event in build_events(view, self._ctx):
+            self._process(view.trace_id, signature, event)
+
+    def record_loss(self, reason: str, quantity: int = 1, category: str = "error") -> None:
+        with self._lock:
+            self.lost[(reason, category)] += quantity
+
+    def _seen(self, trace_id: int, signature: Signature) -> bool:
+        """Remember (trace, exception); True if it was already sent from another span."""
+        key = (trace_id, signature)
+        with self._lock:
+            if key in self._sent:
+                self._sent.move_to_end(key)
+                return True
+            self._sent[key] = None
+            if len(self._sent) > _DEDUPE_SIZE:
+                self._sent.popitem(last=False)
+        return False
+
+    def _ignored_event(self, event: Mapping[str, Any]) -> bool:
+        values = (event.get("exception") or {}).get("values") or []
+        if not values:
+            return False
+        main = values[-1]
+        module = main.get("module")
+        qualified = f"{module}.{main['type']}" if module else str(main.get("type", ""))
+        return self._ignored.matches(qualified)
+
+    def _process(self, trace_id: int, signature: Signature, event: dict[str, Any]) -> None:
+        if self._ignored_event(event) or self._seen(trace_id, signature):
+            return
+        settings = self.settings
+        if settings.sample_rate < 1.0 and random.random() >= settings.sample_rate:
+            self.record_loss("sample_rate")
+            return
+        if settings.before_send is not None:
+            try:
+                result = settings.before_send(event)
+            except Exception:
+                _log.warning("otel-sentry-bridge: before_send raised; event kept", exc_info=True)
+                result = event
+            if result is None:
+                self.record_loss("before_send")
+                return
+            event = result
+        self.send(event)
+
+    def send(self, event: dict[str, Any]) -> bool:
+        envelope = event_envelope(
+            event,
+            dsn=self._dsn,
+            sent_at=datetime.now(timezone.utc),
+            sdk=sdk_info(),
+            trace=self._dynamic_sampling_context(event),
+        )
+        result = self._transport.send(envelope)
+        if result.ok:
+            self.sent_count += 1
+            return True
+        self.record_loss("network_error" if result.status is None else "send_error")
+        self._warn_once(
+            f"status {result.status}" if result.status is not None else "network",
+            "otel-sentry-bridge: could not send event %s: %s",
+            event.get("event_id"),
+            result.error or f"HTTP {result.status} {result.body[:200]}",
+        )
+        return False
+
+    def _dynamic_sampling_context(self, event: Mapping[str, Any]) -> dict[str, Any] | None:
+        trace = (event.get("contexts") or {}).get("trace") or {}
+        if not trace.get("trace_id") or self._dsn is None:
+            return None
+        context: dict[str, Any] = {
+            "trace_id": trace["trace_id"],
+            "public_key": self._dsn.public_key,
+            "environment": event.get("environment"),
+        }
+        if event.get("release"):
+            context["release"] = event["release"]
+        if event.get("transaction"):
+            context["transaction"] = event["transaction"]
+        return context
+
+    def _warn_once(self, key: str, message: str, *args: Any) -> None:
+        if key in self._warned:
+            _log.debug(message, *args)
+            return
+        self._warned.add(key)
+        _log.warning(message, *args)
+
+    def close(self) -> None:
+        self._transport.close()

@@ -1,0 +1,132 @@
+"""``SentrySpanProcessor``: turns exception span events into Sentry events, off the request path.
+
+``on_end`` runs on the thread that ends the span (often the request thread): it only checks
+whether the span holds an exception (or an error log event) and, if so, hands the finished
+span to a bounded queue. Parsing, formatting, JSON, gzip and HTTP all happen on the worker
+thread. Nothing here raises into the host application.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from .config import Settings, load_settings
+from .convert.model import SpanView
+from .dsn import Dsn
+from .errors import InvalidDsn
+from .pipeline import Pipeline
+from .spans import has_reportable_event
+from .transport.http import HttpTransport, Transport
+from .worker import Worker
+
+__all__ = ["SentrySpanProcessor", "active_processors"]
+
+_log = logging.getLogger("otel_sentry_bridge")
+_processors: weakref.WeakSet[SentrySpanProcessor] = weakref.WeakSet()
+
+
+def active_processors() -> Iterator[SentrySpanProcessor]:
+    """Processors that accept events, for captures made outside any recording span."""
+    return (p for p in list(_processors) if p.enabled)
+
+
+class SentrySpanProcessor(SpanProcessor):
+    """Sends every exception recorded on a span to Sentry, linked to the span's trace.
+
+    ``dsn`` defaults to ``SENTRY_DSN``. Other keyword options are the fields of
+    :class:`~otel_sentry_bridge.Settings`. A malformed ``dsn`` argument raises
+    :class:`~otel_sentry_bridge.InvalidDsn`; a malformed ``SENTRY_DSN`` is logged and leaves
+    the processor disabled. ``transport`` replaces the HTTP transport (tests, custom I/O).
+    """
+
+    def __init__(
+        self,
+        dsn: str | None = None,
+        *,
+        transport: Transport | None = None,
+        settings: Settings | None = None,
+        **options: Any,
+    ) -> None:
+        if settings is None:
+            settings = load_settings({**options, **({"dsn": dsn} if dsn is not None else {})})
+        self.settings = settings
+        parsed: Dsn | None = None
+        if settings.dsn:
+            try:
+                parsed = Dsn.parse(settings.dsn)
+            except InvalidDsn as exc:
+                if dsn is not None:
+                    raise
+                _log.error("otel-sentry-bridge: SENTRY_DSN is invalid (%s); disabled", exc)
+        if transport is None and parsed is not None:
+            transport = HttpTransport(parsed, timeout=settings.http_timeout, gzip=settings.gzip)
+        self.enabled = transport is not None
+        if not self.enabled and not settings.dsn:
+            _log.info("otel-sentry-bridge: no SENTRY_DSN; errors are not sent to Sentry")
+        self.pipeline = Pipeline(settings, parsed, transport or _NullTransport())
+        self._worker: Worker[ReadableSpan | SpanView] = Worker(
+            self.pipeline, maxsize=settings.queue_size, name="otel-sentry-bridge"
+        )
+        self._pid = os.getpid()
+        _processors.add(self)
+
+    # -- SpanProcessor -------------------------------------------------------------------
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Called on the ending thread: a scan of the span's events and a queue append."""
+        try:
+            if self.enabled and has_reportable_event(span):
+                self._submit(span)
+        except Exception:  # never into the host application
+            pass
+
+    def capture(self, view: SpanView) -> bool:
+        """Queue a ready-made span view (a capture outside any recording span)."""
+        return self.enabled and self._submit(view)
+
+    def _submit(self, item: ReadableSpan | SpanView) -> bool:
+        if self._worker.submit(item):
+            return True
+        self.pipeline.record_loss("queue_overflow")
+        return False
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Wait until every event queued so far has been sent (or given up on)."""
+        return self._worker.flush(timeout_millis / 1000.0)
+
+    def shutdown(self) -> None:
+        """Send what is queued within ``shutdown_timeout`` seconds, then stop. Idempotent."""
+        try:
+            left = not self._worker.shutdown(self.settings.shutdown_timeout)
+            if left:
+                pending = self._worker.drain_pending()
+                if pending:
+                    self.pipeline.record_loss("network_error", len(pending))
+                    _log.warning(
+                        "otel-sentry-bridge: %d event(s) not sent before shutdown", len(pending)
+                    )
+            self.pipeline.close()
+        except Exception:
+            _log.debug("otel-sentry-bridge: error during shutdown", exc_info=True)
+        finally:
+            self.enabled = False
+
+
+class _NullTransport:
+    """Used while disabled: nothing is ever queued, so nothing is sent."""
+
+    def send(self, envelope: bytes) -> Any:
+        raise RuntimeError("disabled")
+
+    def close(self) -> None:
+        return None

@@ -1,0 +1,176 @@
+"""Send one envelope over HTTP(S) to the DSN's envelope endpoint, with ``requests``.
+
+Blocking: :meth:`HttpTransport.send` waits for the network (up to ``timeout`` per connect and
+per read), so only the worker thread calls it, never a request thread. It never raises.
+Retries, rate limits and spooling are decided by the caller from the :class:`SendResult`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+import requests
+
+from .._version import SDK_NAME, __version__
+from ..dsn import Dsn
+
+__all__ = ["HttpTransport", "SendResult", "Transport"]
+
+_CLIENT = f"{SDK_NAME}/{__version__}"
+_BODY_CHARS = 500
+_ERROR_CHARS = 500
+_GZIP_LEVEL = 6  # sentry-python's choice: most of level 9's gain at a fraction of the CPU
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What happened to one envelope. ``status`` is None when no HTTP response arrived."""
+
+    status: int | None
+    error: str | None = None
+    rate_limits: str | None = None  # the X-Sentry-Rate-Limits header, unparsed
+    retry_after: str | None = None  # the Retry-After header, unparsed
+    body: str = ""  # the start of the response body, for diagnostics
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+class Transport(Protocol):
+    """Something that delivers envelopes. Tests inject fakes through this."""
+
+    def send(self, envelope: bytes) -> SendResult:
+        """Deliver one encoded envelope; block until done; never raise."""
+        ...
+
+    def close(self) -> None:
+        """Release connections. Idempotent."""
+        ...
+
+
+def _suppress_fallback() -> AbstractContextManager[None]:
+    from opentelemetry import context
+
+    @contextmanager
+    def suppressed() -> Iterator[None]:
+        ctx = context.set_value(context._SUPPRESS_INSTRUMENTATION_KEY, True)
+        ctx = context.set_value("suppress_instrumentation", True, ctx)  # older instrumentations
+        token = context.attach(ctx)
+        try:
+            yield
+        finally:
+            context.detach(token)
+
+    return suppressed()
+
+
+_suppress_instrumentation: Callable[[], AbstractContextManager[None]]
+try:
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    _suppress_instrumentation = suppress_instrumentation
+except ImportError:  # opentelemetry-instrumentation is optional for hand-configured setups
+    _suppress_instrumentation = _suppress_fallback
+
+
+class HttpTransport:
+    """POSTs envelopes over one keep-alive ``requests.Session``.
+
+    ``send`` is for one thread at a time (the worker); ``close`` may be called from any
+    thread, after which ``send`` returns an error without connecting. The session is created
+    on first use and again in a forked child, which must not share the parent's sockets.
+    ``verify`` is passed to requests: True (default), False, or a CA bundle path.
+    """
+
+    def __init__(
+        self,
+        dsn: Dsn,
+        *,
+        timeout: float = 5.0,
+        gzip: bool = True,
+        verify: bool | str = True,
+    ) -> None:
+        if not timeout > 0:
+            raise ValueError("timeout must be a positive number of seconds")
+        self._dsn = dsn
+        self._url = dsn.envelope_url
+        self._timeout = timeout
+        self._gzip = gzip
+        self._verify = verify
+        self._headers = {
+            "X-Sentry-Auth": dsn.auth_header(_CLIENT),
+            "Content-Type": "application/x-sentry-envelope",
+            "User-Agent": _CLIENT,
+        }
+        if gzip:
+            self._headers["Content-Encoding"] = "gzip"
+        self._lock = threading.Lock()
+        self._session: requests.Session | None = None
+        self._session_pid = 0
+        self._closed = False
+
+    def send(self, envelope: bytes) -> SendResult:
+        """POST ``envelope``; blocks up to about ``timeout``; never raises."""
+        try:
+            session = self._get_session()
+            if session is None:
+                return SendResult(status=None, error="transport is closed")
+            body = gzip.compress(envelope, compresslevel=_GZIP_LEVEL) if self._gzip else envelope
+            # Our own POST must not become a span (or, via logging, another event).
+            with _suppress_instrumentation():
+                response = session.post(
+                    self._url,
+                    data=body,
+                    headers=self._headers,
+                    timeout=self._timeout,
+                    verify=self._verify,
+                    allow_redirects=False,  # a redirected POST turns into a GET
+                )
+            with response:
+                text = response.content[: _BODY_CHARS * 4].decode("utf-8", "replace")
+                return SendResult(
+                    status=response.status_code,
+                    rate_limits=response.headers.get("X-Sentry-Rate-Limits"),
+                    retry_after=response.headers.get("Retry-After"),
+                    body=text[:_BODY_CHARS],
+                )
+        except Exception as exc:  # the caller counts the loss; it must never see a raise
+            return SendResult(status=None, error=self._describe(exc))
+
+    def close(self) -> None:
+        """Close the session's connections. Idempotent; safe from any thread."""
+        with self._lock:
+            self._closed = True
+            session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+    def _get_session(self) -> requests.Session | None:
+        with self._lock:
+            if self._closed:
+                return None
+            pid = os.getpid()
+            if self._session is None or self._session_pid != pid:
+                # After a fork the inherited session is dropped, not closed: closing would
+                # tear down connections the parent is still using.
+                self._session = requests.Session()
+                self._session_pid = pid
+            return self._session
+
+    def _describe(self, exc: BaseException) -> str:
+        try:
+            text = f"{type(exc).__name__}: {exc}"
+        except Exception:  # a broken __str__ must not break the no-raise promise
+            text = type(exc).__name__
+        # requests does not put headers into messages, but a key must never reach a log.
+        for secret in (self._dsn.public_key, self._dsn.secret_key):
+            if secret:
+                text = text.replace(secret, "***")
+        return text[:_ERROR_CHARS]
