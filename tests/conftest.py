@@ -9,6 +9,7 @@ import pytest
 
 from otel_sentry_bridge import pipeline
 from tests.support.bugsink import bugsink  # noqa: F401  (session fixture)
+from tests.support.otel_django import instrumented_django  # noqa: F401
 from tests.support.receiver import sentry_receiver  # noqa: F401
 from tests.support.relay import relay_errors
 

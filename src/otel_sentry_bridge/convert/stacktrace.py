@@ -134,8 +134,8 @@ def _parse_plain(lines: list[str]) -> ParsedException | None:
             continue
         if _REPEATED.match(raw) and not exc_lines:
             continue
-        if raw.startswith("  ") and not exc_lines and pending:
-            continue  # SyntaxError's own indented source/caret lines after its File line
+        if raw.startswith("  ") and not exc_lines and (pending or frames):
+            continue  # SyntaxError's source/caret lines, or a frame line cut short
         exc_lines.append(raw)
     if pending:
         frames.append(ParsedFrame(*pending, None))

@@ -133,7 +133,7 @@ def _safe_repr(value: object) -> str:
 
 def _type_name(value: object) -> str:
     try:
-        return _clean_str(str(type(value).__qualname__))
+        return _clean_str(str(type(value).__name__))
     except Exception:  # a metaclass can make even this fail
         return "object"
 

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("ok/", views.ok),
+    path("boom/", views.boom),
+    path("orders/<int:order_id>/boom/", lambda request, order_id: views.boom(request)),
+    path("log-exception/", views.log_exception),
+    path("log-error/", views.log_error),
+    path("breadcrumbs/", views.breadcrumbs),
+    path("many-logs/", views.many_logs),
+    path("unserialisable-extra/", views.unserialisable_extra),
+    path("not-found/", views.not_found),
+    path("forbidden/", views.forbidden),
+]

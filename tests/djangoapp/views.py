@@ -1,0 +1,80 @@
+"""Views that fail in the ways the tests need."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+
+log = logging.getLogger("shop.views")
+
+
+class OrderLookupError(Exception):
+    pass
+
+
+def _load(order_id: int) -> dict[str, int]:
+    return {}[order_id]  # type: ignore[return-value]
+
+
+def _find_order(order_id: int) -> dict[str, int]:
+    try:
+        return _load(order_id)
+    except KeyError as exc:
+        raise OrderLookupError(f"order {order_id} not found") from exc
+
+
+def ok(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok")
+
+
+def boom(request: HttpRequest) -> HttpResponse:
+    _find_order(17)
+    return HttpResponse("unreachable")
+
+
+def log_exception(request: HttpRequest) -> HttpResponse:
+    try:
+        _find_order(18)
+    except OrderLookupError:
+        log.exception("could not load order %s", 18)
+    return HttpResponse("logged")
+
+
+def log_error(request: HttpRequest) -> HttpResponse:
+    log.error("payment gateway answered %s for order %s", 502, 19)
+    return HttpResponse("logged")
+
+
+def breadcrumbs(request: HttpRequest) -> HttpResponse:
+    log.info("step one: cart loaded")
+    log.warning("step two: stock is low for %s", "sku-1")
+    _find_order(20)
+    return HttpResponse("unreachable")
+
+
+def many_logs(request: HttpRequest) -> HttpResponse:
+    for index in range(200):
+        log.warning("noise %d", index)
+    _find_order(21)
+    return HttpResponse("unreachable")
+
+
+def unserialisable_extra(request: HttpRequest) -> HttpResponse:
+    class Opaque:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr for you")
+
+    cycle: list[object] = []
+    cycle.append(cycle)
+    log.error("weird extra", extra={"opaque": Opaque(), "cycle": cycle, "raw": b"\xff\xfe"})
+    return HttpResponse("logged")
+
+
+def not_found(request: HttpRequest) -> HttpResponse:
+    raise Http404("no such page")
+
+
+def forbidden(request: HttpRequest) -> HttpResponse:
+    raise PermissionDenied("nope")

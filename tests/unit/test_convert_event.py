@@ -1,0 +1,400 @@
+"""The functional core: real spans with real recorded exceptions -> Sentry events."""
+
+from __future__ import annotations
+
+import os
+import sys
+import sysconfig
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from otel_sentry_bridge import attributes as attr
+from otel_sentry_bridge.config import Settings
+from otel_sentry_bridge.convert.event import ConvertContext, build_events
+from otel_sentry_bridge.convert.frames import CodeLayout
+from otel_sentry_bridge.convert.model import EventView, SpanView
+from otel_sentry_bridge.source import SourceCache
+from otel_sentry_bridge.spans import span_view
+from tests.support.relay import assert_valid_event
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@pytest.fixture
+def spans() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "shop", "service.version": "2.0"})
+    )
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider, exporter
+    provider.shutdown()
+
+
+def _ctx(**settings: Any) -> ConvertContext:
+    ids = iter(f"{n:032x}" for n in range(1, 1000))
+    return ConvertContext(
+        settings=Settings(**settings),
+        layout=CodeLayout.current(
+            settings.get("in_app_include", ()), settings.get("in_app_exclude", ())
+        ),
+        read_source=SourceCache(),
+        hostname="test-host",
+        new_event_id=lambda: next(ids),
+    )
+
+
+def _events(view: SpanView, **settings: Any) -> list[dict[str, Any]]:
+    events = [event for _, event in build_events(view, _ctx(**settings))]
+    for event in events:
+        assert_valid_event(event)
+    return events
+
+
+def _record(
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    fail: Callable[[], None],
+    *,
+    name: str = "GET /orders/<id>",
+    kind: SpanKind = SpanKind.SERVER,
+    attributes: dict[str, Any] | None = None,
+    event_attributes: dict[str, Any] | None = None,
+) -> ReadableSpan:
+    tracer = provider.get_tracer("tests")
+    with tracer.start_as_current_span(name, kind=kind, attributes=attributes) as span:
+        try:
+            fail()
+        except Exception as exc:
+            span.record_exception(exc, attributes=event_attributes)
+            span.set_status(Status(StatusCode.ERROR))
+    return exporter.get_finished_spans()[-1]
+
+
+def _inner() -> None:
+    raise KeyError("order-17")
+
+
+def _outer() -> None:
+    try:
+        _inner()
+    except KeyError as exc:
+        raise RuntimeError("lookup failed") from exc
+
+
+def test_chained_exception_becomes_values_root_cause_first(spans: Any) -> None:
+    view = span_view(_record(*spans, _outer))
+    (event,) = _events(view)
+    values = event["exception"]["values"]
+    assert [(v["type"], v["value"]) for v in values] == [
+        ("KeyError", "'order-17'"),
+        ("RuntimeError", "lookup failed"),
+    ]
+    assert "module" not in values[-1]  # builtins
+    assert values[0]["stacktrace"]["frames"][-1]["function"] == "_inner"
+    assert values[-1]["mechanism"] == {"type": "generic", "handled": True}
+
+
+def test_frames_have_paths_modules_and_five_lines_of_context(spans: Any) -> None:
+    view = span_view(_record(*spans, _outer))
+    frame = _events(view)[0]["exception"]["values"][0]["stacktrace"]["frames"][-1]
+    assert frame["abs_path"] == os.path.abspath(__file__)
+    assert frame["filename"].endswith("test_convert_event.py")
+    assert frame["module"].endswith("test_convert_event")
+    assert frame["function"] == "_inner"
+    assert frame["context_line"] == '    raise KeyError("order-17")'
+    assert len(frame["pre_context"]) == 5 and len(frame["post_context"]) == 5
+    assert frame["pre_context"][-1] == "def _inner() -> None:"
+    assert frame["in_app"] is True
+
+
+def test_third_party_and_stdlib_frames_are_not_in_app(spans: Any) -> None:
+    import json
+
+    def fail() -> None:
+        json.loads("{not json")
+
+    view = span_view(_record(*spans, fail))
+    frames = _events(view)[0]["exception"]["values"][-1]["stacktrace"]["frames"]
+    stdlib = sysconfig.get_paths()["stdlib"]
+    library = [f for f in frames if f["abs_path"].startswith(os.path.realpath(stdlib))]
+    assert library and all(f["in_app"] is False for f in library)
+    assert any(f["in_app"] for f in frames)
+
+
+def test_in_app_include_and_exclude_override_the_defaults(spans: Any) -> None:
+    view = span_view(_record(*spans, _outer))
+    module = __name__
+    excluded = _events(view, in_app_exclude=(module,))
+    frames = excluded[0]["exception"]["values"][0]["stacktrace"]["frames"]
+    assert all(not f["in_app"] for f in frames if f.get("module") == module)
+
+    import json
+
+    def fail() -> None:
+        json.loads("{not json")
+
+    included = _events(span_view(_record(*spans, fail)), in_app_include=("json",))
+    frames = included[0]["exception"]["values"][-1]["stacktrace"]["frames"]
+    json_frames = [f for f in frames if f.get("module", "").startswith("json")]
+    assert json_frames and all(f["in_app"] for f in json_frames)
+
+
+def test_missing_source_file_falls_back_to_the_printed_line() -> None:
+    stacktrace = (
+        "Traceback (most recent call last):\n"
+        '  File "/nonexistent/app/views.py", line 12, in index\n'
+        "    raise ValueError('x')\n"
+        "ValueError: x\n"
+    )
+    view = SpanView(
+        trace_id=1,
+        span_id=2,
+        name="index",
+        events=(
+            EventView(
+                "exception",
+                10**18,
+                {
+                    "exception.type": "ValueError",
+                    "exception.message": "x",
+                    "exception.stacktrace": stacktrace,
+                },
+            ),
+        ),
+    )
+    frame = _events(view)[0]["exception"]["values"][0]["stacktrace"]["frames"][0]
+    assert frame["context_line"] == "raise ValueError('x')"
+    assert "pre_context" not in frame
+    assert frame["lineno"] == 12 and frame["function"] == "index"
+
+
+def test_truncated_stacktrace_still_names_the_raised_exception(spans: Any) -> None:
+    span = _record(*spans, _outer)
+    view = span_view(span)
+    event = view.events[0]
+    text = event.attributes["exception.stacktrace"]
+    cut = dict(event.attributes, **{"exception.stacktrace": text[: len(text) // 3]})
+    view = SpanView(
+        **{**view.__dict__, "events": (EventView("exception", event.timestamp_ns, cut),)}
+    )
+    values = _events(view)[0]["exception"]["values"]
+    assert (values[-1]["type"], values[-1]["value"]) == ("RuntimeError", "lookup failed")
+
+
+def test_trace_context_links_to_the_span_and_its_parent(spans: Any) -> None:
+    provider, exporter = spans
+    tracer = provider.get_tracer("tests")
+    with tracer.start_as_current_span("parent") as parent:
+        span = _record(provider, exporter, _outer, name="child", kind=SpanKind.INTERNAL)
+    (event,) = _events(span_view(span))
+    trace = event["contexts"]["trace"]
+    assert trace["trace_id"] == format(parent.get_span_context().trace_id, "032x")
+    assert trace["span_id"] == format(span.context.span_id, "016x")
+    assert trace["parent_span_id"] == format(parent.get_span_context().span_id, "016x")
+    assert trace["status"] == "internal_error"
+    assert event["transaction"] == "child"
+
+
+def test_http_server_span_gives_op_transaction_and_request_old_conventions(spans: Any) -> None:
+    attributes = {
+        "http.method": "POST",
+        "http.scheme": "https",
+        "http.host": "shop.example",
+        "http.target": "/orders/17?expand=items",
+        "http.route": "orders/<int:id>",
+        "http.status_code": 500,
+        "http.user_agent": "curl/8",
+    }
+    (event,) = _events(span_view(_record(*spans, _outer, attributes=attributes)))
+    assert event["contexts"]["trace"]["op"] == "http.server"
+    assert event["contexts"]["trace"]["status"] == "internal_error"
+    assert event["transaction"] == "orders/<int:id>"
+    assert event["request"] == {
+        "method": "POST",
+        "url": "https://shop.example/orders/17",
+        "query_string": "expand=items",
+        "headers": {"User-Agent": "curl/8"},
+    }
+
+
+def test_http_server_span_request_stable_conventions(spans: Any) -> None:
+    attributes = {
+        "http.request.method": "GET",
+        "url.scheme": "http",
+        "server.address": "localhost",
+        "server.port": 8000,
+        "url.path": "/boom/",
+        "url.query": "a=1",
+        "http.response.status_code": 404,
+        "client.address": "10.1.2.3",
+    }
+    view = span_view(_record(*spans, _outer, attributes=attributes))
+    (event,) = _events(view)
+    assert event["request"]["url"] == "http://localhost:8000/boom/"
+    assert event["request"]["query_string"] == "a=1"
+    assert "env" not in event["request"]  # client address is PII
+    assert event["contexts"]["trace"]["status"] == "not_found"
+    (with_pii,) = _events(view, send_default_pii=True)
+    assert with_pii["request"]["env"] == {"REMOTE_ADDR": "10.1.2.3"}
+
+
+def test_full_url_attribute_is_split_into_url_and_query(spans: Any) -> None:
+    attributes = {"http.method": "GET", "http.url": "http://h:81/p?q=1"}
+    (event,) = _events(span_view(_record(*spans, _outer, attributes=attributes)))
+    assert event["request"]["url"] == "http://h:81/p"
+    assert event["request"]["query_string"] == "q=1"
+
+
+def test_client_span_has_no_request_interface(spans: Any) -> None:
+    attributes = {"http.method": "GET", "http.url": "http://upstream/x"}
+    span = _record(*spans, _outer, kind=SpanKind.CLIENT, attributes=attributes)
+    (event,) = _events(span_view(span))
+    assert "request" not in event
+    assert event["contexts"]["trace"]["op"] == "http.client"
+
+
+def test_release_environment_server_name_and_tags_from_resource(spans: Any) -> None:
+    (event,) = _events(span_view(_record(*spans, _outer)))
+    assert event["release"] == "2.0"
+    assert event["environment"] == "production"
+    assert event["server_name"] == "test-host"
+    assert event["tags"]["service.name"] == "shop"
+    assert event["platform"] == "python" and event["level"] == "error"
+    assert event["sdk"]["name"] == "otel-sentry-bridge"
+
+
+def test_settings_override_resource_values(spans: Any) -> None:
+    view = span_view(_record(*spans, _outer))
+    (event,) = _events(view, release="r9", environment="staging", server_name="web-1")
+    assert (event["release"], event["environment"], event["server_name"]) == (
+        "r9",
+        "staging",
+        "web-1",
+    )
+
+
+def test_deployment_environment_and_host_name_from_resource() -> None:
+    view = SpanView(
+        trace_id=1,
+        span_id=2,
+        name="x",
+        resource={"deployment.environment.name": "qa", "host.name": "box"},
+        events=(EventView("exception", 1, {"exception.type": "E", "exception.message": "m"}),),
+    )
+    (event,) = _events(view)
+    assert (event["environment"], event["server_name"]) == ("qa", "box")
+
+
+def test_event_id_and_mechanism_come_from_event_attributes(spans: Any) -> None:
+    extra = {
+        attr.EVENT_ID: "ab" * 16,
+        attr.MECHANISM_TYPE: "django",
+        attr.MECHANISM_HANDLED: False,
+    }
+    (event,) = _events(span_view(_record(*spans, _outer, event_attributes=extra)))
+    assert event["event_id"] == "ab" * 16
+    assert event["exception"]["values"][-1]["mechanism"] == {"type": "django", "handled": False}
+
+
+def test_fresh_event_id_when_none_or_malformed(spans: Any) -> None:
+    (event,) = _events(span_view(_record(*spans, _outer, event_attributes={attr.EVENT_ID: "x"})))
+    assert len(event["event_id"]) == 32 and int(event["event_id"], 16) >= 0
+
+
+def test_timestamp_is_the_event_time(spans: Any) -> None:
+    span = _record(*spans, _outer)
+    (event,) = _events(span_view(span))
+    assert event["timestamp"] == pytest.approx(span.events[0].timestamp / 1e9)
+
+
+def test_same_exception_recorded_twice_on_a_span_gives_one_event(spans: Any) -> None:
+    provider, exporter = spans
+    tracer = provider.get_tracer("tests")
+    with tracer.start_as_current_span("req") as span:
+        try:
+            _outer()
+        except RuntimeError as exc:
+            span.record_exception(exc)  # e.g. the Django instrumentation
+            span.record_exception(exc, attributes={attr.EVENT_ID: "cd" * 16})  # our hook
+    events = _events(span_view(exporter.get_finished_spans()[-1]))
+    assert len(events) == 1
+    assert events[0]["event_id"] == "cd" * 16  # the id the user was shown
+
+
+def test_two_different_exceptions_on_a_span_give_two_events(spans: Any) -> None:
+    provider, exporter = spans
+    with provider.get_tracer("tests").start_as_current_span("req") as span:
+        for fail in (_outer, _inner):
+            try:
+                fail()
+            except Exception as exc:
+                span.record_exception(exc)
+    events = _events(span_view(exporter.get_finished_spans()[-1]))
+    assert [e["exception"]["values"][-1]["type"] for e in events] == ["RuntimeError", "KeyError"]
+
+
+def test_span_without_exception_gives_nothing(spans: Any) -> None:
+    provider, exporter = spans
+    with provider.get_tracer("tests").start_as_current_span("ok") as span:
+        span.add_event("cache.miss")
+    assert build_events(span_view(exporter.get_finished_spans()[-1]), _ctx()) == []
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are 3.11+")
+def test_exception_group_values_are_linked_by_ids(spans: Any) -> None:
+    def fail() -> None:
+        raise ExceptionGroup("many", [ValueError("a"), KeyError("b")])  # noqa: F821
+
+    (event,) = _events(span_view(_record(*spans, fail)))
+    values = event["exception"]["values"]
+    main = values[-1]
+    assert main["type"] == "ExceptionGroup"
+    assert main["mechanism"]["is_exception_group"] is True
+    assert main["mechanism"]["exception_id"] == 0
+    members = {v["type"]: v["mechanism"] for v in values[:-1]}
+    assert set(members) == {"ValueError", "KeyError"}
+    assert all(m["parent_id"] == 0 for m in members.values())
+
+
+def test_syntax_error_event(spans: Any) -> None:
+    def fail() -> None:
+        compile("def broken(:\n", "generated.py", "exec")
+
+    (event,) = _events(span_view(_record(*spans, fail)))
+    main = event["exception"]["values"][-1]
+    assert main["type"] == "SyntaxError"
+    assert main["stacktrace"]["frames"][-1]["filename"] == "generated.py"
+
+
+def test_trace_url_template_adds_a_link_to_the_trace(spans: Any) -> None:
+    view = span_view(_record(*spans, _outer))
+    template = "http://localhost:16686/trace/{trace_id}"
+    (event,) = _events(view, trace_url_template=template)
+    trace_id = event["contexts"]["trace"]["trace_id"]
+    assert event["extra"]["trace_url"] == f"http://localhost:16686/trace/{trace_id}"
+
+
+def test_weird_attribute_values_still_give_a_valid_event() -> None:
+    view = SpanView(
+        trace_id=2**128 - 1,
+        span_id=2**64 - 1,
+        name="",
+        attributes={"http.method": "GET", "http.status_code": "not-a-number"},
+        events=(
+            EventView(
+                "exception",
+                0,
+                {"exception.type": "", "exception.message": "", "exception.stacktrace": "\x00"},
+            ),
+        ),
+    )
+    (event,) = _events(view)
+    assert event["exception"]["values"][-1]["type"] == "Exception"
