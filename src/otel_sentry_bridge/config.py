@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, InvalidDsn
 
 __all__ = ["DEFAULT_IGNORED_EXCEPTIONS", "ENV_VARS", "Settings", "load_settings"]
 
@@ -153,6 +153,14 @@ def _to_optional_str(value: Any) -> str | None:
     return text or None
 
 
+def _to_dsn(value: Any) -> str | None:
+    # Only a string: str() of anything else is never a usable DSN, and could run code that
+    # puts the secret into the error message.
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"must be a string, not {type(value).__name__}")
+    return _to_optional_str(value)
+
+
 def _to_template(value: Any) -> str | None:
     text = _to_optional_str(value)
     if text is not None and "{trace_id}" not in text:
@@ -167,7 +175,7 @@ def _to_callable(value: Any) -> Any:
 
 
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
-    "dsn": _to_optional_str,
+    "dsn": _to_dsn,
     "environment": _to_optional_str,
     "release": _to_optional_str,
     "server_name": _to_optional_str,
@@ -198,7 +206,8 @@ def _convert(name: str, value: Any, source: str) -> Any:
         return _CONVERTERS[name](value)
     except (TypeError, ValueError) as exc:
         shown = "<hidden>" if name == "dsn" else repr(value)
-        raise ConfigError(f"{source}: invalid value {shown}: {exc}") from None
+        error = InvalidDsn if name == "dsn" else ConfigError  # InvalidDsn is a ConfigError
+        raise error(f"{source}: invalid value {shown}: {exc}") from None
 
 
 def _django_options() -> Mapping[str, Any]:

@@ -14,14 +14,22 @@ __all__ = ["IgnoredTypes"]
 
 
 def _resolve(qualified: str) -> type | None:
-    module_name, _, name = qualified.rpartition(".")
-    module = sys.modules.get(module_name or "builtins")
-    target: object = module
-    for part in name.split("."):
-        target = getattr(target, part, None)
-        if target is None:
-            return None
-    return target if isinstance(target, type) else None
+    parts = qualified.split(".")
+    if len(parts) == 1:
+        parts = ["builtins", *parts]
+    # The module is the longest imported prefix and the rest is the class's qualname: a nested
+    # class "pkg.mod.Outer.Inner" lives in module "pkg.mod", not "pkg.mod.Outer".
+    for cut in range(len(parts) - 1, 0, -1):
+        module = sys.modules.get(".".join(parts[:cut]))
+        if module is None:
+            continue
+        target: object = module
+        for part in parts[cut:]:
+            target = getattr(target, part, None)
+            if target is None:
+                return None
+        return target if isinstance(target, type) else None
+    return None
 
 
 class IgnoredTypes:

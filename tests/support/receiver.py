@@ -3,9 +3,10 @@
 Every event it receives is checked by Sentry's own normaliser (``sentry-relay``); problems land
 in :attr:`SentryReceiver.invalid`, and the ``sentry_receiver`` fixture fails the test on them.
 
-Thread rules: the server answers on its own threads; ``requests``, ``events`` and ``invalid``
-are appended under a lock, so read them after :meth:`SentryReceiver.wait_for_events` (or copy
-them under no lock only once the sender has finished).
+Thread rules: the server answers on its own threads and appends to ``requests``, ``events``
+and ``invalid`` under a lock *before* replying, so after a synchronous ``send`` returns they
+are up to date; from other threads, block in :meth:`SentryReceiver.wait_for_events` first.
+The werkzeug server closes each connection after one response (no keep-alive).
 """
 
 from __future__ import annotations
@@ -53,6 +54,13 @@ class _Reply:
     delay: float
 
 
+class _QuickStopServer(HTTPServer):
+    def thread_target(self) -> None:
+        # serve_forever() polls for shutdown every 0.5 s by default: that much per test.
+        assert self.server is not None
+        self.server.serve_forever(poll_interval=0.02)
+
+
 class SentryReceiver:
     """Start with :meth:`start` (or ``with``), point a transport at :attr:`dsn`."""
 
@@ -60,7 +68,7 @@ class SentryReceiver:
         self.requests: list[ReceivedRequest] = []
         self.events: list[dict[str, Any]] = []
         self.invalid: list[dict[str, Any]] = []  # events Sentry would reject, and why
-        self._server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+        self._server = _QuickStopServer(host="127.0.0.1", port=0, threaded=True)
         self._server.no_handler_status_code = 404
         self._server.expect_request(ENVELOPE_PATH, method="POST").respond_with_handler(self._handle)
         self._cond = threading.Condition()

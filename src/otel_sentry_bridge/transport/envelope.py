@@ -112,13 +112,14 @@ def _key(key: object) -> str:
 
 def _clean_str(text: str) -> str:
     """``text`` as a plain str that encodes to UTF-8: lone surrogates become U+FFFD."""
+    text = str.__str__(text)  # a plain str: subclasses may override encode()
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        # Via UTF-16, surrogate pairs (e.g. from surrogateescape) join into one character
-        # and only unpaired halves are replaced.
+        # Via UTF-16, a pair of surrogate code points (from UTF-16 data) joins into one
+        # character; lone halves (e.g. from surrogateescape) become U+FFFD.
         return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return str.__str__(text)  # drop str subclasses
+    return text
 
 
 def _safe_repr(value: object) -> str:

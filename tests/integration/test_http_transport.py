@@ -1,0 +1,405 @@
+"""HttpTransport against real sockets: the loopback SentryReceiver and deliberately bad peers."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+from opentelemetry import context
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from otel_sentry_bridge._version import __version__
+from otel_sentry_bridge.dsn import Dsn
+from otel_sentry_bridge.transport import http as http_module
+from otel_sentry_bridge.transport.envelope import decode_envelope, event_envelope
+from otel_sentry_bridge.transport.http import HttpTransport, SendResult
+from tests.support.receiver import SentryReceiver
+
+SECRET_KEY = "5ec7e75ec7e75ec7e75ec7e75ec7e75e"
+
+
+def make_event(event_id: str = "0123456789abcdef0123456789abcdef") -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "timestamp": "2024-05-06T07:08:09.123456Z",
+        "platform": "python",
+        "level": "error",
+        "exception": {"values": [{"type": "ValueError", "value": "boom ✓"}]},
+        "contexts": {"trace": {"trace_id": "a" * 32, "span_id": "b" * 16}},
+    }
+
+
+def make_envelope(dsn: Dsn, event: dict[str, Any] | None = None) -> bytes:
+    return event_envelope(
+        event or make_event(),
+        dsn=dsn,
+        sent_at=datetime.now(timezone.utc),
+        sdk={"name": "otel-sentry-bridge", "version": __version__},
+        trace={"trace_id": "a" * 32, "public_key": dsn.public_key},
+    )
+
+
+@pytest.fixture
+def dsn(sentry_receiver: SentryReceiver) -> Dsn:
+    return Dsn.parse(sentry_receiver.dsn)
+
+
+@pytest.fixture
+def transport(dsn: Dsn) -> Iterator[HttpTransport]:
+    sender = HttpTransport(dsn, timeout=5.0)
+    yield sender
+    sender.close()
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound, so nobody else takes it, never listening."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
+class KeepAliveServer:
+    """A minimal HTTP/1.1 server that keeps connections open and notes each client port.
+
+    The receiver's werkzeug server closes every connection after one response, so keep-alive
+    and per-process connections can only be observed here.
+    """
+
+    def __init__(self) -> None:
+        self.ports: list[int] = []
+        ports = self.ports
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                ports.append(self.client_address[1])
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.dsn = f"http://publickey@127.0.0.1:{self.server.server_address[1]}/42"
+
+
+@pytest.fixture
+def keep_alive_server() -> Iterator[KeepAliveServer]:
+    server = KeepAliveServer()
+    thread = threading.Thread(
+        target=server.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+        thread.join()
+
+
+def test_delivers_the_event_with_sentry_headers(
+    sentry_receiver: SentryReceiver, dsn: Dsn, transport: HttpTransport
+) -> None:
+    result = transport.send(make_envelope(dsn))
+
+    assert result == SendResult(status=200, body='{"id": "0123456789abcdef0123456789abcdef"}')
+    assert result.ok
+    [request] = sentry_receiver.requests
+    assert (request.method, request.path) == ("POST", "/api/42/envelope/")
+    assert request.headers["X-Sentry-Auth"] == (
+        "Sentry sentry_key=publickey, sentry_version=7, "
+        f"sentry_client=otel-sentry-bridge/{__version__}"
+    )
+    assert request.headers["Content-Type"] == "application/x-sentry-envelope"
+    assert request.headers["User-Agent"] == f"otel-sentry-bridge/{__version__}"
+    assert sentry_receiver.events == [make_event()]
+
+
+def test_gzip_body_holds_a_correctly_framed_envelope(
+    sentry_receiver: SentryReceiver, dsn: Dsn, transport: HttpTransport
+) -> None:
+    envelope = make_envelope(dsn)
+
+    assert transport.send(envelope).ok
+
+    [request] = sentry_receiver.requests
+    assert request.headers["Content-Encoding"] == "gzip"
+    assert request.body[:2] == b"\x1f\x8b"
+    assert gzip.decompress(request.body) == envelope
+    headers, [(item_headers, payload)] = decode_envelope(gzip.decompress(request.body))
+    assert item_headers["type"] == "event"
+    assert item_headers["length"] == len(payload)
+    assert headers["event_id"] == make_event()["event_id"]
+    assert headers["dsn"] == f"http://publickey@127.0.0.1:{sentry_receiver.port}/42"
+
+
+def test_without_gzip_sends_the_envelope_as_is(sentry_receiver: SentryReceiver, dsn: Dsn) -> None:
+    envelope = make_envelope(dsn)
+    sender = HttpTransport(dsn, gzip=False)
+    try:
+        assert sender.send(envelope).ok
+    finally:
+        sender.close()
+
+    [request] = sentry_receiver.requests
+    assert "Content-Encoding" not in request.headers
+    assert request.body == envelope
+
+
+def test_reuses_one_keep_alive_connection(keep_alive_server: KeepAliveServer) -> None:
+    dsn = Dsn.parse(keep_alive_server.dsn)
+    sender = HttpTransport(dsn)
+    try:
+        for _ in range(3):
+            assert sender.send(make_envelope(dsn)).ok
+    finally:
+        sender.close()
+
+    assert len(keep_alive_server.ports) == 3
+    assert len(set(keep_alive_server.ports)) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [
+        (429, {"X-Sentry-Rate-Limits": "60:error:organization:quota", "Retry-After": "60"}),
+        (429, {"Retry-After": "17"}),
+        (500, {}),
+        (413, {}),
+    ],
+)
+def test_error_statuses_give_a_non_ok_result_with_headers(
+    sentry_receiver: SentryReceiver,
+    dsn: Dsn,
+    transport: HttpTransport,
+    status: int,
+    headers: dict[str, str],
+) -> None:
+    sentry_receiver.respond_with(status, headers, body=b'{"detail":"nope"}')
+
+    result = transport.send(make_envelope(dsn))
+
+    assert not result.ok
+    assert result.status == status
+    assert result.error is None
+    assert result.rate_limits == headers.get("X-Sentry-Rate-Limits")
+    assert result.retry_after == headers.get("Retry-After")
+    assert result.body == '{"detail":"nope"}'
+
+
+def test_rate_limit_header_is_captured_on_a_success_too(
+    sentry_receiver: SentryReceiver, dsn: Dsn, transport: HttpTransport
+) -> None:
+    sentry_receiver.respond_with(200, {"X-Sentry-Rate-Limits": "30::organization"})
+
+    result = transport.send(make_envelope(dsn))
+
+    assert (result.ok, result.rate_limits) == (True, "30::organization")
+
+
+def test_long_response_body_is_cut_to_500_characters(
+    sentry_receiver: SentryReceiver, dsn: Dsn, transport: HttpTransport
+) -> None:
+    sentry_receiver.respond_with(400, body=("é" * 2000).encode())
+
+    assert transport.send(make_envelope(dsn)).body == "é" * 500
+
+
+def test_refused_connection_gives_an_error_without_the_key(closed_port: int) -> None:
+    dsn = Dsn.parse(f"http://{SECRET_KEY}:{SECRET_KEY[::-1]}@127.0.0.1:{closed_port}/42")
+    sender = HttpTransport(dsn, timeout=5.0)
+    try:
+        started = time.monotonic()
+        result = sender.send(make_envelope(dsn))
+        elapsed = time.monotonic() - started
+    finally:
+        sender.close()
+
+    assert result.status is None
+    assert not result.ok
+    assert result.error is not None
+    assert "ConnectionError" in result.error
+    assert SECRET_KEY not in result.error
+    assert SECRET_KEY[::-1] not in result.error
+    assert elapsed < 2.0  # refused, not timed out
+
+
+def test_slow_server_times_out_after_about_the_timeout(
+    sentry_receiver: SentryReceiver, dsn: Dsn
+) -> None:
+    sentry_receiver.respond_with(200, delay=30.0)  # released early by the fixture's stop()
+    sender = HttpTransport(dsn, timeout=0.5)
+    try:
+        started = time.monotonic()
+        result = sender.send(make_envelope(dsn))
+        elapsed = time.monotonic() - started
+    finally:
+        sender.close()
+
+    assert result.status is None
+    assert result.error is not None
+    assert "Timeout" in result.error
+    assert 0.4 < elapsed < 2.5
+
+
+def test_exception_text_mentioning_the_key_is_redacted(
+    monkeypatch: pytest.MonkeyPatch, dsn: Dsn, transport: HttpTransport
+) -> None:
+    def leaky_send(*args: object, **kwargs: object) -> requests.Response:
+        raise requests.ConnectionError(f"failed for key {dsn.public_key}")
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", leaky_send)
+
+    result = transport.send(make_envelope(dsn))
+
+    assert result.error == "ConnectionError: failed for key ***"
+
+
+def test_no_exception_escapes_send(
+    monkeypatch: pytest.MonkeyPatch, dsn: Dsn, transport: HttpTransport
+) -> None:
+    def broken_send(*args: object, **kwargs: object) -> requests.Response:
+        raise RuntimeError("bug deep inside requests")
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", broken_send)
+
+    assert transport.send(make_envelope(dsn)) == SendResult(
+        status=None, error="RuntimeError: bug deep inside requests"
+    )
+
+
+def test_instrumentation_is_suppressed_only_during_the_post(
+    monkeypatch: pytest.MonkeyPatch, dsn: Dsn, transport: HttpTransport
+) -> None:
+    seen: list[bool] = []
+    real_send = requests.adapters.HTTPAdapter.send
+
+    def spying_send(self: requests.adapters.HTTPAdapter, *args: Any, **kwargs: Any) -> Any:
+        seen.append(is_instrumentation_enabled())
+        return real_send(self, *args, **kwargs)
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", spying_send)
+
+    assert transport.send(make_envelope(dsn)).ok
+    assert seen == [False]
+    assert is_instrumentation_enabled()
+
+
+def test_fallback_suppression_sets_the_context_key() -> None:
+    assert is_instrumentation_enabled()
+
+    with http_module._suppress_fallback():
+        assert context.get_value(context._SUPPRESS_INSTRUMENTATION_KEY) is True
+        assert not is_instrumentation_enabled()
+
+    assert is_instrumentation_enabled()
+
+
+def test_send_after_close_fails_without_connecting(
+    sentry_receiver: SentryReceiver, dsn: Dsn
+) -> None:
+    sender = HttpTransport(dsn)
+    assert sender.send(make_envelope(dsn)).ok
+    sender.close()
+    sender.close()  # idempotent
+
+    assert sender.send(make_envelope(dsn)) == SendResult(status=None, error="transport is closed")
+    assert len(sentry_receiver.requests) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_opens_its_own_connection_and_leaves_the_parents_alone(
+    keep_alive_server: KeepAliveServer,
+) -> None:
+    dsn = Dsn.parse(keep_alive_server.dsn)
+    sender = HttpTransport(dsn)
+    try:
+        assert sender.send(make_envelope(dsn)).ok
+
+        pid = os.fork()
+        if pid == 0:  # child: report through the exit code, never return into pytest
+            code = 1
+            try:
+                code = 0 if sender.send(make_envelope(dsn)).ok else 3
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+
+        assert sender.send(make_envelope(dsn)).ok
+    finally:
+        sender.close()
+
+    parent, child, parent_again = keep_alive_server.ports
+    assert child != parent  # the child did not write into the parent's socket
+    assert parent_again == parent  # and did not close it either
+
+
+def test_rejects_a_non_positive_timeout(dsn: Dsn) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        HttpTransport(dsn, timeout=0)
+
+
+# --- the receiver itself: an oracle that cannot fail proves nothing -----------------------------
+
+
+def test_receiver_flags_events_that_relay_rejects() -> None:
+    bad_event = {"event_id": "f" * 32, "level": "catastrophic", "timestamp": "yesterday"}
+    with SentryReceiver() as receiver:
+        dsn = Dsn.parse(receiver.dsn)
+        sender = HttpTransport(dsn)
+        try:
+            assert sender.send(make_envelope(dsn, bad_event)).ok
+        finally:
+            sender.close()
+
+        assert receiver.wait_for_events(1) == [bad_event]
+        [problem] = receiver.invalid
+        assert {error["name"] for error in problem["errors"]} == {"level", "timestamp"}
+
+
+def test_receiver_flags_a_missing_key_and_mismatched_event_id() -> None:
+    dsn = Dsn.parse("http://otherkey@127.0.0.1:1/42")
+    with SentryReceiver() as receiver:
+        envelope = make_envelope(dsn).replace(b"0123456789abcdef", b"fedcba9876543210", 1)
+        requests.post(
+            f"http://127.0.0.1:{receiver.port}/api/42/envelope/", data=envelope, timeout=5
+        )
+
+        problems = [problem["problem"] for problem in receiver.invalid]
+        assert problems == [
+            "X-Sentry-Auth lacks the public key",
+            "envelope event_id differs from the event's",
+        ]
+
+
+def test_receiver_wait_reports_what_it_got_on_timeout() -> None:
+    with SentryReceiver() as receiver, pytest.raises(AssertionError, match="got 0: events=\\[\\]"):
+        receiver.wait_for_events(1, timeout=0.05)
+
+
+def test_receiver_wait_returns_when_another_thread_delivers(
+    sentry_receiver: SentryReceiver, dsn: Dsn, transport: HttpTransport
+) -> None:
+    thread = threading.Thread(target=transport.send, args=(make_envelope(dsn),))
+    thread.start()
+    try:
+        assert sentry_receiver.wait_for_events(1) == [make_event()]
+    finally:
+        thread.join()

@@ -1,0 +1,197 @@
+"""SentrySpanProcessor through a real SDK TracerProvider to a real HTTP socket."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+from otel_sentry_bridge import InvalidDsn, SentrySpanProcessor
+from otel_sentry_bridge.testing import CapturingTransport
+from otel_sentry_bridge.transport.http import SendResult
+from tests.support.receiver import SentryReceiver
+
+
+def _fail() -> None:
+    raise ValueError("card declined")
+
+
+@pytest.fixture
+def provider() -> Iterator[TracerProvider]:
+    provider = TracerProvider()
+    yield provider
+    provider.shutdown()
+
+
+def _record_error(provider: TracerProvider, name: str = "checkout") -> int:
+    with provider.get_tracer("t").start_as_current_span(name) as span:
+        try:
+            _fail()
+        except ValueError as exc:
+            span.record_exception(exc)
+    return span.get_span_context().trace_id
+
+
+def test_exception_span_is_delivered_over_http_with_its_trace(
+    provider: TracerProvider, sentry_receiver: SentryReceiver
+) -> None:
+    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn)
+    provider.add_span_processor(processor)
+    trace_id = _record_error(provider)
+    assert processor.force_flush(5000)
+    (event,) = sentry_receiver.wait_for_events(1)
+    assert event["contexts"]["trace"]["trace_id"] == format(trace_id, "032x")
+    (request,) = sentry_receiver.requests
+    assert request.headers["Content-Encoding"] == "gzip"
+    assert "sentry_key=publickey" in request.headers["X-Sentry-Auth"]
+
+
+def test_spans_without_exceptions_are_never_queued(provider: TracerProvider) -> None:
+    transport = CapturingTransport()
+    processor = SentrySpanProcessor(transport=transport)
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("t")
+    for _ in range(50):
+        with tracer.start_as_current_span("fine") as span:
+            span.add_event("cache.hit")
+    assert processor.force_flush(1000)
+    assert transport.events == []
+    assert len(processor._worker) == 0 and processor._worker._submitted == 0
+
+
+def test_same_exception_on_child_and_parent_gives_one_event(provider: TracerProvider) -> None:
+    transport = CapturingTransport()
+    provider.add_span_processor(SentrySpanProcessor(transport=transport))
+    tracer = provider.get_tracer("t")
+    # Both spans record the exception as it escapes them (the SDK default).
+    with (
+        pytest.raises(ValueError),
+        tracer.start_as_current_span("request"),
+        tracer.start_as_current_span("db.query"),
+    ):
+        _fail()
+    assert provider.force_flush(5000)
+    assert len(transport.events) == 1
+    assert transport.events[0]["transaction"] == "db.query"
+
+
+def test_same_exception_type_in_two_traces_gives_two_events(provider: TracerProvider) -> None:
+    transport = CapturingTransport()
+    provider.add_span_processor(SentrySpanProcessor(transport=transport))
+    first, second = _record_error(provider), _record_error(provider)
+    assert provider.force_flush(5000)
+    trace_ids = {e["contexts"]["trace"]["trace_id"] for e in transport.events}
+    assert trace_ids == {format(first, "032x"), format(second, "032x")}
+
+
+def test_on_end_does_not_wait_for_a_slow_server(provider: TracerProvider) -> None:
+    release = threading.Event()
+
+    class Stuck(CapturingTransport):
+        def send(self, envelope: bytes) -> SendResult:
+            release.wait(10)
+            return super().send(envelope)
+
+    transport = Stuck()
+    processor = SentrySpanProcessor(transport=transport, queue_size=10)
+    provider.add_span_processor(processor)
+    try:
+        for _ in range(30):  # more than the queue holds: the extra ones are counted, not waited on
+            _record_error(provider)
+        assert processor.pipeline.lost[("queue_overflow", "error")] >= 19
+        assert not processor.force_flush(50)
+    finally:
+        release.set()
+    assert processor.force_flush(5000)
+    assert 1 <= len(transport.events) <= 11
+
+
+def test_shutdown_drains_within_its_timeout_and_is_idempotent(provider: TracerProvider) -> None:
+    transport = CapturingTransport()
+    processor = SentrySpanProcessor(transport=transport, shutdown_timeout=5)
+    provider.add_span_processor(processor)
+    for _ in range(5):
+        _record_error(provider)
+    processor.shutdown()
+    assert len(transport.events) == 5
+    processor.shutdown()
+    _record_error(provider)  # after shutdown: ignored, no error
+    assert len(transport.events) == 5
+
+
+def test_shutdown_gives_up_after_its_timeout(
+    provider: TracerProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    release = threading.Event()
+
+    class Stuck(CapturingTransport):
+        def send(self, envelope: bytes) -> SendResult:
+            release.wait(10)
+            return super().send(envelope)
+
+    processor = SentrySpanProcessor(transport=Stuck(), shutdown_timeout=0.2)
+    provider.add_span_processor(processor)
+    for _ in range(3):
+        _record_error(provider)
+    try:
+        with caplog.at_level(logging.WARNING, "otel_sentry_bridge"):
+            processor.shutdown()
+        assert "not sent before shutdown" in caplog.text
+        assert processor.pipeline.lost[("network_error", "error")] >= 1
+    finally:
+        release.set()
+
+
+def test_malformed_dsn_argument_raises_without_showing_the_key() -> None:
+    with pytest.raises(InvalidDsn) as info:
+        SentrySpanProcessor(dsn="https://topsecretkey@sentry.example.com/not-a-number")
+    assert "topsecretkey" not in str(info.value)
+
+
+def test_malformed_dsn_from_environment_disables_with_a_log(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, provider: TracerProvider
+) -> None:
+    monkeypatch.setenv("SENTRY_DSN", "ftp://topsecretkey@host/1")
+    with caplog.at_level(logging.ERROR, "otel_sentry_bridge"):
+        processor = SentrySpanProcessor()
+    assert not processor.enabled
+    assert "SENTRY_DSN" in caplog.text and "topsecretkey" not in caplog.text
+    provider.add_span_processor(processor)
+    _record_error(provider)  # no crash, nothing queued
+
+
+def test_no_dsn_means_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SENTRY_DSN", raising=False)
+    assert not SentrySpanProcessor().enabled
+
+
+def test_dsn_from_environment(monkeypatch: pytest.MonkeyPatch, sentry_receiver: Any) -> None:
+    monkeypatch.setenv("SENTRY_DSN", sentry_receiver.dsn)
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", "staging")
+    monkeypatch.setenv("SENTRY_RELEASE", "shop@3")
+    provider = TracerProvider()
+    provider.add_span_processor(SentrySpanProcessor())
+    _record_error(provider)
+    provider.shutdown()
+    (event,) = sentry_receiver.wait_for_events(1)
+    assert (event["environment"], event["release"]) == ("staging", "shop@3")
+
+
+def test_http_error_is_logged_once_and_never_raised(
+    provider: TracerProvider, sentry_receiver: SentryReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    sentry_receiver.respond_with(400, body=b'{"detail":"bad event"}')
+    sentry_receiver.respond_with(400, body=b'{"detail":"bad event"}')
+    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn)
+    provider.add_span_processor(processor)
+    with caplog.at_level(logging.WARNING, "otel_sentry_bridge"):
+        _record_error(provider)
+        _record_error(provider)
+        assert processor.force_flush(5000)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "bad event" in warnings[0].getMessage()
+    assert processor.pipeline.lost[("send_error", "error")] == 2
