@@ -13,20 +13,23 @@ import random
 import socket
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
+from . import attributes as attr
+from .capture import DirectCapture
 from .config import Settings
 from .convert.event import ConvertContext, Signature, build_events, sdk_info
 from .convert.frames import CodeLayout
-from .convert.model import SpanView
+from .convert.model import EventView, SpanView
 from .dsn import Dsn
 from .filters import IgnoredTypes
 from .source import SourceCache
 from .spans import span_view
+from .store import CaptureStore, store
 from .transport.envelope import event_envelope
 from .transport.http import Transport
 
@@ -52,7 +55,7 @@ class Pipeline:
         dsn: Dsn | None,
         transport: Transport,
         *,
-        extras_for: Callable[[str], Mapping[str, Any] | None] | None = None,
+        capture_store: CaptureStore = store,
     ) -> None:
         self.settings = settings
         self._dsn = dsn
@@ -64,19 +67,53 @@ class Pipeline:
             read_source=SourceCache(),
             hostname=socket.gethostname(),
             runtime=_runtime(),
+            extras_for=capture_store.take_extras,
+            breadcrumbs_for=capture_store.breadcrumbs,
         )
-        if extras_for is not None:
-            self._ctx = dataclasses.replace(self._ctx, extras_for=extras_for)
+        self._store = capture_store
         self._sent: OrderedDict[tuple[int, Signature], None] = OrderedDict()
         self._lock = threading.Lock()
         self.lost: Counter[tuple[str, str]] = Counter()  # (reason, category) -> count
         self.sent_count = 0
         self._warned: set[str] = set()
 
-    def __call__(self, item: ReadableSpan | SpanView) -> None:
-        view = item if isinstance(item, SpanView) else span_view(item)
+    def __call__(self, item: ReadableSpan | DirectCapture) -> None:
+        view = self._direct_view(item) if isinstance(item, DirectCapture) else span_view(item)
+        view = self._with_annotations(view)
         for signature, event in build_events(view, self._ctx):
             self._process(view.trace_id, signature, event)
+
+    @staticmethod
+    def _direct_view(capture: DirectCapture) -> SpanView:
+        attributes = {**capture.attributes, **capture.stacktrace_attributes()}
+        name = "exception" if capture.exception is not None else attr.LOG_EVENT
+        return SpanView(
+            trace_id=capture.trace_id,
+            span_id=capture.span_id,
+            name=capture.name,
+            events=(EventView(name, capture.timestamp_ns, attributes),),
+        )
+
+    def _with_annotations(self, view: SpanView) -> SpanView:
+        """Attach the event ids and mechanisms our hooks left for exceptions that another
+        instrumentation recorded on the span."""
+        events = list(view.events)
+        changed = False
+        for index, event in enumerate(events):
+            if event.name != "exception" or attr.EVENT_ID in event.attributes:
+                continue
+            key = (
+                view.span_id,
+                str(event.attributes.get(attr.EXCEPTION_TYPE, "")),
+                str(event.attributes.get(attr.EXCEPTION_MESSAGE, "")),
+            )
+            annotation = self._store.take_annotation(key)
+            if annotation:
+                events[index] = EventView(
+                    event.name, event.timestamp_ns, {**event.attributes, **annotation}
+                )
+                changed = True
+        return dataclasses.replace(view, events=tuple(events)) if changed else view
 
     def record_loss(self, reason: str, quantity: int = 1, category: str = "error") -> None:
         with self._lock:

@@ -17,8 +17,8 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from .capture import DirectCapture
 from .config import Settings, load_settings
-from .convert.model import SpanView
 from .dsn import Dsn
 from .errors import InvalidDsn
 from .pipeline import Pipeline
@@ -71,7 +71,7 @@ class SentrySpanProcessor(SpanProcessor):
         if not self.enabled and not settings.dsn:
             _log.info("otel-sentry-bridge: no SENTRY_DSN; errors are not sent to Sentry")
         self.pipeline = Pipeline(settings, parsed, transport or _NullTransport())
-        self._worker: Worker[ReadableSpan | SpanView] = Worker(
+        self._worker: Worker[ReadableSpan | DirectCapture] = Worker(
             self.pipeline, maxsize=settings.queue_size, name="otel-sentry-bridge"
         )
         self._pid = os.getpid()
@@ -90,11 +90,11 @@ class SentrySpanProcessor(SpanProcessor):
         except Exception:  # never into the host application
             pass
 
-    def capture(self, view: SpanView) -> bool:
-        """Queue a ready-made span view (a capture outside any recording span)."""
-        return self.enabled and self._submit(view)
+    def capture(self, capture: DirectCapture) -> bool:
+        """Queue a capture made outside any recording span. Never blocks."""
+        return self.enabled and self._submit(capture)
 
-    def _submit(self, item: ReadableSpan | SpanView) -> bool:
+    def _submit(self, item: ReadableSpan | DirectCapture) -> bool:
         if self._worker.submit(item):
             return True
         self.pipeline.record_loss("queue_overflow")

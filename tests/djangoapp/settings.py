@@ -8,8 +8,10 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
+    "otel_sentry_bridge.django",
 ]
 MIDDLEWARE = [
+    "otel_sentry_bridge.django.middleware.SentryEventIdMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -56,6 +56,10 @@ def _no_extras(_event_id: str) -> Mapping[str, Any] | None:
     return None
 
 
+def _no_breadcrumbs(_trace_id: int, until: float) -> list[dict[str, Any]] | None:
+    return None
+
+
 @dataclass(frozen=True)
 class ConvertContext:
     """What the conversion needs from the world, passed in so it stays pure."""
@@ -67,6 +71,8 @@ class ConvertContext:
     runtime: Mapping[str, str] = field(default_factory=dict)
     # Out-of-band data captured with an event (user, request details, locals), by event id.
     extras_for: Callable[[str], Mapping[str, Any] | None] = _no_extras
+    # Log breadcrumbs of a trace up to a time (seconds), from all its spans; None: unknown.
+    breadcrumbs_for: Callable[[int, float], list[dict[str, Any]] | None] = _no_breadcrumbs
     new_event_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
 
 
@@ -224,7 +230,7 @@ def _level(attributes: Mapping[str, Any]) -> str:
     return _LEVELS.get(_text(attributes.get(attr.LEVEL)).lower(), "error")
 
 
-def _breadcrumbs(span: SpanView, before_ns: int, limit: int) -> list[dict[str, Any]]:
+def _breadcrumbs(span: SpanView, before_ns: int) -> list[dict[str, Any]]:
     """Log events recorded on the span before the error, oldest first."""
     crumbs: list[dict[str, Any]] = []
     for event in span.events:
@@ -243,7 +249,7 @@ def _breadcrumbs(span: SpanView, before_ns: int, limit: int) -> list[dict[str, A
         if logger:
             crumb["category"] = _text(logger)
         crumbs.append(crumb)
-    return crumbs[-limit:] if limit else []
+    return crumbs
 
 
 def _resource_str(resource: Mapping[str, Any], *keys: str) -> str | None:
@@ -348,7 +354,10 @@ def _build_one(span: SpanView, selected: _Selected, ctx: ConvertContext) -> dict
         mechanism["handled"] = handled if isinstance(handled, bool) else True
         event["exception"] = {"values": values}
 
-    crumbs = _breadcrumbs(span, event_view.timestamp_ns, settings.max_breadcrumbs)
+    crumbs = ctx.breadcrumbs_for(span.trace_id, event_view.timestamp_ns / 1e9)
+    if crumbs is None:
+        crumbs = _breadcrumbs(span, event_view.timestamp_ns)
+    crumbs = crumbs[-settings.max_breadcrumbs :] if settings.max_breadcrumbs else []
     if crumbs:
         event["breadcrumbs"] = {"values": crumbs}
 

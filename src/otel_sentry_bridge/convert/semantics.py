@@ -78,11 +78,10 @@ def span_status(span: SpanView) -> str:
 
 
 def transaction_name(span: SpanView) -> str:
-    """``http.route`` (with the method, as Django's own Sentry transactions read) or the span
-    name."""
+    """``http.route`` (``/orders/<int:id>/``) or the span name."""
     route = span.attributes.get("http.route")
     if route:
-        return str(route)
+        return "/" + str(route).lstrip("^/")  # Django's routes have no leading slash
     return span.name
 
 

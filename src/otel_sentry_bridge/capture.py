@@ -1,0 +1,298 @@
+"""Record an exception or an error message as an OTel span event, for Sentry and for Jaeger.
+
+Runs on the request thread, so it does the least it can: stamp an event id, put the event on
+the current span (``record_exception``) and leave anything Sentry-only (user, request
+details, local variables) in the :mod:`store`. When no span is recording (sampled out, or no
+span at all), the capture goes straight to the processors' queues with the current trace
+context, so sampling never loses an error. Never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from types import TracebackType
+from typing import Any
+
+from opentelemetry import trace
+
+from . import attributes as attr
+from .config import Settings, load_settings
+from .filters import IgnoredTypes
+from .scrub import Scrubber, safe_repr
+from .store import store
+
+__all__ = [
+    "DirectCapture",
+    "breadcrumb_key",
+    "capture_exception",
+    "capture_message",
+    "current_settings",
+    "exception_type_name",
+    "sentry_level",
+]
+
+_log = logging.getLogger("otel_sentry_bridge")
+_MARK = "__otel_sentry_event_id__"
+_MAX_FRAME_VARS = 40
+_MAX_VAR_CHARS = 256
+_fallback_settings: Settings | None = None
+
+
+@dataclass
+class DirectCapture:
+    """A capture made while no span was recording; the worker turns it into an event."""
+
+    trace_id: int
+    span_id: int
+    timestamp_ns: int
+    attributes: dict[str, Any]
+    # Kept so that its traceback is formatted on the worker, not on the request thread.
+    exception: BaseException | None = None
+    name: str = "capture"
+
+    def stacktrace_attributes(self) -> dict[str, Any]:
+        """``exception.*`` attributes, computed on the worker thread."""
+        exc = self.exception
+        if exc is None:
+            return {}
+        try:
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        except Exception:
+            text = ""
+        return {
+            attr.EXCEPTION_TYPE: exception_type_name(type(exc)),
+            attr.EXCEPTION_MESSAGE: _message(exc),
+            attr.EXCEPTION_STACKTRACE: text,
+        }
+
+
+def current_settings() -> Settings:
+    """The settings of the first active processor, else those of the environment."""
+    from .processor import active_processors
+
+    for processor in active_processors():
+        return processor.settings
+    global _fallback_settings
+    if _fallback_settings is None:
+        _fallback_settings = load_settings()
+    return _fallback_settings
+
+
+def exception_type_name(exc_type: type[BaseException]) -> str:
+    """The ``exception.type`` OTel's ``record_exception`` writes for this class."""
+    module = exc_type.__module__
+    qualname = exc_type.__qualname__
+    return f"{module}.{qualname}" if module and module != "builtins" else qualname
+
+
+def sentry_level(levelno: int) -> str:
+    if levelno >= logging.CRITICAL:
+        return "fatal"
+    if levelno >= logging.ERROR:
+        return "error"
+    if levelno >= logging.WARNING:
+        return "warning"
+    if levelno >= logging.INFO:
+        return "info"
+    return "debug"
+
+
+def _message(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return safe_repr(exc)
+
+
+@lru_cache(maxsize=8)
+def _ignored_types(names: tuple[str, ...]) -> IgnoredTypes:
+    return IgnoredTypes(names)
+
+
+def _ignored(exc: BaseException, settings: Settings) -> bool:
+    return _ignored_types(settings.ignored_exceptions).matches(exception_type_name(type(exc)))
+
+
+def breadcrumb_key(context: trace.SpanContext) -> int:
+    """Breadcrumbs are kept per trace; outside any trace, per thread."""
+    return context.trace_id if context.is_valid else -threading.get_ident()
+
+
+def _frame_vars(tb: TracebackType | None, scrubber: Scrubber) -> list[dict[str, str]]:
+    """Local variables per frame, outermost first, scrubbed and size-limited."""
+    frames: list[dict[str, str]] = []
+    while tb is not None:
+        variables: dict[str, str] = {}
+        for index, (name, value) in enumerate(tb.tb_frame.f_locals.items()):
+            if index >= _MAX_FRAME_VARS:
+                break
+            variables[name] = (
+                "[Filtered]" if scrubber.is_sensitive(name) else safe_repr(value, _MAX_VAR_CHARS)
+            )
+        frames.append(variables)
+        tb = tb.tb_next
+    return frames
+
+
+def _new_ids() -> tuple[int, int]:
+    return random.getrandbits(128) or 1, random.getrandbits(64) or 1
+
+
+def _submit_direct(capture: DirectCapture) -> bool:
+    from .processor import active_processors
+
+    return any([processor.capture(capture) for processor in active_processors()])
+
+
+def _capture(
+    attributes: dict[str, Any],
+    exc: BaseException | None,
+    extras: Mapping[str, Any] | None,
+    *,
+    name: str,
+    recorded_elsewhere: bool,
+    on_span: bool = True,
+) -> None:
+    event_id = attributes[attr.EVENT_ID]
+    span = trace.get_current_span()
+    context = span.get_span_context()
+    if not context.is_valid:
+        # No trace to look breadcrumbs up by later: take this thread's now.
+        crumbs = store.breadcrumbs(breadcrumb_key(context), until=time.time())
+        if crumbs:
+            extras = {**(extras or {}), "breadcrumbs": {"values": crumbs}}
+    if extras:
+        store.put_extras(event_id, extras)
+    if on_span and span.is_recording():
+        if exc is None:
+            span.add_event(attr.LOG_EVENT, attributes)
+            return
+        if recorded_elsewhere:
+            # The Django instrumentation records this very exception on this span when the
+            # response goes out; tell the worker which event id and mechanism it carries.
+            key = (context.span_id, exception_type_name(type(exc)), _message(exc))
+            store.annotate(key, attributes)
+            return
+        try:
+            span.record_exception(exc, attributes=attributes)
+            return
+        except Exception:  # e.g. a __str__ that raises: fall through to the direct path
+            pass
+    trace_id, span_id = (context.trace_id, context.span_id) if context.is_valid else _new_ids()
+    _submit_direct(
+        DirectCapture(
+            trace_id=trace_id,
+            span_id=span_id,
+            timestamp_ns=time.time_ns(),
+            attributes=attributes,
+            exception=exc,
+            name=name,
+        )
+    )
+
+
+def capture_exception(
+    exc: BaseException | None = None,
+    *,
+    mechanism: str = "generic",
+    handled: bool = True,
+    level: str = "error",
+    logger: str | None = None,
+    logentry: tuple[str, Sequence[str], str] | None = None,
+    extras: Mapping[str, Any] | None = None,
+    recorded_elsewhere: bool = False,
+    name: str = "capture",
+) -> str | None:
+    """Record ``exc`` (default: the one being handled) for Sentry; return its event id.
+
+    Returns None when there is nothing to capture, the type is ignored, or capturing failed.
+    The same exception object captured twice keeps its first event id (raven's
+    ``skip_error_for_logging``: the ``django.request`` log of an exception the signal already
+    captured is not sent again).
+    """
+    try:
+        if exc is None:
+            exc = sys.exc_info()[1]
+        if exc is None:
+            return None
+        previous = getattr(exc, _MARK, None)
+        if isinstance(previous, str):
+            return previous
+        settings = current_settings()
+        if _ignored(exc, settings):
+            return None
+        event_id = uuid.uuid4().hex
+        try:
+            setattr(exc, _MARK, event_id)
+        except Exception:  # exceptions with __slots__ or read-only attributes
+            pass
+        attributes: dict[str, Any] = {
+            attr.EVENT_ID: event_id,
+            attr.MECHANISM_TYPE: mechanism,
+            attr.MECHANISM_HANDLED: handled,
+            attr.LEVEL: level,
+        }
+        if logger:
+            attributes[attr.LOGGER] = logger
+        if logentry is not None:
+            template, params, formatted = logentry
+            attributes[attr.LOGENTRY_MESSAGE] = template
+            attributes[attr.LOGENTRY_PARAMS] = list(params)
+            attributes[attr.LOG_MESSAGE] = formatted
+        all_extras = dict(extras or {})
+        if settings.include_local_variables:
+            all_extras["frame_vars"] = _frame_vars(exc.__traceback__, Scrubber())
+        _capture(attributes, exc, all_extras, name=name, recorded_elsewhere=recorded_elsewhere)
+        return event_id
+    except Exception:
+        _log.debug("otel-sentry-bridge: capture failed", exc_info=True)
+        return None
+
+
+def capture_message(
+    message: str,
+    *,
+    level: str = "error",
+    logger: str | None = None,
+    template: str | None = None,
+    params: Sequence[str] = (),
+    extras: Mapping[str, Any] | None = None,
+    on_span: bool = True,
+) -> str | None:
+    """Record an error message (no exception) that becomes a Sentry message event.
+
+    ``on_span=False`` sends it without adding a span event (the span's event budget is spent).
+    """
+    try:
+        event_id = uuid.uuid4().hex
+        attributes: dict[str, Any] = {
+            attr.EVENT_ID: event_id,
+            attr.SEND: True,
+            attr.LEVEL: level,
+            attr.LOG_MESSAGE: message,
+            attr.LOGENTRY_MESSAGE: template if template is not None else message,
+            attr.LOGENTRY_PARAMS: list(params),
+        }
+        if logger:
+            attributes[attr.LOGGER] = logger
+        _capture(
+            attributes,
+            None,
+            extras,
+            name=logger or "capture",
+            recorded_elsewhere=False,
+            on_span=on_span,
+        )
+        return event_id
+    except Exception:
+        _log.debug("otel-sentry-bridge: capture failed", exc_info=True)
+        return None

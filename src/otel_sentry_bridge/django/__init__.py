@@ -1,0 +1,9 @@
+"""Django integration: add ``"otel_sentry_bridge.django"`` to ``INSTALLED_APPS``.
+
+Its AppConfig connects :func:`~otel_sentry_bridge.django.hooks.install`, which the zero-code
+instrumentor uses too.
+"""
+
+from .hooks import install, uninstall
+
+__all__ = ["install", "uninstall"]

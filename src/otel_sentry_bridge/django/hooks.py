@@ -1,0 +1,138 @@
+"""Django signal hooks: an exception escaping a view becomes one Sentry event.
+
+``got_request_exception`` fires (as raven used it) for every uncaught view exception, inside
+the request's span. The hook stamps an event id (``request.sentry_event_id``), gathers the
+request details from Django itself (the URL is right even where the OTel span has no
+``url.path``), and records the exception with mechanism ``django``/unhandled. When the OTel
+Django middleware is about to record the same exception on the span, the hook only annotates
+it, so the traceback is formatted once per failure and Sentry gets exactly one event.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from django.core.signals import got_request_exception
+
+from ..capture import capture_exception, current_settings
+from ..config import Settings
+from ..scrub import FILTERED, Scrubber
+
+__all__ = ["install", "request_extras", "uninstall"]
+
+# Where opentelemetry-instrumentation-django keeps the exception it will record.
+_OTEL_EXCEPTION_KEY = "opentelemetry-instrumentor-django.exception_key"
+_DISPATCH_UID = "otel_sentry_bridge.got_request_exception"
+# Headers sent without send_default_pii: they say what the client is, not who.
+_SAFE_HEADERS = frozenset({"user-agent", "host", "content-type", "accept", "content-length"})
+_IP_HEADERS = frozenset({"x-forwarded-for", "x-real-ip", "forwarded", "cf-connecting-ip"})
+_scrubber = Scrubber()
+
+
+def install() -> None:
+    """Connect the hooks. Idempotent."""
+    got_request_exception.connect(_on_request_exception, weak=False, dispatch_uid=_DISPATCH_UID)
+
+
+def uninstall() -> None:
+    got_request_exception.disconnect(dispatch_uid=_DISPATCH_UID)
+
+
+def _on_request_exception(sender: Any, request: Any = None, **kwargs: Any) -> None:
+    try:
+        exc = sys.exc_info()[1]
+        if exc is None:
+            return
+        settings = current_settings()
+        meta = getattr(request, "META", None) or {}
+        recorded_elsewhere = meta.get(_OTEL_EXCEPTION_KEY) is exc
+        extras = request_extras(request, settings) if request is not None else {}
+        event_id = capture_exception(
+            exc,
+            mechanism="django",
+            handled=False,
+            extras=extras,
+            recorded_elsewhere=recorded_elsewhere,
+            name=str(extras.get("transaction") or "django.request"),
+        )
+        if event_id and request is not None:
+            request.sentry_event_id = event_id
+    except Exception:  # never into Django's error handling
+        pass
+
+
+def _url(request: Any) -> str | None:
+    try:
+        return f"{request.scheme}://{request.get_host()}{request.path}"
+    except Exception:  # DisallowedHost and friends: fall back to what the server saw
+        meta = request.META
+        host = meta.get("SERVER_NAME", "localhost")
+        port = meta.get("SERVER_PORT")
+        netloc = f"{host}:{port}" if port and port not in ("80", "443") else host
+        return f"{meta.get('wsgi.url_scheme', 'http')}://{netloc}{getattr(request, 'path', '')}"
+
+
+def _headers(request: Any, send_default_pii: bool) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        lowered = name.lower()
+        if not send_default_pii and (lowered not in _SAFE_HEADERS or lowered in _IP_HEADERS):
+            continue
+        headers[name] = FILTERED if _scrubber.is_sensitive(name) else str(value)
+    return headers
+
+
+def _user(request: Any) -> dict[str, str] | None:
+    user = getattr(request, "user", None)  # may hit the database: only with PII allowed
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    info: dict[str, str] = {}
+    if getattr(user, "pk", None) is not None:
+        info["id"] = str(user.pk)
+    try:
+        info["username"] = str(user.get_username())
+    except Exception:
+        pass
+    email = getattr(user, "email", None)
+    if email:
+        info["email"] = str(email)
+    return info or None
+
+
+def request_extras(request: Any, settings: Settings) -> dict[str, Any]:
+    """Sentry ``request``/``user``/``transaction`` from a Django request. Never raises."""
+    extras: dict[str, Any] = {}
+    try:
+        info: dict[str, Any] = {"method": request.method}
+        url = _url(request)
+        if url:
+            info["url"] = url
+        query = request.META.get("QUERY_STRING")
+        if query:
+            info["query_string"] = _scrubber.query_string(query)
+        headers = _headers(request, settings.send_default_pii)
+        if headers:
+            info["headers"] = headers
+        if settings.send_default_pii:
+            cookies = _scrubber.mapping(dict(request.COOKIES))
+            if cookies:
+                info["cookies"] = cookies
+            remote = request.META.get("REMOTE_ADDR")
+            if remote:
+                info["env"] = {"REMOTE_ADDR": remote}
+        extras["request"] = info
+        match = getattr(request, "resolver_match", None)
+        route = getattr(match, "route", None) if match is not None else None
+        if route:
+            extras["transaction"] = "/" + str(route).lstrip("^/")
+        if settings.send_default_pii:
+            user = _user(request)
+            if user:
+                remote = request.META.get("REMOTE_ADDR")
+                if remote:
+                    user["ip_address"] = remote
+                extras["user"] = user
+    except Exception:
+        pass
+    return extras

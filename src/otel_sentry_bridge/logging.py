@@ -1,0 +1,198 @@
+"""``SpanEventHandler``: log records become OTel span events, and through them Sentry events.
+
+- ERROR and above with ``exc_info``: an ``exception`` span event (mechanism ``logging``) ->
+  a Sentry exception event with ``logger``, ``level`` and ``logentry``.
+- ERROR and above without ``exc_info``: a ``log`` span event marked for sending -> a Sentry
+  message event.
+- INFO/WARNING (the breadcrumb level and above): a ``log`` span event, visible in Jaeger, and a
+  breadcrumb for a later Sentry event of the same trace.
+
+Records of this package, ``opentelemetry.*``, ``urllib3.*`` and ``requests.*``, and anything
+logged on the bridge's worker thread, are ignored: that is where feedback loops start.
+``emit`` never raises and never blocks on I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import trace
+
+from . import attributes as attr
+from .capture import (
+    breadcrumb_key,
+    capture_exception,
+    capture_message,
+    current_settings,
+    sentry_level,
+)
+from .config import Settings
+from .scrub import Scrubber, safe_repr
+from .store import store
+from .worker import is_worker_thread
+
+__all__ = ["IGNORED_LOGGERS", "SpanEventHandler"]
+
+IGNORED_LOGGERS: tuple[str, ...] = ("otel_sentry_bridge", "opentelemetry", "urllib3", "requests")
+
+# LogRecord's own attributes; anything else on a record came from ``extra=``.
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+_MAX_PARAM_CHARS = 512
+_MAX_EXTRA_KEYS = 50
+
+
+class SpanEventHandler(logging.Handler):
+    """A ``logging.Handler`` recording records as span events on the current span.
+
+    ``event_level`` (default ERROR) and ``breadcrumb_level`` (default INFO) set the thresholds;
+    ``max_log_events_per_span`` caps the ``log`` events one span gets, so that a burst of log
+    lines never pushes an exception event out of the SDK's span event limit. Defaults come
+    from the environment (``OTEL_SENTRY_*``) or the given ``settings``.
+    """
+
+    def __init__(
+        self,
+        level: int = logging.NOTSET,
+        *,
+        event_level: int | None = None,
+        breadcrumb_level: int | None = None,
+        max_log_events_per_span: int | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        super().__init__(level)
+        base = settings or current_settings()
+        self.event_level = base.event_level if event_level is None else event_level
+        self.breadcrumb_level = (
+            base.breadcrumb_level if breadcrumb_level is None else breadcrumb_level
+        )
+        self.max_log_events_per_span = (
+            base.max_log_events_per_span
+            if max_log_events_per_span is None
+            else max_log_events_per_span
+        )
+        self._local = threading.local()
+        self._span_counts: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        self._counts_lock = threading.Lock()
+        self._scrubber = Scrubber()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < min(self.event_level, self.breadcrumb_level):
+            return
+        if getattr(self._local, "busy", False) or _ignored_logger(record.name):
+            return
+        if is_worker_thread():
+            return
+        self._local.busy = True
+        try:
+            self._emit(record)
+        except Exception:  # logging must never break the caller
+            pass
+        finally:
+            self._local.busy = False
+
+    def _emit(self, record: logging.LogRecord) -> None:
+        formatted = _formatted(record)
+        level = sentry_level(record.levelno)
+        if record.levelno >= self.event_level:
+            template = str(record.msg) if record.msg is not None else ""
+            params = _params(record.args)
+            extras = self._extras(record)
+            exc = record.exc_info[1] if record.exc_info else None
+            if exc is not None:
+                capture_exception(
+                    exc,
+                    mechanism="logging",
+                    handled=True,
+                    level=level,
+                    logger=record.name,
+                    logentry=(template, params, formatted),
+                    extras=extras,
+                    name=record.name,
+                )
+            else:
+                capture_message(
+                    formatted,
+                    level=level,
+                    logger=record.name,
+                    template=template,
+                    params=params,
+                    extras=extras,
+                    on_span=self._take_span_budget(),
+                )
+            return
+        self._breadcrumb(record, formatted, level)
+
+    def _breadcrumb(self, record: logging.LogRecord, message: str, level: str) -> None:
+        span = trace.get_current_span()
+        crumb = {
+            "type": "default",
+            "category": record.name,
+            "level": level,
+            "message": message,
+            "timestamp": record.created,
+        }
+        store.add_breadcrumb(breadcrumb_key(span.get_span_context()), crumb)
+        if span.is_recording() and self._take_span_budget(span):
+            span.add_event(
+                attr.LOG_EVENT,
+                {attr.LOG_MESSAGE: message, attr.LEVEL: level, attr.LOGGER: record.name},
+                timestamp=int(record.created * 1e9),
+            )
+
+    def _take_span_budget(self, span: Any = None) -> bool:
+        """Count one more log event on the current span; False once its budget is spent."""
+        span = span if span is not None else trace.get_current_span()
+        if not span.is_recording():
+            return False
+        with self._counts_lock:
+            count = self._span_counts.get(span, 0)
+            if count >= self.max_log_events_per_span:
+                return False
+            self._span_counts[span] = count + 1
+        return True
+
+    def _extras(self, record: logging.LogRecord) -> Mapping[str, Any] | None:
+        """``extra=`` values of the record, as bounded, scrubbed strings (Sentry only)."""
+        extra: dict[str, str] = {}
+        for key, value in record.__dict__.items():
+            if key in _RECORD_FIELDS or key.startswith("_"):
+                continue
+            if len(extra) >= _MAX_EXTRA_KEYS:
+                break
+            extra[str(key)] = "[Filtered]" if self._scrubber.is_sensitive(key) else safe_repr(value)
+        return {"extra": extra} if extra else None
+
+
+_IGNORED_ROOTS = frozenset(IGNORED_LOGGERS)
+
+
+def _ignored_logger(name: str) -> bool:
+    return name.partition(".")[0] in _IGNORED_ROOTS
+
+
+def _formatted(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception:  # bad %-args: keep the template rather than lose the record
+        return safe_repr(record.msg)
+
+
+def _params(args: Any) -> list[str]:
+    if not args:
+        return []
+    if isinstance(args, Mapping):
+        return [safe_repr(v, _MAX_PARAM_CHARS) for v in args.values()]
+    if isinstance(args, tuple):
+        return [
+            a if isinstance(a, str) and len(a) <= _MAX_PARAM_CHARS else safe_repr(a, 512)
+            for a in args
+        ]
+    return [safe_repr(args, _MAX_PARAM_CHARS)]

@@ -1,0 +1,258 @@
+"""Django views under the real OTel Django instrumentation, captured through the signal hook
+and the logging handler, checked as the events Sentry would receive."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+from opentelemetry.sdk.trace import ReadableSpan
+
+from otel_sentry_bridge import SentrySpanProcessor
+from otel_sentry_bridge.logging import SpanEventHandler
+from otel_sentry_bridge.testing import CapturingTransport
+from tests.support.otel_django import InstrumentedDjango
+
+
+@dataclass
+class Harness:
+    django: InstrumentedDjango
+    transport: CapturingTransport
+    processor: SentrySpanProcessor
+    client: Client
+
+    def get(self, path: str, **headers: Any) -> Any:
+        return self.client.get(path, **headers)
+
+    def events(self) -> list[dict[str, Any]]:
+        assert self.processor.force_flush(5000)
+        return list(self.transport.events)
+
+    def server_span(self) -> ReadableSpan:
+        spans = [s for s in self.django.exporter.get_finished_spans() if s.kind.name == "SERVER"]
+        assert len(spans) == 1
+        return spans[0]
+
+
+def _harness(
+    instrumented_django: InstrumentedDjango, monkeypatch: pytest.MonkeyPatch, **options: Any
+) -> Iterator[Harness]:
+    transport = CapturingTransport()
+    processor = SentrySpanProcessor(transport=transport, **options)
+    handler = SpanEventHandler(settings=processor.settings)
+    views_logger = logging.getLogger("shop.views")
+    views_logger.addHandler(handler)
+    monkeypatch.setattr(views_logger, "level", logging.INFO)
+    with instrumented_django.processor(processor):
+        try:
+            yield Harness(
+                instrumented_django, transport, processor, Client(raise_request_exception=False)
+            )
+        finally:
+            views_logger.removeHandler(handler)
+
+
+@pytest.fixture
+def app(
+    instrumented_django: InstrumentedDjango, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Harness]:
+    yield from _harness(instrumented_django, monkeypatch)
+
+
+def test_failing_view_gives_one_unhandled_django_event(app: Harness) -> None:
+    response = app.get("/orders/17/boom/")
+    assert response.status_code == 500
+    (event,) = app.events()
+    span = app.server_span()
+    assert event["contexts"]["trace"]["trace_id"] == format(span.context.trace_id, "032x")
+    assert event["contexts"]["trace"]["span_id"] == format(span.context.span_id, "016x")
+    main = event["exception"]["values"][-1]
+    assert main["type"] == "OrderLookupError"
+    assert main["mechanism"] == {"type": "django", "handled": False}
+    assert event["request"]["url"] == "http://testserver/orders/17/boom/"
+    assert event["request"]["method"] == "GET"
+    assert event["transaction"] == "/orders/<int:order_id>/boom/"
+
+
+def test_exception_is_recorded_once_on_the_span(app: Harness) -> None:
+    app.get("/boom/")
+    app.events()
+    exception_events = [e for e in app.server_span().events if e.name == "exception"]
+    assert len(exception_events) == 1  # the instrumentation's; our hook only annotated it
+
+
+def test_request_carries_the_event_id_sent_to_sentry(app: Harness) -> None:
+    response = app.get("/boom/")
+    (event,) = app.events()
+    assert response.wsgi_request.sentry_event_id == event["event_id"]
+    assert "X-Sentry-Event-Id" not in response  # off by default
+
+
+def test_response_header_when_enabled(
+    instrumented_django: InstrumentedDjango, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for harness in _harness(instrumented_django, monkeypatch, response_header=True):
+        response = harness.get("/boom/")
+        (event,) = harness.events()
+        assert response["X-Sentry-Event-Id"] == event["event_id"]
+
+
+def test_logger_exception_gives_a_handled_logging_event(app: Harness) -> None:
+    assert app.get("/log-exception/").status_code == 200
+    (event,) = app.events()
+    assert event["logger"] == "shop.views"
+    assert event["level"] == "error"
+    assert event["logentry"] == {
+        "message": "could not load order %s",
+        "params": ["18"],
+        "formatted": "could not load order 18",
+    }
+    main = event["exception"]["values"][-1]
+    assert main["mechanism"] == {"type": "logging", "handled": True}
+    assert [v["type"] for v in event["exception"]["values"]] == ["KeyError", "OrderLookupError"]
+
+
+def test_logger_error_without_exception_gives_a_message_event(app: Harness) -> None:
+    app.get("/log-error/")
+    (event,) = app.events()
+    assert "exception" not in event
+    assert event["level"] == "error"
+    assert event["logentry"]["formatted"] == "payment gateway answered 502 for order 19"
+    assert event["logentry"]["message"] == "payment gateway answered %s for order %s"
+    assert event["contexts"]["trace"]["trace_id"] == format(
+        app.server_span().context.trace_id, "032x"
+    )
+
+
+def test_info_and_warning_become_breadcrumbs_of_the_error(app: Harness) -> None:
+    app.get("/breadcrumbs/")
+    (event,) = app.events()
+    crumbs = event["breadcrumbs"]["values"]
+    assert [(c["level"], c["message"]) for c in crumbs] == [
+        ("info", "step one: cart loaded"),
+        ("warning", "step two: stock is low for sku-1"),
+    ]
+    assert all(c["category"] == "shop.views" for c in crumbs)
+    log_events = [e for e in app.server_span().events if e.name == "log"]
+    assert len(log_events) == 2  # also visible in Jaeger
+
+
+@pytest.mark.parametrize("path", ["/not-found/", "/forbidden/"])
+def test_client_errors_give_no_event(app: Harness, path: str) -> None:
+    assert app.get(path).status_code in (403, 404)
+    assert app.events() == []
+
+
+def test_configured_ignored_exception_gives_no_event(
+    instrumented_django: InstrumentedDjango, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ignored = ("tests.djangoapp.views.OrderLookupError",)
+    for harness in _harness(instrumented_django, monkeypatch, ignored_exceptions=ignored):
+        assert harness.get("/boom/").status_code == 500
+        assert harness.events() == []
+
+
+def test_sampled_out_request_still_reaches_sentry(app: Harness) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    app.get("/boom/", HTTP_TRACEPARENT=f"00-{trace_id}-00f067aa0ba902b7-00")
+    assert app.django.exporter.get_finished_spans() == ()  # nothing recorded
+    (event,) = app.events()
+    assert event["contexts"]["trace"]["trace_id"] == trace_id
+    assert len(event["contexts"]["trace"]["span_id"]) == 16
+    assert event["exception"]["values"][-1]["type"] == "OrderLookupError"
+    assert event["request"]["url"].endswith("/boom/")
+    assert event["transaction"] == "/boom/"
+
+
+def test_sampled_out_logged_error_keeps_breadcrumbs(app: Harness) -> None:
+    trace_id = "5bf92f3577b34da6a3ce929d0e0e4736"
+    app.get("/breadcrumbs/", HTTP_TRACEPARENT=f"00-{trace_id}-00f067aa0ba902b7-00")
+    (event,) = app.events()
+    assert event["contexts"]["trace"]["trace_id"] == trace_id
+    assert [c["message"] for c in event["breadcrumbs"]["values"]][-1].startswith("step two")
+
+
+def test_exception_survives_two_hundred_log_events_on_the_span(app: Harness) -> None:
+    app.get("/many-logs/")
+    (event,) = app.events()
+    assert event["exception"]["values"][-1]["type"] == "OrderLookupError"
+    span = app.server_span()
+    assert any(e.name == "exception" for e in span.events)
+    assert sum(e.name == "log" for e in span.events) <= 64
+    assert len(event["breadcrumbs"]["values"]) == 100  # Sentry's limit, newest kept
+    assert event["breadcrumbs"]["values"][-1]["message"] == "noise 199"
+
+
+def test_unserialisable_extra_does_not_break_logging(app: Harness) -> None:
+    assert app.get("/unserialisable-extra/").status_code == 200
+    (event,) = app.events()
+    assert set(event["extra"]) >= {"opaque", "cycle", "raw"}
+    assert event["extra"]["opaque"].startswith("<Opaque")  # its repr raised
+
+
+def test_local_variables_go_to_sentry_only(
+    instrumented_django: InstrumentedDjango, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for harness in _harness(instrumented_django, monkeypatch, include_local_variables=True):
+        harness.get("/boom/")
+        (event,) = harness.events()
+        frames = event["exception"]["values"][-1]["stacktrace"]["frames"]
+        find_order = next(f for f in frames if f["function"] == "_find_order")
+        assert find_order["vars"]["order_id"] == "17"
+        allowed = {"exception.type", "exception.message", "exception.stacktrace"}
+        allowed |= {"exception.escaped"}
+        for span_event in harness.server_span().events:
+            # OTel's own keys only: nothing of the frame locals travels to the tracing backend
+            assert set(span_event.attributes) <= allowed
+
+
+def test_without_pii_no_user_no_cookies_no_private_headers(app: Harness) -> None:
+    app.client.cookies["sessionid"] = "abc"
+    app.get("/boom/", HTTP_X_PRIVATE="x", HTTP_USER_AGENT="pytest")
+    (event,) = app.events()
+    assert "user" not in event
+    assert "cookies" not in event["request"]
+    assert event["request"]["headers"].get("User-Agent") == "pytest"
+    assert "X-Private" not in event["request"]["headers"]
+    assert "Cookie" not in event["request"]["headers"]
+
+
+def test_logged_copy_of_a_signal_captured_exception_is_not_sent_again(app: Harness) -> None:
+    # django.request logs every 500 with exc_info; route it through our handler too.
+    handler = SpanEventHandler(settings=app.processor.settings)
+    request_logger = logging.getLogger("django.request")
+    request_logger.addHandler(handler)
+    try:
+        app.get("/boom/")
+    finally:
+        request_logger.removeHandler(handler)
+    (event,) = app.events()
+    assert event["exception"]["values"][-1]["mechanism"]["type"] == "django"
+
+
+def test_with_pii_the_event_names_the_user_and_keeps_cookies(
+    instrumented_django: InstrumentedDjango, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    user, _ = User.objects.get_or_create(username="ada", defaults={"email": "ada@example.com"})
+    for harness in _harness(instrumented_django, monkeypatch, send_default_pii=True):
+        harness.client.force_login(user)
+        harness.client.cookies["theme"] = "dark"
+        harness.get("/boom/", HTTP_X_CUSTOM="kept", HTTP_AUTHORIZATION="Bearer abc")
+        (event,) = harness.events()
+        assert event["user"]["id"] == str(user.pk)
+        assert event["user"]["username"] == "ada"
+        assert event["user"]["email"] == "ada@example.com"
+        request = event["request"]
+        assert request["cookies"]["theme"] == "dark"
+        assert request["cookies"]["sessionid"] == "[Filtered]"
+        assert request["headers"]["X-Custom"] == "kept"
+        assert request["headers"]["Authorization"] == "[Filtered]"
+        assert request["env"]["REMOTE_ADDR"] == "127.0.0.1"
