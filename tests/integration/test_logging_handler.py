@@ -12,6 +12,8 @@ from otel_sentry_bridge import SentrySpanProcessor
 from otel_sentry_bridge.logging import SpanEventHandler
 from otel_sentry_bridge.testing import CapturingTransport
 
+Setup = tuple[TracerProvider, CapturingTransport, logging.Logger]
+
 
 @pytest.fixture
 def setup() -> Iterator[tuple[TracerProvider, CapturingTransport, logging.Logger]]:
@@ -38,7 +40,7 @@ def setup() -> Iterator[tuple[TracerProvider, CapturingTransport, logging.Logger
         provider.shutdown()
 
 
-def test_errors_of_feedback_loggers_are_ignored(setup: tuple) -> None:  # type: ignore[type-arg]
+def test_errors_of_feedback_loggers_are_ignored(setup: Setup) -> None:
     provider, transport, _ = setup
     with provider.get_tracer("t").start_as_current_span("s"):
         for name in (
@@ -52,7 +54,7 @@ def test_errors_of_feedback_loggers_are_ignored(setup: tuple) -> None:  # type: 
     assert transport.events == []
 
 
-def test_error_with_no_span_at_all_is_sent_with_fresh_trace_ids(setup: tuple) -> None:  # type: ignore[type-arg]
+def test_error_with_no_span_at_all_is_sent_with_fresh_trace_ids(setup: Setup) -> None:
     provider, transport, logger = setup
     logger.info("before")
     try:
@@ -67,7 +69,7 @@ def test_error_with_no_span_at_all_is_sent_with_fresh_trace_ids(setup: tuple) ->
     assert [c["message"] for c in event["breadcrumbs"]["values"]] == ["before"]
 
 
-def test_debug_records_are_neither_events_nor_breadcrumbs(setup: tuple) -> None:  # type: ignore[type-arg]
+def test_debug_records_are_neither_events_nor_breadcrumbs(setup: Setup) -> None:
     provider, transport, logger = setup
     with provider.get_tracer("t").start_as_current_span("s"):
         logger.debug("too chatty")
@@ -77,8 +79,8 @@ def test_debug_records_are_neither_events_nor_breadcrumbs(setup: tuple) -> None:
     assert "breadcrumbs" not in event
 
 
-def test_thresholds_are_configurable(setup: tuple) -> None:  # type: ignore[type-arg]
-    provider, transport, logger = setup
+def test_thresholds_are_configurable(setup: Setup) -> None:
+    provider, transport, _ = setup
     strict = SpanEventHandler(event_level=logging.WARNING, breadcrumb_level=logging.DEBUG)
     other = logging.getLogger("tests.handler.strict")
     other.propagate = False
@@ -96,7 +98,7 @@ def test_thresholds_are_configurable(setup: tuple) -> None:  # type: ignore[type
     assert [c["message"] for c in event["breadcrumbs"]["values"]] == ["detail"]
 
 
-def test_bad_format_arguments_do_not_lose_the_record(setup: tuple) -> None:  # type: ignore[type-arg]
+def test_bad_format_arguments_do_not_lose_the_record(setup: Setup) -> None:
     provider, transport, logger = setup
     record = logger.makeRecord(
         logger.name, logging.ERROR, __file__, 1, "two placeholders %s %s", ("only-one",), None
