@@ -45,3 +45,6 @@ test: lint typecheck unit package-check
 
 clean:
 	rm -rf $(VENV) $(BUGSINK_VENV) dist .mypy_cache .ruff_cache .pytest_cache
+
+demo: venv bugsink-venv
+	BUGSINK_VENV=$(abspath $(BUGSINK_VENV)) $(BIN)/python examples/demo.py

@@ -35,9 +35,18 @@ from .scrub import Scrubber, safe_repr
 from .store import store
 from .worker import is_worker_thread
 
-__all__ = ["IGNORED_LOGGERS", "SpanEventHandler"]
+__all__ = [
+    "IGNORED_LOGGERS",
+    "SpanEventHandler",
+    "ensure_installed",
+    "install_handler",
+    "uninstall_handler",
+]
 
 IGNORED_LOGGERS: tuple[str, ...] = ("otel_sentry_bridge", "opentelemetry", "urllib3", "requests")
+# Django's development server logs every 5xx response line at ERROR: the exception itself is
+# already captured by the signal hook, so that line would be a second event.
+_IGNORED_EXACT = frozenset({"django.server"})
 
 # LogRecord's own attributes; anything else on a record came from ``extra=``.
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
@@ -87,6 +96,10 @@ class SpanEventHandler(logging.Handler):
         if record.levelno < min(self.event_level, self.breadcrumb_level):
             return
         if getattr(self._local, "busy", False) or _ignored_logger(record.name):
+            return
+        if record.name == "django.request" and not record.exc_info:
+            # Django's log line for a 4xx/5xx response the view returned on purpose (written
+            # after the request span ended): the response is not an error to report.
             return
         if is_worker_thread():
             return
@@ -175,7 +188,7 @@ _IGNORED_ROOTS = frozenset(IGNORED_LOGGERS)
 
 
 def _ignored_logger(name: str) -> bool:
-    return name.partition(".")[0] in _IGNORED_ROOTS
+    return name.partition(".")[0] in _IGNORED_ROOTS or name in _IGNORED_EXACT
 
 
 def _formatted(record: logging.LogRecord) -> str:
@@ -196,3 +209,67 @@ def _params(args: Any) -> list[str]:
             for a in args
         ]
     return [safe_repr(args, _MAX_PARAM_CHARS)]
+
+
+# -- zero-code installation -------------------------------------------------------------------
+
+_installed: SpanEventHandler | None = None
+_seen_loggers = -1
+_install_lock = threading.Lock()
+
+
+def install_handler(handler: SpanEventHandler | None = None) -> SpanEventHandler:
+    """Attach ``handler`` to the root logger and to every logger that does not propagate.
+
+    Loggers with ``propagate=False`` (common in Django ``LOGGING``) never hand their records
+    to the root logger; attaching to them is the least invasive way to see their errors
+    (nothing is patched). Call :func:`ensure_installed` later to re-attach after a
+    ``logging.config.dictConfig`` replaced the handlers.
+    """
+    global _installed, _seen_loggers
+    with _install_lock:
+        if handler is None:
+            handler = _installed or SpanEventHandler()
+        _installed = handler
+        _seen_loggers = -1
+    ensure_installed()
+    return handler
+
+
+def uninstall_handler() -> None:
+    global _installed
+    with _install_lock:
+        handler, _installed = _installed, None
+    if handler is None:
+        return
+    for logger in [logging.getLogger(), *_loggers()]:
+        logger.removeHandler(handler)
+
+
+def _loggers() -> list[logging.Logger]:
+    return [
+        logger
+        for logger in list(logging.Logger.manager.loggerDict.values())
+        if isinstance(logger, logging.Logger)
+    ]
+
+
+def ensure_installed() -> None:
+    """Cheap when nothing changed: re-attach the installed handler where logging config
+    removed it. Called at every request start in zero-code mode."""
+    global _seen_loggers
+    handler = _installed
+    if handler is None:
+        return
+    root = logging.getLogger()
+    count = len(logging.Logger.manager.loggerDict)
+    if handler in root.handlers and count == _seen_loggers:
+        return
+    with _install_lock:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+        for logger in _loggers():
+            attach = not logger.propagate and not _ignored_logger(logger.name)
+            if attach and handler not in logger.handlers:
+                logger.addHandler(handler)
+        _seen_loggers = count

@@ -33,7 +33,7 @@ from .store import CaptureStore, store
 from .transport.envelope import event_envelope
 from .transport.http import Transport
 
-__all__ = ["Pipeline"]
+__all__ = ["Pipeline", "convert_context", "envelope_for"]
 
 _log = logging.getLogger("otel_sentry_bridge")
 _DEDUPE_SIZE = 4096
@@ -44,6 +44,46 @@ def _runtime() -> dict[str, str]:
         "name": platform.python_implementation(),
         "version": platform.python_version(),
     }
+
+
+def convert_context(settings: Settings, capture_store: CaptureStore = store) -> ConvertContext:
+    """The conversion's view of this process (reads ``sys.path`` and the host name once)."""
+    return ConvertContext(
+        settings=settings,
+        layout=CodeLayout.current(settings.in_app_include, settings.in_app_exclude),
+        read_source=SourceCache(),
+        hostname=socket.gethostname(),
+        runtime=_runtime(),
+        extras_for=capture_store.take_extras,
+        breadcrumbs_for=capture_store.breadcrumbs,
+    )
+
+
+def envelope_for(event: Mapping[str, Any], dsn: Dsn | None) -> bytes:
+    """The wire form of one event, with its dynamic sampling context."""
+    return event_envelope(
+        dict(event),
+        dsn=dsn,
+        sent_at=datetime.now(timezone.utc),
+        sdk=sdk_info(),
+        trace=dynamic_sampling_context(event, dsn),
+    )
+
+
+def dynamic_sampling_context(event: Mapping[str, Any], dsn: Dsn | None) -> dict[str, Any] | None:
+    trace = (event.get("contexts") or {}).get("trace") or {}
+    if not trace.get("trace_id") or dsn is None:
+        return None
+    context: dict[str, Any] = {
+        "trace_id": trace["trace_id"],
+        "public_key": dsn.public_key,
+        "environment": event.get("environment"),
+    }
+    if event.get("release"):
+        context["release"] = event["release"]
+    if event.get("transaction"):
+        context["transaction"] = event["transaction"]
+    return context
 
 
 class Pipeline:
@@ -61,15 +101,7 @@ class Pipeline:
         self._dsn = dsn
         self._transport = transport
         self._ignored = IgnoredTypes(settings.ignored_exceptions)
-        self._ctx = ConvertContext(
-            settings=settings,
-            layout=CodeLayout.current(settings.in_app_include, settings.in_app_exclude),
-            read_source=SourceCache(),
-            hostname=socket.gethostname(),
-            runtime=_runtime(),
-            extras_for=capture_store.take_extras,
-            breadcrumbs_for=capture_store.breadcrumbs,
-        )
+        self._ctx = convert_context(settings, capture_store)
         self._store = capture_store
         self._sent: OrderedDict[tuple[int, Signature], None] = OrderedDict()
         self._lock = threading.Lock()
@@ -160,13 +192,7 @@ class Pipeline:
         self.send(event)
 
     def send(self, event: dict[str, Any]) -> bool:
-        envelope = event_envelope(
-            event,
-            dsn=self._dsn,
-            sent_at=datetime.now(timezone.utc),
-            sdk=sdk_info(),
-            trace=self._dynamic_sampling_context(event),
-        )
+        envelope = envelope_for(event, self._dsn)
         result = self._transport.send(envelope)
         if result.ok:
             self.sent_count += 1
@@ -179,21 +205,6 @@ class Pipeline:
             result.error or f"HTTP {result.status} {result.body[:200]}",
         )
         return False
-
-    def _dynamic_sampling_context(self, event: Mapping[str, Any]) -> dict[str, Any] | None:
-        trace = (event.get("contexts") or {}).get("trace") or {}
-        if not trace.get("trace_id") or self._dsn is None:
-            return None
-        context: dict[str, Any] = {
-            "trace_id": trace["trace_id"],
-            "public_key": self._dsn.public_key,
-            "environment": event.get("environment"),
-        }
-        if event.get("release"):
-            context["release"] = event["release"]
-        if event.get("transaction"):
-            context["transaction"] = event["transaction"]
-        return context
 
     def _warn_once(self, key: str, message: str, *args: Any) -> None:
         if key in self._warned:

@@ -12,5 +12,6 @@ urlpatterns = [
     path("many-logs/", views.many_logs),
     path("unserialisable-extra/", views.unserialisable_extra),
     path("not-found/", views.not_found),
+    path("unavailable/", views.unavailable),
     path("forbidden/", views.forbidden),
 ]

@@ -72,6 +72,10 @@ def unserialisable_extra(request: HttpRequest) -> HttpResponse:
     return HttpResponse("logged")
 
 
+def unavailable(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("maintenance", status=503)  # a 5xx on purpose, not an error
+
+
 def not_found(request: HttpRequest) -> HttpResponse:
     raise Http404("no such page")
 

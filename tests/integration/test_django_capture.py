@@ -256,3 +256,14 @@ def test_with_pii_the_event_names_the_user_and_keeps_cookies(
         assert request["headers"]["X-Custom"] == "kept"
         assert request["headers"]["Authorization"] == "[Filtered]"
         assert request["env"]["REMOTE_ADDR"] == "127.0.0.1"
+
+
+def test_a_5xx_response_the_view_chose_is_not_an_event(app: Harness) -> None:
+    handler = SpanEventHandler(settings=app.processor.settings)
+    request_logger = logging.getLogger("django.request")
+    request_logger.addHandler(handler)
+    try:
+        assert app.get("/unavailable/").status_code == 503  # django.request logs it at ERROR
+    finally:
+        request_logger.removeHandler(handler)
+    assert app.events() == []

@@ -263,6 +263,17 @@ class BugsinkServer:
             )
         return res.stdout
 
+    def create_superuser(self, username: str, password: str) -> None:
+        """A login for the web UI (the demo's ``DEMO_KEEP=1`` mode)."""
+        self._run(
+            "bugsink-manage",
+            "shell",
+            "--no-imports",
+            "-c",
+            "from django.contrib.auth import get_user_model; "
+            f"get_user_model().objects.create_superuser({username!r}, None, {password!r})",
+        )
+
     # -- read-back API -----------------------------------------------------------------------
 
     def _get(self, url: str) -> Any:

@@ -36,13 +36,15 @@ def base_env(**extra: str) -> dict[str, str]:
 class ServerProcess:
     """A subprocess in its own process group with its output in a log file."""
 
-    def __init__(self, args: Sequence[str], env: Mapping[str, str], log: Path) -> None:
+    def __init__(
+        self, args: Sequence[str], env: Mapping[str, str], log: Path, cwd: Path = REPO
+    ) -> None:
         self.log = log
         self._out = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             list(args),
             env=dict(env),
-            cwd=REPO,
+            cwd=cwd,
             stdout=self._out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -1,0 +1,41 @@
+"""Settings for the example shop: no database, no sessions, plain console logging.
+
+Nothing here mentions OpenTelemetry or Sentry: ``opentelemetry-instrument`` and the
+``SENTRY_*``/``OTEL_*`` environment variables do all of it (see examples/README.md).
+"""
+
+import os
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-not-secret")
+DEBUG = os.environ.get("DJANGO_DEBUG", "").lower() in {"1", "true", "yes", "on"}
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+
+ROOT_URLCONF = "shop.urls"
+WSGI_APPLICATION = "shop.wsgi.application"
+
+# The shop keeps its data in memory: no models, no database, no migrations to run.
+INSTALLED_APPS: list[str] = []
+DATABASES: dict[str, dict[str, str]] = {}
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "loggers": {
+        # propagate=False, as many projects do to avoid duplicate lines: the records never
+        # reach the root logger, yet the bridge still turns this logger's errors into events.
+        "shop": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django": {"handlers": ["console"], "level": "INFO"},
+    },
+}

@@ -1,0 +1,16 @@
+"""URL routes of the example shop; each view's docstring says what it shows."""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("orders/<int:order_id>/", views.order_detail, name="order-detail"),
+    path("checkout/", views.checkout, name="checkout"),
+    path("payment/", views.payment, name="payment"),
+    path("inventory/", views.inventory, name="inventory"),
+    path("upstream/stock/", views.upstream_stock, name="upstream-stock"),
+    path("missing/", views.missing, name="missing"),
+    path("healthz/", views.healthz, name="healthz"),
+]

@@ -1,0 +1,153 @@
+"""Views of the example shop. Each one fails (or not) in a way the bridge must handle.
+
+The failures sit a few helper calls deep so that the stack traces in Sentry look like those
+of a real application rather than a one-frame demo.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+import requests
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
+
+# A module-level logger under "shop", which settings.LOGGING makes non-propagating.
+logger = logging.getLogger(__name__)
+
+ENDPOINTS = (
+    "/orders/<id>/   chained exception escaping the view (500)",
+    "/checkout/      exception logged with logger.exception (502)",
+    "/payment/       logger.error without an exception, after breadcrumbs (402)",
+    "/inventory/     outgoing HTTP call whose 503 becomes requests.HTTPError (500)",
+    "/missing/       Http404, which must not become a Sentry event (404)",
+    "/healthz/       health check (200)",
+)
+
+ORDERS: dict[int, dict[str, Any]] = {
+    1001: {"customer": "ada", "lines": [("keyboard", 1, Decimal("49.90"))]},
+    1002: {"customer": "grace", "lines": [("mouse", 2, Decimal("19.50"))]},
+}
+
+# Prices in cents. Cart 42 is empty: averaging its prices divides by zero.
+CARTS: dict[str, list[int]] = {"41": [1200, 3000], "42": []}
+
+
+class OrderNotFound(Exception):
+    """The shop's own error for an unknown order id."""
+
+    def __init__(self, order_id: int) -> None:
+        super().__init__(f"order {order_id} does not exist")
+        self.order_id = order_id
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    """GET / -> 200, plain text: "ok" and the list of endpoints."""
+    return HttpResponse("ok\n\n" + "\n".join(ENDPOINTS) + "\n", content_type="text/plain")
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    """GET /healthz/ -> 200. Load balancers poll this; it never fails."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
+# --- /orders/<id>/: an unhandled, chained exception -------------------------------------------
+
+
+def _fetch_row(order_id: int) -> dict[str, Any]:
+    return ORDERS[order_id]  # KeyError for an unknown id: the root cause in Sentry
+
+
+def _load_order(order_id: int) -> dict[str, Any]:
+    try:
+        return _fetch_row(order_id)
+    except KeyError as exc:
+        # `from exc` keeps the KeyError as __cause__: Sentry shows both, root cause first.
+        raise OrderNotFound(order_id) from exc
+
+
+def _order_summary(order_id: int) -> dict[str, Any]:
+    order = _load_order(order_id)
+    total = sum((qty * price for _, qty, price in order["lines"]), Decimal("0"))
+    return {"id": order_id, "customer": order["customer"], "total": str(total)}
+
+
+def order_detail(request: HttpRequest, order_id: int) -> JsonResponse:
+    """GET /orders/<id>/ -> 200 for 1001 and 1002; any other id raises OrderNotFound (chained
+    from KeyError) out of the view -> 500 and one unhandled Sentry event."""
+    return JsonResponse(_order_summary(order_id))
+
+
+# --- /checkout/: a handled exception, reported through logging ---------------------------------
+
+
+def _average_cents(prices: list[int]) -> int:
+    return sum(prices) // len(prices)  # ZeroDivisionError for an empty cart
+
+
+def _price_cart(cart_id: str) -> dict[str, Any]:
+    prices = CARTS.get(cart_id, [])
+    return {"cart": cart_id, "items": len(prices), "average_cents": _average_cents(prices)}
+
+
+def checkout(request: HttpRequest) -> JsonResponse:
+    """GET /checkout/?cart=42 -> 502. The ZeroDivisionError is caught and reported with
+    ``logger.exception``: a handled Sentry event (mechanism ``logging``) with the traceback."""
+    cart_id = request.GET.get("cart", "42")
+    try:
+        return JsonResponse(_price_cart(cart_id))
+    except ZeroDivisionError:
+        logger.exception("checkout failed for cart %s", cart_id)
+        return JsonResponse({"error": "checkout unavailable", "cart": cart_id}, status=502)
+
+
+# --- /payment/: an error message without an exception -----------------------------------------
+
+
+def payment(request: HttpRequest) -> JsonResponse:
+    """GET /payment/ -> 402. INFO and WARNING records become breadcrumbs (and span events in
+    Jaeger); the ERROR record, which carries no exception, becomes a Sentry message event."""
+    provider = request.GET.get("provider", "acme-pay")
+    order_id = request.GET.get("order", "1001")
+    logger.info("charging order %s with %s", order_id, provider)
+    logger.warning("payment provider %s answered slowly (%.1fs)", provider, 2.4)
+    logger.error("payment provider %s declined order %s", provider, order_id)
+    return JsonResponse({"error": "payment declined", "order": order_id}, status=402)
+
+
+# --- /inventory/: an outgoing HTTP call that fails --------------------------------------------
+
+
+def _stock_url(request: HttpRequest) -> str:
+    # Calling ourselves keeps the example self-contained while still producing a real
+    # http.client span (opentelemetry-instrumentation-requests) inside the server span.
+    return request.build_absolute_uri(reverse("upstream-stock"))
+
+
+def _fetch_stock(request: HttpRequest) -> dict[str, Any]:
+    response = requests.get(_stock_url(request), timeout=5)
+    response.raise_for_status()  # the 503 below becomes requests.HTTPError
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def inventory(request: HttpRequest) -> JsonResponse:
+    """GET /inventory/ -> 500. The upstream stock service answers 503; ``raise_for_status``
+    turns that into ``requests.HTTPError``, which escapes the view. The trace holds the server
+    span, the client span of the outgoing call and the upstream's own server span."""
+    return JsonResponse(_fetch_stock(request))
+
+
+def upstream_stock(request: HttpRequest) -> JsonResponse:
+    """GET /upstream/stock/ -> 503: a stand-in for a stock service that is down."""
+    return JsonResponse({"error": "stock service unavailable"}, status=503)
+
+
+# --- /missing/: a 404 ----------------------------------------------------------------------------
+
+
+def missing(request: HttpRequest) -> HttpResponse:
+    """GET /missing/ -> 404. Http404 is an expected outcome, not an error: no Sentry event."""
+    raise Http404("no such page")

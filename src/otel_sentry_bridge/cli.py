@@ -1,0 +1,108 @@
+"""``otel-sentry-bridge test``: send one test error with a real trace context to the DSN.
+
+Like raven's ``raven test``: it proves the DSN, the network path and the server's acceptance
+in one step, and prints the event id and trace id to look up in Sentry and in the tracing
+backend. Exit status: 0 when the server accepted the event (2xx), 1 when it refused or could
+not be reached, 2 for a bad DSN or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from ._version import __version__
+from .config import load_settings
+from .convert.event import build_events
+from .dsn import Dsn
+from .errors import ConfigError
+from .pipeline import convert_context, envelope_for
+from .spans import span_view
+from .transport.http import HttpTransport
+
+__all__ = ["main"]
+
+
+class BridgeTestError(Exception):
+    """Raised on purpose by ``otel-sentry-bridge test``."""
+
+
+def _raise_test_error(message: str) -> None:
+    raise BridgeTestError(message)
+
+
+def _test(dsn_arg: str | None, message: str, timeout: float) -> int:
+    try:
+        settings = load_settings({"dsn": dsn_arg} if dsn_arg else {})
+        if not settings.dsn:
+            print("error: no DSN: pass --dsn or set SENTRY_DSN", file=sys.stderr)
+            return 2
+        dsn = Dsn.parse(settings.dsn)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "otel-sentry-bridge"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("otel_sentry_bridge.cli")
+    with tracer.start_as_current_span("otel-sentry-bridge test", kind=SpanKind.INTERNAL) as span:
+        try:
+            _raise_test_error(message)
+        except BridgeTestError as exc:
+            span.record_exception(exc, attributes={"sentry.mechanism.type": "cli"})
+    (finished,) = exporter.get_finished_spans()
+    (_, event), *_ = build_events(span_view(finished), convert_context(settings))
+    event["tags"] = {**event.get("tags", {}), "otel_sentry_bridge.test": "true"}
+    trace_id = event["contexts"]["trace"]["trace_id"]
+
+    print(f"Sending a test event to {dsn} (project {dsn.project_id})")
+    print(f"  event id: {event['event_id']}")
+    print(f"  trace id: {trace_id}")
+    transport = HttpTransport(dsn, timeout=timeout, gzip=settings.gzip)
+    try:
+        result = transport.send(envelope_for(event, dsn))
+    finally:
+        transport.close()
+    if result.ok:
+        print(f"OK: the server accepted the event (HTTP {result.status}).")
+        if settings.trace_url_template:
+            print(f"  trace: {settings.trace_url_template.replace('{trace_id}', trace_id)}")
+        return 0
+    if result.status is None:
+        print(f"error: could not reach the server: {result.error}", file=sys.stderr)
+    else:
+        reason = result.body.strip() or "(no reason given)"
+        print(
+            f"error: the server refused the event: HTTP {result.status}: {reason}", file=sys.stderr
+        )
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="otel-sentry-bridge", description="OpenTelemetry -> Sentry bridge tools"
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    test = commands.add_parser("test", help="send a test error event to the DSN")
+    test.add_argument("--dsn", help="Sentry DSN (default: $SENTRY_DSN)")
+    test.add_argument(
+        "--message", default="This is a test error from otel-sentry-bridge", help="error text"
+    )
+    test.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout in seconds")
+    args = parser.parse_args(argv)
+    if args.command == "test":
+        return _test(args.dsn, args.message, args.timeout)
+    return 2  # pragma: no cover - argparse enforces a command
+
+
+if __name__ == "__main__":
+    sys.exit(main())

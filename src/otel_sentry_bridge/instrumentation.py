@@ -1,0 +1,136 @@
+"""The ``sentry_bridge`` instrumentor that ``opentelemetry-instrument`` loads by itself.
+
+With ``SENTRY_DSN`` set, it adds :class:`SentrySpanProcessor` to the SDK tracer provider,
+connects the Django signal hook, and puts :class:`SpanEventHandler` on the root logger (and on
+loggers that do not propagate), re-attaching it at each request if Django's ``LOGGING`` setup
+removed it. Turn it off with ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=sentry_bridge``.
+
+Any exception during auto-instrumentation disables *all* instrumentations, so nothing here
+raises: problems are logged once and the instrumentor steps aside.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
+
+from .config import Settings, load_settings
+from .processor import SentrySpanProcessor
+
+__all__ = ["SentryBridgeInstrumentor"]
+
+_log = logging.getLogger("otel_sentry_bridge")
+_MIDDLEWARE = "otel_sentry_bridge.django.middleware.SentryEventIdMiddleware"
+
+
+class SentryBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Zero-code wiring. ``instrument(**options)`` takes the settings as keyword arguments."""
+
+    processor: SentrySpanProcessor | None = None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ()  # Django is optional: logging capture works without it
+
+    def _instrument(self, **kwargs: Any) -> None:
+        try:
+            self._install(kwargs)
+        except Exception:
+            _log.warning("otel-sentry-bridge: could not instrument; disabled", exc_info=True)
+
+    def _install(self, kwargs: dict[str, Any]) -> None:
+        provider = kwargs.pop("tracer_provider", None) or trace.get_tracer_provider()
+        options = {k: v for k, v in kwargs.items() if k in Settings.__dataclass_fields__}
+        settings = load_settings(options)
+        if not settings.dsn:
+            _log.info("otel-sentry-bridge: SENTRY_DSN is not set; not sending errors to Sentry")
+            return
+        if not hasattr(provider, "add_span_processor"):
+            _log.warning(
+                "otel-sentry-bridge: no OpenTelemetry SDK tracer provider (got %s); errors are "
+                "not sent. Is OTEL_TRACES_EXPORTER/the SDK configurator set up?",
+                type(provider).__name__,
+            )
+            return
+        processor = SentrySpanProcessor(settings=settings)
+        if not processor.enabled:
+            return
+        provider.add_span_processor(processor)
+        SentryBridgeInstrumentor.processor = processor
+
+        from .logging import install_handler
+
+        install_handler()
+        _install_django(settings)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        from .logging import uninstall_handler
+
+        uninstall_handler()
+        processor, SentryBridgeInstrumentor.processor = SentryBridgeInstrumentor.processor, None
+        if processor is not None:
+            processor.shutdown()
+        try:
+            from .django.hooks import uninstall
+
+            uninstall()
+            _disconnect_logging_upkeep()
+        except ImportError:
+            pass
+
+
+def _ensure_logging(**_: Any) -> None:
+    from .logging import ensure_installed
+
+    ensure_installed()
+
+
+def _disconnect_logging_upkeep() -> None:
+    from django.core.signals import request_started
+
+    request_started.disconnect(dispatch_uid="otel_sentry_bridge.logging_upkeep")
+
+
+def _install_django(settings: Settings) -> None:
+    try:
+        from django.core.signals import request_started
+    except ImportError:
+        return  # not a Django process
+    from .django.hooks import install
+
+    install()
+    # Django's LOGGING (dictConfig) may drop the root handler after we attached it; the first
+    # thing every request does is put it back if needed.
+    request_started.connect(
+        _ensure_logging, weak=False, dispatch_uid="otel_sentry_bridge.logging_upkeep"
+    )
+    if not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        _log.warning(
+            "otel-sentry-bridge: DJANGO_SETTINGS_MODULE is not set; opentelemetry-instrument "
+            "reads Django settings before manage.py sets it: export it"
+        )
+        return
+    if settings.response_header:
+        _add_middleware()
+
+
+def _add_middleware() -> None:
+    """Put the event-id header middleware first, as the OTel Django instrumentation does with
+    its own: it then sees the final response of every request."""
+    from django.conf import settings as django_settings
+
+    for name in ("MIDDLEWARE", "MIDDLEWARE_CLASSES"):
+        current = getattr(django_settings, name, None)
+        if current is None:
+            continue
+        middleware = list(current)
+        if _MIDDLEWARE not in middleware:
+            middleware.insert(0, _MIDDLEWARE)
+            setattr(django_settings, name, middleware)
+        return
