@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from tests.support.receiver import SentryReceiver
 pytestmark = pytest.mark.e2e
 
 
+@contextmanager
 def _serve(receiver: SentryReceiver, tmp_path: Path, **env: str) -> Iterator[str]:
     port = free_port()
     server = ServerProcess(
@@ -54,7 +56,8 @@ def _until_marker(receiver: SentryReceiver, base: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def server(sentry_receiver: SentryReceiver, tmp_path: Path) -> Iterator[str]:
-    yield from _serve(sentry_receiver, tmp_path)
+    with _serve(sentry_receiver, tmp_path) as base:
+        yield base
 
 
 def _mechanism(event: dict[str, Any]) -> str:
@@ -94,7 +97,7 @@ def test_each_failure_is_one_event_in_a_real_server(
 def test_sampled_out_traces_still_reach_sentry(
     sentry_receiver: SentryReceiver, tmp_path: Path
 ) -> None:
-    for base in _serve(sentry_receiver, tmp_path, OTEL_TRACES_SAMPLER="always_off"):
+    with _serve(sentry_receiver, tmp_path, OTEL_TRACES_SAMPLER="always_off") as base:
         assert get(f"{base}/boom/") == 500
         (event,) = _until_marker(sentry_receiver, base)
         trace_id = event["contexts"]["trace"]["trace_id"]

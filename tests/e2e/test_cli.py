@@ -1,0 +1,66 @@
+"""``otel-sentry-bridge test`` as a user runs it: the installed console script."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from tests.support.bugsink import BugsinkServer
+from tests.support.processes import BIN, base_env, free_port
+from tests.support.receiver import SentryReceiver
+
+pytestmark = pytest.mark.e2e
+
+
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "otel-sentry-bridge"), *args],
+        env=base_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_test_command_delivers_to_a_live_server(bugsink: BugsinkServer) -> None:
+    result = _cli("test", SENTRY_DSN=bugsink.dsn)
+    assert result.returncode == 0, result.stderr
+    event_id = re.search(r"event id: ([0-9a-f]{32})", result.stdout)
+    trace_id = re.search(r"trace id: ([0-9a-f]{32})", result.stdout)
+    assert event_id and trace_id, result.stdout
+    (stored,) = bugsink.wait_for_events(
+        1, where=lambda e: e["data"]["event_id"] == event_id.group(1)
+    )
+    assert stored["data"]["contexts"]["trace"]["trace_id"] == trace_id.group(1)
+    assert stored["data"]["exception"]["values"][-1]["type"] == "BridgeTestError"
+
+
+@pytest.mark.parametrize(
+    "dsn", ["nonsense", "ftp://key@host/1", "https://host/1", "https://key@host/"]
+)
+def test_bad_dsn_exits_2_with_a_message_and_no_secret(dsn: str) -> None:
+    result = _cli("test", "--dsn", dsn)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error:")
+    assert "key@" not in result.stderr
+
+
+def test_refused_connection_exits_1() -> None:
+    result = _cli("test", "--dsn", f"http://secretkey@127.0.0.1:{free_port()}/1")
+    assert result.returncode == 1
+    assert "could not reach the server" in result.stderr
+    assert "secretkey" not in result.stderr + result.stdout
+
+
+def test_client_error_shows_the_servers_reason(sentry_receiver: SentryReceiver) -> None:
+    sentry_receiver.respond_with(403, body=b'{"detail":"event submission rejected"}')
+    result = _cli("test", "--dsn", sentry_receiver.dsn)
+    assert result.returncode == 1
+    assert "HTTP 403" in result.stderr and "event submission rejected" in result.stderr
+
+
+def test_no_dsn_at_all_exits_2() -> None:
+    result = _cli("test")
+    assert result.returncode == 2 and "SENTRY_DSN" in result.stderr

@@ -1,0 +1,183 @@
+"""The example shop under a real ``opentelemetry-instrument``: errors in a real Bugsink, spans
+at a real OTLP/HTTP receiver, tied together by the trace id."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.bugsink import BugsinkServer
+from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
+from tests.support.processes import BIN, REPO, ServerProcess, base_env, free_port, get
+
+pytestmark = pytest.mark.e2e
+SHOP = REPO / "examples" / "shop"
+
+
+@pytest.fixture
+def otlp() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@contextmanager
+def _shop(env: dict[str, str], log: Path) -> Iterator[str]:
+    port = free_port()
+    server = ServerProcess(
+        [
+            str(BIN / "opentelemetry-instrument"),
+            str(BIN / "python"),
+            "manage.py",
+            "runserver",
+            "--noreload",
+            f"127.0.0.1:{port}",
+        ],
+        env,
+        log,
+        cwd=SHOP,
+    )
+    try:
+        server.wait_http(f"http://127.0.0.1:{port}/healthz/", timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def _shop_env(dsn: str, otlp: OtlpReceiver, environment: str) -> dict[str, str]:
+    env = base_env(
+        SENTRY_DSN=dsn,
+        SENTRY_ENVIRONMENT=environment,
+        OTEL_SERVICE_NAME="shop",
+        DJANGO_SETTINGS_MODULE="shop.settings",
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=otlp.traces_endpoint,
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="none",
+        OTEL_BSP_SCHEDULE_DELAY="100",
+    )
+    env["PYTHONPATH"] = str(SHOP)
+    return env
+
+
+def test_each_error_is_one_bugsink_event_whose_trace_reached_the_otlp_receiver(
+    bugsink: BugsinkServer, otlp: OtlpReceiver, tmp_path: Path
+) -> None:
+    environment = f"e2e-{uuid.uuid4().hex[:8]}"
+    env = _shop_env(bugsink.dsn, otlp, environment)
+    with _shop(env, tmp_path / "shop.log") as base:
+        assert get(f"{base}/orders/999/") == 500
+        assert get(f"{base}/checkout/") == 502
+        assert get(f"{base}/inventory/") == 500
+        assert get(f"{base}/missing/") == 404
+        assert get(f"{base}/payment/") == 402  # last: once it is in, all before it are too
+
+        def ours(event: dict[str, Any]) -> bool:
+            return bool(event["data"].get("environment") == environment)
+
+        events = bugsink.wait_for_events(4, timeout=60, where=ours)
+        while not events[-1]["data"].get("logentry"):
+            events = bugsink.wait_for_events(len(events) + 1, timeout=30, where=ours)
+        titles = [(e["data"].get("transaction"), _title(e["data"])) for e in events]
+        assert titles == [
+            ("/orders/<int:order_id>/", "OrderNotFound"),
+            ("/checkout/", "ZeroDivisionError"),
+            ("/inventory/", "HTTPError"),
+            ("/payment/", "message"),
+        ]
+        for event in events:
+            trace = event["data"]["contexts"]["trace"]
+            span = _span_of(otlp, trace["trace_id"], trace["span_id"])
+            expected = "log" if _title(event["data"]) == "message" else "exception"
+            assert any(e.name == expected for e in span.events), span
+        inventory = events[2]["data"]["contexts"]["trace"]["trace_id"]
+        client_spans = otlp.wait_for_spans(
+            lambda s: s.trace_id == inventory and s.kind == "CLIENT", count=1
+        )
+        assert client_spans[0].attributes.get("http.method", "GET") == "GET"
+
+
+def _title(data: dict[str, Any]) -> str:
+    values = (data.get("exception") or {}).get("values") or []
+    return str(values[-1]["type"]) if values else "message"
+
+
+def _span_of(otlp: OtlpReceiver, trace_id: str, span_id: str) -> ReceivedSpan:
+    (span,) = otlp.wait_for_spans(lambda s: s.trace_id == trace_id and s.span_id == span_id)
+    return span
+
+
+def _instrumented(script: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "opentelemetry-instrument"), sys.executable, "-c", script],
+        env=base_env(
+            OTEL_TRACES_EXPORTER="console",
+            OTEL_METRICS_EXPORTER="none",
+            OTEL_LOGS_EXPORTER="none",
+            **env,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+
+
+_PROBE = (
+    "from otel_sentry_bridge.instrumentation import SentryBridgeInstrumentor as I;"
+    "print('attached' if I.processor is not None else 'not attached')"
+)
+
+
+def test_instrumentor_attaches_with_a_dsn(otlp: OtlpReceiver) -> None:
+    result = _instrumented(_PROBE, SENTRY_DSN="http://key@127.0.0.1:9/1")
+    assert result.stdout.strip() == "attached", result.stderr
+
+
+def test_instrumentor_can_be_disabled_by_name() -> None:
+    result = _instrumented(
+        _PROBE,
+        SENTRY_DSN="http://key@127.0.0.1:9/1",
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="sentry_bridge",
+    )
+    assert result.stdout.strip() == "not attached", result.stderr
+
+
+def test_instrumentor_without_dsn_logs_and_does_nothing() -> None:
+    script = (
+        "import logging; logging.basicConfig(level=logging.INFO);"
+        "from opentelemetry.instrumentation.auto_instrumentation import initialize;"
+        "initialize();" + _PROBE
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=base_env(
+            OTEL_TRACES_EXPORTER="console", OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert result.stdout.strip() == "not attached", result.stderr
+    assert result.stderr.count("SENTRY_DSN is not set") == 1
+
+
+def test_invalid_env_value_is_reported_once_naming_the_variable() -> None:
+    result = _instrumented(
+        _PROBE, SENTRY_DSN="http://key@127.0.0.1:9/1", OTEL_SENTRY_QUEUE_SIZE="lots"
+    )
+    assert result.stdout.strip() == "attached", result.stderr
+    assert result.stderr.count("OTEL_SENTRY_QUEUE_SIZE") == 1, result.stderr
+
+
+def test_malformed_dsn_does_not_break_the_application() -> None:
+    result = _instrumented("print('app ran')", SENTRY_DSN="not a dsn")
+    assert result.returncode == 0
+    assert result.stdout.strip() == "app ran"
+    assert "SENTRY_DSN is invalid" in result.stderr
