@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 BUGSINK_VENV := .venv-bugsink
 BUGSINK_VERSION := 2.6.1
+BENCH_VENV := .venv-bench
 
-.PHONY: test lint typecheck unit package-check demo bench clean venv bugsink-venv
+.PHONY: test lint typecheck unit package-check demo bench bench-smoke clean venv bugsink-venv
 
 venv: $(VENV)/.installed
 
@@ -41,10 +42,24 @@ package-check: venv
 	cd / && $(abspath .venv-wheelcheck)/bin/python -c "import otel_sentry_bridge as m; print('wheel imports:', m.__version__)"
 	rm -rf .venv-wheelcheck
 
-test: lint typecheck unit package-check
+# Benchmarks run in their own venv so that sentry-sdk (measured side by side) never enters the
+# test venv. BENCH_QUICK=1 finishes in under a minute and is part of `make test` as a smoke test.
+$(BENCH_VENV)/.installed: pyproject.toml benchmarks/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e . -r benchmarks/requirements.txt
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python -m benchmarks
+
+bench-smoke: $(BENCH_VENV)/.installed
+	BENCH_QUICK=1 $(BENCH_VENV)/bin/python -m benchmarks
+
+test: lint typecheck unit package-check bench-smoke
 
 clean:
-	rm -rf $(VENV) $(BUGSINK_VENV) dist .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(BUGSINK_VENV) $(BENCH_VENV) dist .mypy_cache .ruff_cache .pytest_cache
 
 demo: venv bugsink-venv
 	BUGSINK_VENV=$(abspath $(BUGSINK_VENV)) $(BIN)/python examples/demo.py

@@ -27,6 +27,7 @@ from opentelemetry import trace
 from . import attributes as attr
 from .config import Settings, load_settings
 from .filters import IgnoredTypes
+from .formatting import stacktrace
 from .scrub import Scrubber, safe_repr
 from .store import store
 
@@ -182,11 +183,18 @@ def _capture(
             key = (context.span_id, exception_type_name(type(exc)), _message(exc))
             store.annotate(key, attributes)
             return
-        try:
-            span.record_exception(exc, attributes=attributes)
-            return
-        except Exception:  # e.g. a __str__ that raises: fall through to the direct path
-            pass
+        # What Span.record_exception writes, with the cheap stacktrace text (see formatting).
+        span.add_event(
+            "exception",
+            {
+                attr.EXCEPTION_TYPE: exception_type_name(type(exc)),
+                attr.EXCEPTION_MESSAGE: _message(exc),
+                attr.EXCEPTION_STACKTRACE: stacktrace(exc),
+                "exception.escaped": "False",
+                **attributes,
+            },
+        )
+        return
     trace_id, span_id = (context.trace_id, context.span_id) if context.is_valid else _new_ids()
     _submit_direct(
         DirectCapture(

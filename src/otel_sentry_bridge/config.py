@@ -57,6 +57,8 @@ class Settings:
     response_header: bool = False
     trace_url_template: str | None = None
     spool_dir: str | None = None
+    spool_max_bytes: int = 64 * 1024 * 1024
+    denylist: tuple[str, ...] = ()  # extra key words to scrub, on top of the default list
     before_send: Callable[[dict[str, Any]], dict[str, Any] | None] | None = field(
         default=None, compare=False
     )
@@ -89,6 +91,8 @@ ENV_VARS: dict[str, str] = {
     "OTEL_SENTRY_RESPONSE_HEADER": "response_header",
     "OTEL_SENTRY_TRACE_URL_TEMPLATE": "trace_url_template",
     "OTEL_SENTRY_SPOOL_DIR": "spool_dir",
+    "OTEL_SENTRY_SPOOL_MAX_BYTES": "spool_max_bytes",
+    "OTEL_SENTRY_DENYLIST": "denylist",
 }
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -197,6 +201,8 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "response_header": _to_bool,
     "trace_url_template": _to_template,
     "spool_dir": _to_optional_str,
+    "spool_max_bytes": _to_positive_int,
+    "denylist": _to_tuple,
     "before_send": _to_callable,
 }
 

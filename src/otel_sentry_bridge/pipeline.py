@@ -25,13 +25,15 @@ from .config import Settings
 from .convert.event import ConvertContext, Signature, build_events, sdk_info
 from .convert.frames import CodeLayout
 from .convert.model import EventView, SpanView
+from .delivery import Delivery
 from .dsn import Dsn
 from .filters import IgnoredTypes
+from .limits import enforce_limits
+from .scrub import Scrubber, scrub_event
 from .source import SourceCache
 from .spans import span_view
 from .store import CaptureStore, store
 from .transport.envelope import event_envelope
-from .transport.http import Transport
 
 __all__ = ["Pipeline", "convert_context", "envelope_for"]
 
@@ -93,21 +95,21 @@ class Pipeline:
         self,
         settings: Settings,
         dsn: Dsn | None,
-        transport: Transport,
+        delivery: Delivery,
         *,
         capture_store: CaptureStore = store,
     ) -> None:
         self.settings = settings
         self._dsn = dsn
-        self._transport = transport
+        self.delivery = delivery
         self._ignored = IgnoredTypes(settings.ignored_exceptions)
         self._ctx = convert_context(settings, capture_store)
         self._store = capture_store
+        self._scrubber = Scrubber(extra=settings.denylist)
         self._sent: OrderedDict[tuple[int, Signature], None] = OrderedDict()
         self._lock = threading.Lock()
-        self.lost: Counter[tuple[str, str]] = Counter()  # (reason, category) -> count
-        self.sent_count = 0
-        self._warned: set[str] = set()
+        # (reason, category) -> events dropped; shared with the sender, sent as client reports
+        self.lost: Counter[tuple[str, str]] = delivery.lost
 
     def __call__(self, item: ReadableSpan | DirectCapture) -> None:
         view = self._direct_view(item) if isinstance(item, DirectCapture) else span_view(item)
@@ -147,9 +149,12 @@ class Pipeline:
                 changed = True
         return dataclasses.replace(view, events=tuple(events)) if changed else view
 
+    @property
+    def sent_count(self) -> int:
+        return self.delivery.sent
+
     def record_loss(self, reason: str, quantity: int = 1, category: str = "error") -> None:
-        with self._lock:
-            self.lost[(reason, category)] += quantity
+        self.delivery.record_loss(reason, category, quantity)
 
     def _seen(self, trace_id: int, signature: Signature) -> bool:
         """Remember (trace, exception); True if it was already sent from another span."""
@@ -192,26 +197,9 @@ class Pipeline:
         self.send(event)
 
     def send(self, event: dict[str, Any]) -> bool:
-        envelope = envelope_for(event, self._dsn)
-        result = self._transport.send(envelope)
-        if result.ok:
-            self.sent_count += 1
-            return True
-        self.record_loss("network_error" if result.status is None else "send_error")
-        self._warn_once(
-            f"status {result.status}" if result.status is not None else "network",
-            "otel-sentry-bridge: could not send event %s: %s",
-            event.get("event_id"),
-            result.error or f"HTTP {result.status} {result.body[:200]}",
-        )
-        return False
-
-    def _warn_once(self, key: str, message: str, *args: Any) -> None:
-        if key in self._warned:
-            _log.debug(message, *args)
-            return
-        self._warned.add(key)
-        _log.warning(message, *args)
+        """Scrub, bound, encode and hand over to the sender thread."""
+        event = enforce_limits(scrub_event(event, self._scrubber))
+        return self.delivery.submit(envelope_for(event, self._dsn))
 
     def close(self) -> None:
-        self._transport.close()
+        self.delivery.close()

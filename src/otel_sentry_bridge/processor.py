@@ -9,7 +9,7 @@ thread. Nothing here raises into the host application.
 from __future__ import annotations
 
 import logging
-import os
+import time
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -19,11 +19,14 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from .capture import DirectCapture
 from .config import Settings, load_settings
+from .delivery import Delivery
 from .dsn import Dsn
 from .errors import InvalidDsn
 from .pipeline import Pipeline
 from .spans import has_reportable_event
 from .transport.http import HttpTransport, Transport
+from .transport.retry import Backoff
+from .transport.spool import Spool
 from .worker import Worker
 
 __all__ = ["SentrySpanProcessor", "active_processors"]
@@ -43,7 +46,8 @@ class SentrySpanProcessor(SpanProcessor):
     ``dsn`` defaults to ``SENTRY_DSN``. Other keyword options are the fields of
     :class:`~otel_sentry_bridge.Settings`. A malformed ``dsn`` argument raises
     :class:`~otel_sentry_bridge.InvalidDsn`; a malformed ``SENTRY_DSN`` is logged and leaves
-    the processor disabled. ``transport`` replaces the HTTP transport (tests, custom I/O).
+    the processor disabled. ``transport`` replaces the HTTP transport (tests, custom I/O);
+    ``backoff`` the retry policy.
     """
 
     def __init__(
@@ -52,6 +56,7 @@ class SentrySpanProcessor(SpanProcessor):
         *,
         transport: Transport | None = None,
         settings: Settings | None = None,
+        backoff: Backoff | None = None,
         **options: Any,
     ) -> None:
         if settings is None:
@@ -70,11 +75,18 @@ class SentrySpanProcessor(SpanProcessor):
         self.enabled = transport is not None
         if not self.enabled and not settings.dsn:
             _log.info("otel-sentry-bridge: no SENTRY_DSN; errors are not sent to Sentry")
-        self.pipeline = Pipeline(settings, parsed, transport or _NullTransport())
+        delivery = Delivery(
+            transport or _NullTransport(),
+            spool=_spool(settings) if self.enabled else None,
+            max_pending=settings.queue_size,
+            backoff=backoff,
+            dsn_header={"dsn": parsed.public_dsn} if parsed is not None else None,
+        )
+        self.pipeline = Pipeline(settings, parsed, delivery)
         self._worker: Worker[ReadableSpan | DirectCapture] = Worker(
             self.pipeline, maxsize=settings.queue_size, name="otel-sentry-bridge"
         )
-        self._pid = os.getpid()
+        self._shut_down = False
         _processors.add(self)
 
     # -- SpanProcessor -------------------------------------------------------------------
@@ -101,25 +113,49 @@ class SentrySpanProcessor(SpanProcessor):
         return False
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Wait until every event queued so far has been sent (or given up on)."""
-        return self._worker.flush(timeout_millis / 1000.0)
+        """Wait until every event queued so far has been sent, spooled or given up on."""
+        deadline = time.monotonic() + timeout_millis / 1000.0
+        if not self._worker.flush(timeout_millis / 1000.0):
+            return False
+        return self.pipeline.delivery.flush(max(0.0, deadline - time.monotonic()))
 
     def shutdown(self) -> None:
-        """Send what is queued within ``shutdown_timeout`` seconds, then stop. Idempotent."""
+        """Send what is queued within ``shutdown_timeout`` seconds, spool or count the rest,
+        then stop. Idempotent."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.enabled = False
         try:
-            left = not self._worker.shutdown(self.settings.shutdown_timeout)
-            if left:
-                pending = self._worker.drain_pending()
-                if pending:
-                    self.pipeline.record_loss("network_error", len(pending))
-                    _log.warning(
-                        "otel-sentry-bridge: %d event(s) not sent before shutdown", len(pending)
-                    )
+            timeout = self.settings.shutdown_timeout
+            deadline = time.monotonic() + timeout
+            if not self._worker.shutdown(timeout):
+                self._rescue(self._worker.drain_pending())
+            self.pipeline.delivery.shutdown(max(0.0, deadline - time.monotonic()))
             self.pipeline.close()
         except Exception:
             _log.debug("otel-sentry-bridge: error during shutdown", exc_info=True)
-        finally:
-            self.enabled = False
+
+    def _rescue(self, pending: list[ReadableSpan | DirectCapture]) -> None:
+        """Spans the worker had no time for: converted here and spooled when a spool is
+        configured (nothing else can keep them), else counted as lost."""
+        if not pending:
+            return
+        if self.pipeline.delivery.has_spool:
+            for item in pending:
+                try:
+                    self.pipeline(item)
+                except Exception:
+                    self.pipeline.record_loss("network_error")
+            return
+        self.pipeline.record_loss("network_error", len(pending))
+        _log.warning("otel-sentry-bridge: %d event(s) not sent before shutdown", len(pending))
+
+
+def _spool(settings: Settings) -> Spool | None:
+    if not settings.spool_dir:
+        return None
+    return Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)
 
 
 class _NullTransport:

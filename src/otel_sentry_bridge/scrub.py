@@ -1,23 +1,38 @@
 """Pure helpers that keep secrets and huge values out of events.
 
-``is_sensitive`` decides by key name (case-insensitive, partial match); ``safe_repr`` turns any
-object into a short string without ever raising.
+``Scrubber.is_sensitive`` decides by key name (case-insensitive, partial match); ``safe_repr``
+turns any object into a short string without ever raising; :func:`scrub_event` filters a whole
+Sentry event.
+
+:func:`scrub_event` never mutates its input: it returns a new event that shares every part it
+did not need to change with the input (copy-on-write), or the input itself when nothing was
+sensitive. Events are built from data other threads still hold (breadcrumbs live in the
+capture store), so writing into them would be a data race. It runs on the worker thread for
+every event: one pass, no deep copies, key decisions cached.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 import reprlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import unquote_plus
 
 __all__ = [
     "DEFAULT_DENYLIST",
     "FILTERED",
     "Scrubber",
     "safe_repr",
+    "scrub_event",
 ]
 
+_log = logging.getLogger("otel_sentry_bridge")
+
 FILTERED = "[Filtered]"
+_CYCLE = "<cycle>"  # same placeholder json_dumps uses
 
 # Matched as substrings of lower-cased keys: "X-Api-Key", "db_password", "sessionid", ...
 DEFAULT_DENYLIST: tuple[str, ...] = (
@@ -44,6 +59,42 @@ DEFAULT_DENYLIST: tuple[str, ...] = (
     "jwt",
 )
 
+# Header names that carry credentials whatever the denylist says (normalised: lower case,
+# "-" for "_", no WSGI "http-" prefix).
+_CREDENTIAL_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-api-key",
+        "api-key",
+        "x-auth-token",
+        "x-csrftoken",
+        "x-csrf-token",
+        "x-xsrf-token",
+        "x-sentry-auth",
+    }
+)
+# Standard ``user`` fields that identify the user: kept even when a word matches.
+_USER_IDENTITY = frozenset({"id", "username", "email", "ip_address", "name", "geo", "segment"})
+
+# A header value that is itself a credential: "Bearer abc", "Basic dXNlcjpw".
+_AUTH_VALUE = re.compile(r"^\s*['\"]?(bearer|basic|digest|token|negotiate)\s+\S", re.IGNORECASE)
+# URL credentials: "https://user:secret@host" and Sentry DSNs "https://<32 hex>[:secret]@host".
+_URL_USERINFO = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*://)([^\s:/@]+)(?::([^\s/@]*))?@")
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+# "key=value" / "key: value" in free text; the value may be an auth scheme plus its credential.
+_KEY_VALUE = re.compile(
+    # ":" not before "//" (URLs); values stop at "?" so "next=/a?token=x" still finds token.
+    r"(?P<key>[A-Za-z_][\w.\-]*)(?P<sep>['\"]?\s*(?:=|:(?!//))\s*)"
+    r"(?P<value>\"[^\"]*\"|'[^']*'|(?:(?:bearer|basic|token)\s+)?[^\s&,;'\"?]+)",
+    re.IGNORECASE,
+)
+
+_MAX_DEPTH = 20  # deeper containers are replaced by FILTERED: unscanned data must not leak
+_CACHE_SIZE = 4096
+
 _repr = reprlib.Repr()
 _repr.maxstring = 400
 _repr.maxother = 400
@@ -66,14 +117,40 @@ def safe_repr(value: Any, limit: int = 512) -> str:
 
 
 class Scrubber:
-    """Replaces values under sensitive keys with ``[Filtered]``."""
+    """Replaces values under sensitive keys with ``[Filtered]``.
 
-    def __init__(self, denylist: Iterable[str] = DEFAULT_DENYLIST) -> None:
-        self._words = tuple(word.lower() for word in denylist if word)
+    ``denylist`` words are matched case-insensitively as substrings of keys; ``extra`` words
+    are added to them. Immutable and thread-safe (the decision cache only ever holds correct
+    answers, and dict reads/writes are atomic).
+    """
+
+    def __init__(
+        self, denylist: Iterable[str] = DEFAULT_DENYLIST, extra: Iterable[str] = ()
+    ) -> None:
+        words = [str(word).lower() for word in (*denylist, *extra) if word]
+        self.words: tuple[str, ...] = tuple(dict.fromkeys(words))
+        # One regex search beats a Python-level loop over ~20 words.
+        self._pattern = (
+            re.compile("|".join(re.escape(word) for word in self.words)) if self.words else None
+        )
+        self._cache: dict[str, bool] = {}
 
     def is_sensitive(self, key: object) -> bool:
-        lowered = str(key).lower()
-        return any(word in lowered for word in self._words)
+        if type(key) is str:
+            cached = self._cache.get(key)
+            if cached is not None:
+                return cached
+        if self._pattern is None:
+            return False
+        try:
+            result = self._pattern.search(str.lower(str(key))) is not None
+        except Exception:  # a key whose __str__ raises cannot be matched
+            return False
+        if type(key) is str:
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()  # keys come from user data: keep memory bounded
+            self._cache[key] = result
+        return result
 
     def mapping(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of ``values`` (one level) with sensitive keys filtered."""
@@ -81,8 +158,398 @@ class Scrubber:
 
     def query_string(self, query: str) -> str:
         """``a=1&token=x`` -> ``a=1&token=[Filtered]``; keeps order and unknown parts."""
-        parts = []
-        for part in query.split("&"):
+        return self._pairs(query, "&")
+
+    def _pairs(self, text: str, separator: str) -> str:
+        """Filter the values of ``name=value`` parts; names are checked percent-decoded."""
+        if "=" not in text:
+            return text
+        parts = text.split(separator)
+        changed = False
+        for index, part in enumerate(parts):
             name, sep, _value = part.partition("=")
-            parts.append(f"{name}={FILTERED}" if sep and self.is_sensitive(name) else part)
-        return "&".join(parts)
+            if not sep:
+                continue
+            if "%" in name or "+" in name:
+                name = unquote_plus(name)
+            if self.is_sensitive(name.strip()):
+                parts[index] = f"{part.partition('=')[0]}={FILTERED}"
+                changed = True
+        return separator.join(parts) if changed else text
+
+    def is_credential_header(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return self.is_sensitive(name)
+        normalised = name.lower().replace("_", "-")
+        if normalised.startswith("http-"):
+            normalised = normalised[5:]
+        return normalised in _CREDENTIAL_HEADERS or self.is_sensitive(name)
+
+    def free_text(self, text: str) -> str:
+        """``password=hunter2 user=bob`` -> ``password=[Filtered] user=bob``; URL passwords."""
+        if "=" in text or ":" in text:
+            scrubbed = _KEY_VALUE.sub(self._key_value, text)
+            if scrubbed != text:  # sub() builds a new string even when nothing was replaced
+                text = scrubbed
+        return value_text(text)
+
+    def _key_value(self, match: re.Match[str]) -> str:
+        if not self.is_sensitive(match.group("key")):
+            return match.group(0)
+        return f"{match.group('key')}{match.group('sep')}{FILTERED}"
+
+
+def value_text(text: str) -> str:
+    """``text`` with URL passwords and Sentry DSN keys filtered (whatever key it is under)."""
+    if "@" not in text or "://" not in text:
+        return text
+    return _URL_USERINFO.sub(_userinfo, text)
+
+
+def _userinfo(match: re.Match[str]) -> str:
+    scheme, user, password = match.group(1), match.group(2), match.group(3)
+    if password:
+        return f"{scheme}{user}:{FILTERED}@"
+    if _HEX32.fullmatch(user):  # a DSN's key: anyone holding it can send events
+        return f"{scheme}{FILTERED}@"
+    return match.group(0)
+
+
+def _header_value(value: Any, scrubber: Scrubber) -> Any:
+    if not isinstance(value, str):
+        return value
+    match = _AUTH_VALUE.match(value)
+    if match:
+        return f"{match.group(1)} {FILTERED}"
+    return scrubber.free_text(value)
+
+
+# -- the walk ------------------------------------------------------------------------------
+
+
+class _Walk:
+    """One scrub of one event: the scrubber plus the containers on the current path."""
+
+    __slots__ = ("on_path", "s")
+
+    def __init__(self, scrubber: Scrubber) -> None:
+        self.s = scrubber
+        self.on_path: set[int] = set()
+
+    def bag(self, value: Any, depth: int = 0) -> Any:
+        """Any user data: sensitive keys at any depth filtered, strings checked for URLs."""
+        kind = type(value)
+        if kind is str:
+            return value_text(value) if "@" in value else value
+        if kind is dict:
+            return self.mapping(value, depth, self.bag)
+        if kind is list or kind is tuple:
+            return self.sequence(value, depth, self.bag)
+        if value is None or kind is int or kind is float or kind is bool:
+            return value
+        if isinstance(value, str):
+            return value_text(value)
+        if isinstance(value, Mapping):
+            return self.mapping(value, depth, self.bag)
+        if isinstance(value, (list, tuple)):
+            return self.sequence(value, depth, self.bag)
+        return value
+
+    def mapping(
+        self,
+        value: Mapping[Any, Any],
+        depth: int,
+        child: Callable[[Any, int], Any],
+        *,
+        sensitive: Callable[[object], bool] | None = None,
+    ) -> Any:
+        if depth >= _MAX_DEPTH:
+            return FILTERED
+        ident = id(value)
+        if ident in self.on_path:
+            return _CYCLE
+        is_sensitive = sensitive or self.s.is_sensitive
+        cache = self.s._cache if sensitive is None else {}
+        plain = child == self.bag  # its strings only need the "@" check
+        self.on_path.add(ident)
+        try:
+            out: dict[Any, Any] | None = None
+            for key, item in list(value.items()):
+                hit = cache.get(key) if type(key) is str else None  # the usual case, inline
+                if hit if hit is not None else is_sensitive(key):
+                    new = FILTERED
+                elif plain and type(item) is str and "@" not in item:  # nothing to find
+                    continue
+                else:
+                    new = child(item, depth + 1)
+                if new is not item:
+                    if out is None:
+                        out = dict(value)
+                    out[key] = new
+        finally:
+            self.on_path.discard(ident)
+        return value if out is None else out
+
+    def sequence(self, value: Any, depth: int, child: Callable[[Any, int], Any]) -> Any:
+        if depth >= _MAX_DEPTH:
+            return FILTERED
+        ident = id(value)
+        if ident in self.on_path:
+            return _CYCLE
+        self.on_path.add(ident)
+        try:
+            out: list[Any] | None = None
+            for index, item in enumerate(list(value)):
+                new = child(item, depth + 1)
+                if new is not item:
+                    if out is None:
+                        out = list(value)
+                    out[index] = new
+        finally:
+            self.on_path.discard(ident)
+        return value if out is None else out
+
+    # -- request ----------------------------------------------------------------------------
+
+    def request(self, request: Any) -> Any:
+        if not isinstance(request, Mapping):
+            return request
+        out: dict[str, Any] | None = None
+        for key, fix in _REQUEST_PARTS.items():
+            value = request.get(key)
+            if value is None:
+                continue
+            new = fix(self, value)
+            if new is not value:
+                if out is None:
+                    out = dict(request)
+                out[key] = new
+        return request if out is None else out
+
+    def headers(self, headers: Any) -> Any:
+        if isinstance(headers, Mapping):
+            return self.mapping(
+                headers,
+                0,
+                lambda v, _d: _header_value(v, self.s),
+                sensitive=self.s.is_credential_header,
+            )
+        if isinstance(headers, (list, tuple)):
+            return self.pairs(headers, self.s.is_credential_header, _header_value)
+        return headers
+
+    def pairs(
+        self,
+        pairs: Any,
+        sensitive: Callable[[object], bool],
+        fix: Callable[[Any, Scrubber], Any] | None = None,
+    ) -> Any:
+        """``[[name, value], ...]`` (Sentry's list form of headers, cookies and queries)."""
+        out: list[Any] | None = None
+        for index, pair in enumerate(list(pairs)):
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                new: Any = self.bag(pair)
+            elif sensitive(pair[0]):
+                new = [pair[0], FILTERED]
+            else:
+                value = fix(pair[1], self.s) if fix else self.bag(pair[1])
+                new = pair if value is pair[1] else [pair[0], value]
+            if new is not pair:
+                if out is None:
+                    out = list(pairs)
+                out[index] = new
+        return pairs if out is None else out
+
+    def cookies(self, cookies: Any) -> Any:
+        if isinstance(cookies, str):
+            return self.s._pairs(cookies, ";")
+        if isinstance(cookies, (list, tuple)):
+            return self.pairs(cookies, self.s.is_sensitive)
+        return self.bag(cookies)
+
+    def query(self, query: Any) -> Any:
+        if isinstance(query, str):
+            return self.s.query_string(query)
+        if isinstance(query, (list, tuple)):
+            return self.pairs(query, self.s.is_sensitive)
+        return self.bag(query)
+
+    def data(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            return self.bag(data)
+        stripped = data.strip()
+        if stripped.startswith("{") and stripped.endswith("}"):
+            try:
+                parsed = json.loads(stripped)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict):
+                new = self.bag(parsed)
+                return data if new is parsed else json.dumps(new, ensure_ascii=False)
+        if "=" in data:  # form-encoded body
+            return value_text(self.s.query_string(data))
+        return value_text(data)
+
+    def url(self, url: Any) -> Any:
+        if not isinstance(url, str):
+            return url
+        base, sep, query = url.partition("?")
+        if sep:
+            query, hash_sep, fragment = query.partition("#")
+            scrubbed = self.s.query_string(query)
+            if scrubbed is not query:
+                url = f"{base}?{scrubbed}{hash_sep}{fragment}"
+        return value_text(url)
+
+    # -- the other places -------------------------------------------------------------------
+
+    def breadcrumbs(self, crumbs: Any) -> Any:
+        if isinstance(crumbs, Mapping):
+            values = crumbs.get("values")
+            if not isinstance(values, (list, tuple)):
+                return crumbs
+            new = self.sequence(values, 0, lambda c, _d: self.crumb(c))
+            return crumbs if new is values else {**crumbs, "values": new}
+        if isinstance(crumbs, (list, tuple)):
+            return self.sequence(crumbs, 0, lambda c, _d: self.crumb(c))
+        return crumbs
+
+    def crumb(self, crumb: Any) -> Any:
+        if not isinstance(crumb, Mapping):
+            return crumb
+        out: dict[str, Any] | None = None
+        data = crumb.get("data")
+        if data is not None:
+            new = self.bag(data)
+            if new is not data:
+                out = dict(crumb)
+                out["data"] = new
+        message = crumb.get("message")
+        if isinstance(message, str):
+            new_message = self.s.free_text(message)
+            if new_message != message:
+                out = out if out is not None else dict(crumb)
+                out["message"] = new_message
+        return crumb if out is None else out
+
+    def exceptions(self, container: Any) -> Any:
+        """``exception`` or ``threads``: only frame ``vars`` are touched."""
+        if isinstance(container, Mapping):
+            values = container.get("values")
+            if not isinstance(values, (list, tuple)):
+                return container
+            new = self.sequence(values, 0, lambda v, _d: self.exception_value(v))
+            return container if new is values else {**container, "values": new}
+        if isinstance(container, (list, tuple)):
+            return self.sequence(container, 0, lambda v, _d: self.exception_value(v))
+        return container
+
+    def exception_value(self, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        stacktrace = value.get("stacktrace")
+        if not isinstance(stacktrace, Mapping):
+            return value
+        frames = stacktrace.get("frames")
+        if not isinstance(frames, (list, tuple)):
+            return value
+        new = self.sequence(frames, 0, lambda f, _d: self.frame(f))
+        if new is frames:
+            return value
+        return {**value, "stacktrace": {**stacktrace, "frames": new}}
+
+    def frame(self, frame: Any) -> Any:
+        if not isinstance(frame, Mapping):
+            return frame
+        variables = frame.get("vars")
+        if variables is None:
+            return frame
+        new = self.bag(variables)
+        return frame if new is variables else {**frame, "vars": new}
+
+    def contexts(self, contexts: Any) -> Any:
+        if not isinstance(contexts, Mapping):
+            return contexts
+        out: dict[Any, Any] | None = None
+        for name, context in list(contexts.items()):
+            if name == "trace":  # ids and status only, and the link to the trace: keep as is
+                continue
+            # A context must stay an object for Sentry: filter inside it, never the whole.
+            new = self.bag(context)
+            if new is not context:
+                if out is None:
+                    out = dict(contexts)
+                out[name] = new
+        return contexts if out is None else out
+
+    def user(self, user: Any) -> Any:
+        if not isinstance(user, Mapping):
+            return user
+        return self.mapping(
+            user,
+            0,
+            lambda v, d: v if isinstance(v, (str, int, float)) else self.bag(v, d),
+            sensitive=lambda k: k not in _USER_IDENTITY and self.s.is_sensitive(k),
+        )
+
+
+_REQUEST_PARTS: dict[str, Callable[[_Walk, Any], Any]] = {
+    "headers": _Walk.headers,
+    "cookies": _Walk.cookies,
+    "query_string": _Walk.query,
+    "data": _Walk.data,
+    "env": lambda walk, env: (
+        walk.mapping(
+            env, 0, lambda v, _d: _header_value(v, walk.s), sensitive=walk.s.is_credential_header
+        )
+        if isinstance(env, Mapping)
+        else walk.bag(env)
+    ),
+    "url": _Walk.url,
+}
+
+# Top-level keys scrub_event looks at; everything else (exception type/value, event_id,
+# timestamp, tags, message, ...) is passed through untouched.
+_SECTIONS: dict[str, Callable[[_Walk, Any], Any]] = {
+    "request": _Walk.request,
+    "extra": _Walk.bag,
+    "breadcrumbs": _Walk.breadcrumbs,
+    "exception": _Walk.exceptions,
+    "threads": _Walk.exceptions,
+    "contexts": _Walk.contexts,
+    "user": _Walk.user,
+}
+
+
+def scrub_event(event: dict[str, Any], scrubber: Scrubber) -> dict[str, Any]:
+    """``event`` with values under sensitive keys replaced by ``[Filtered]``.
+
+    Looks at ``request`` (headers, cookies, query string, body, env, url), ``extra``,
+    breadcrumb ``data`` and ``key=value`` pairs in breadcrumb messages, frame ``vars``,
+    ``contexts`` (never ``contexts.trace``) and ``user`` (never id/username/email/ip).
+    Header values that are credentials (``Bearer …``/``Basic …``) and URL passwords or DSN keys
+    anywhere in those places are filtered whatever their key.
+
+    Never mutates ``event``: returns a new dict sharing unchanged parts, or ``event`` itself
+    when nothing matched. Never raises: a section that cannot be scrubbed (hostile objects) is
+    left as it was and the failure is logged at DEBUG.
+    """
+    if not isinstance(event, dict):
+        return event
+    walk = _Walk(scrubber)
+    out: dict[str, Any] | None = None
+    for name, scrub in _SECTIONS.items():
+        try:
+            value = event.get(name)
+            if value is None:
+                continue
+            new = scrub(walk, value)
+        except Exception:  # user data can be anything; scrubbing must not lose the event
+            _log.debug("otel-sentry-bridge: could not scrub %r", name, exc_info=True)
+            walk.on_path.clear()
+            continue
+        if new is not value:
+            if out is None:
+                out = dict(event)
+            out[name] = new
+    return event if out is None else out

@@ -21,11 +21,16 @@ from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-__all__ = ["Worker", "is_worker_thread"]
+__all__ = ["Worker", "is_worker_thread", "register_worker_thread"]
 
 _log = logging.getLogger("otel_sentry_bridge")
 _T = TypeVar("_T")
 _worker_threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+def register_worker_thread(thread: threading.Thread) -> None:
+    """Mark ``thread`` as ours: log records made on it are never captured."""
+    _worker_threads.add(thread)
 
 
 def is_worker_thread() -> bool:
@@ -78,7 +83,7 @@ class Worker(Generic[_T]):
             thread.start()
         except RuntimeError:  # "can't create new thread at interpreter shutdown"
             return False
-        _worker_threads.add(thread)
+        register_worker_thread(thread)
         self._thread = thread
         return True
 

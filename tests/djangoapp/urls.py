@@ -13,5 +13,6 @@ urlpatterns = [
     path("unserialisable-extra/", views.unserialisable_extra),
     path("not-found/", views.not_found),
     path("unavailable/", views.unavailable),
+    path("worker-error/", views.worker_error),
     path("forbidden/", views.forbidden),
 ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -74,6 +76,12 @@ def unserialisable_extra(request: HttpRequest) -> HttpResponse:
 
 def unavailable(request: HttpRequest) -> HttpResponse:
     return HttpResponse("maintenance", status=503)  # a 5xx on purpose, not an error
+
+
+def worker_error(request: HttpRequest) -> HttpResponse:
+    time.sleep(0.05)  # long enough for concurrent requests to spread over the workers
+    log.error("error in worker", extra={"worker_pid": os.getpid()})
+    return HttpResponse(str(os.getpid()))
 
 
 def not_found(request: HttpRequest) -> HttpResponse:

@@ -15,6 +15,7 @@ import collections
 import gzip
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,8 @@ class ReceivedRequest:
     body: bytes
     envelope: bytes
     remote_port: int  # the same port twice means a reused keep-alive connection
+    received_at: float = 0.0  # time.monotonic() on arrival
+    status: int = 200  # what the receiver answered
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,12 @@ class _QuickStopServer(HTTPServer):
 class SentryReceiver:
     """Start with :meth:`start` (or ``with``), point a transport at :attr:`dsn`."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[ReceivedRequest] = []
-        self.events: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []  # every event received, whatever the answer
+        self.accepted: list[dict[str, Any]] = []  # events answered with a 2xx
         self.invalid: list[dict[str, Any]] = []  # events Sentry would reject, and why
-        self._server = _QuickStopServer(host="127.0.0.1", port=0, threaded=True)
+        self._server = _QuickStopServer(host="127.0.0.1", port=port, threaded=True)
         self._server.no_handler_status_code = 404
         self._server.expect_request(ENVELOPE_PATH, method="POST").respond_with_handler(self._handle)
         self._cond = threading.Condition()
@@ -119,6 +123,29 @@ class SentryReceiver:
         with self._cond:
             self._replies.append(_Reply(status, dict(headers or {}), body, delay))
 
+    def wait_for_accepted(self, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Block until at least ``n`` events were answered with a 2xx; return them all."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.accepted) >= n, timeout):
+                raise AssertionError(
+                    f"expected {n} accepted event(s) within {timeout}s, got "
+                    f"{len(self.accepted)} (requests: {[r.status for r in self.requests]})"
+                )
+            return list(self.accepted)
+
+    def client_reports(self) -> list[dict[str, Any]]:
+        """The ``client_report`` payloads received (what the sender said it dropped)."""
+        with self._cond:
+            envelopes = [r.envelope for r in self.requests]
+        reports = []
+        for envelope in envelopes:
+            try:
+                _, items = decode_envelope(envelope)
+            except ValueError:
+                continue
+            reports += [json.loads(p) for h, p in items if h.get("type") == "client_report"]
+        return reports
+
     def wait_for_events(self, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Block until at least ``n`` events arrived; return them all, or fail with what came."""
         with self._cond:
@@ -150,20 +177,26 @@ class SentryReceiver:
         except (OSError, EOFError) as exc:
             envelope = b""
             self._record_invalid({"problem": f"bad gzip body: {exc}"})
-        received = ReceivedRequest(
-            method=request.method,
-            path=request.path,
-            headers=Headers(request.headers),
-            body=body,
-            envelope=envelope,
-            remote_port=int(request.environ.get("REMOTE_PORT", 0)),
-        )
         events, problems = self._check(request, envelope)
         with self._cond:
-            self.requests.append(received)
-            self.events.extend(events)
-            self.invalid.extend(problems)
             reply = self._replies.popleft() if self._replies else None
+            status = reply.status if reply is not None else 200
+            self.requests.append(
+                ReceivedRequest(
+                    method=request.method,
+                    path=request.path,
+                    headers=Headers(request.headers),
+                    body=body,
+                    envelope=envelope,
+                    remote_port=int(request.environ.get("REMOTE_PORT", 0)),
+                    received_at=time.monotonic(),
+                    status=status,
+                )
+            )
+            self.events.extend(events)
+            if 200 <= status < 300:
+                self.accepted.extend(events)
+            self.invalid.extend(problems)
             self._cond.notify_all()
         if reply is None:
             event_id = events[0].get("event_id") if events else None

@@ -142,6 +142,8 @@ ENV_CASES: dict[str, tuple[str, str, Any]] = {
         "https://jaeger.example.com/trace/{trace_id}",
     ),
     "OTEL_SENTRY_SPOOL_DIR": ("/var/spool/sentry", "spool_dir", "/var/spool/sentry"),
+    "OTEL_SENTRY_SPOOL_MAX_BYTES": ("1048576", "spool_max_bytes", 1048576),
+    "OTEL_SENTRY_DENYLIST": ("ssn, iban", "denylist", ("ssn", "iban")),
 }
 
 

@@ -1,0 +1,370 @@
+"""The sender thread: encoded envelopes -> HTTP, with retries, rate limits and a disk spool.
+
+Policy, in order:
+
+- ``submit`` never blocks. While the server answers, envelopes wait in a bounded in-memory
+  outbox and are sent in order.
+- After a failure (network error, 5xx, 429 or an active rate limit) the sender is *degraded*:
+  with a spool configured, the failed envelope and every new one go to disk at once (a crash
+  or ``kill -9`` then loses nothing), and the sender retries from the spool with exponential
+  backoff and jitter, or when the rate limit ends. Without a spool they wait in memory, each
+  for at most ``Backoff.give_up_after`` seconds.
+- Whatever still cannot be kept (outbox and spool full, 4xx rejections, given up) is counted
+  per reason and reported to the server in ``client_report`` items.
+- Spooled envelopes from an earlier run (or another process sharing the directory) are sent
+  when the sender starts and whenever the server is healthy again.
+
+Thread rules: ``submit``/``flush``/``shutdown`` may be called from any thread; everything else
+runs on the sender thread. A fork gives the child an empty outbox and its own thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .transport.envelope import client_report_item, encode_envelope
+from .transport.http import SendResult, Transport
+from .transport.ratelimit import RateLimits
+from .transport.retry import Backoff, classify
+from .transport.spool import Spool, SpoolEntry
+
+__all__ = ["Delivery"]
+
+_log = logging.getLogger("otel_sentry_bridge")
+_REPORT_INTERVAL = 30.0  # seconds between client reports while losses accumulate
+_SPOOL_BATCH = 20
+
+
+@dataclass
+class _Item:
+    data: bytes
+    category: str
+    first_failure: float | None = None
+    attempts: int = 0
+    entry: SpoolEntry | None = None  # set when the envelope came from the spool
+
+
+class Delivery:
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        spool: Spool | None = None,
+        backoff: Backoff | None = None,
+        max_pending: int = 1000,
+        max_pending_bytes: int = 32 * 1024 * 1024,
+        dsn_header: dict[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._transport = transport
+        self._spool = spool
+        self._backoff = backoff or Backoff()
+        self._max_pending = max(1, max_pending)
+        self._max_pending_bytes = max_pending_bytes
+        self._dsn_header = dsn_header or {}
+        self._clock = clock
+        self.lost: Counter[tuple[str, str]] = Counter()
+        self._reported: Counter[tuple[str, str]] = Counter()
+        self.sent = 0
+        self._warned: set[str] = set()
+        self._closed = False
+        self._reset()
+        ref = weakref.WeakMethod(self._reset)
+        os.register_at_fork(after_in_child=lambda: (m := ref()) is not None and m())
+        if spool is not None and spool.pending():
+            self._ensure_thread()  # deliver what an earlier run left behind
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._cond = threading.Condition(threading.Lock())
+        self._outbox: deque[_Item] = deque()
+        self._outbox_bytes = 0
+        self._in_flight = 0
+        self._limits = RateLimits()
+        self._degraded_until: float | None = None  # retry time after a failure
+        self._attempt = 0
+        self._last_report = self._clock()
+        self._thread: threading.Thread | None = None
+
+    # -- any thread ------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._outbox)
+
+    @property
+    def has_spool(self) -> bool:
+        return self._spool is not None
+
+    def record_loss(self, reason: str, category: str = "error", quantity: int = 1) -> None:
+        with self._cond:
+            self.lost[(reason, category)] += quantity
+
+    def submit(self, data: bytes, category: str = "error") -> bool:
+        """Queue one envelope. Never blocks; False (and counted) when it cannot be kept."""
+        if os.getpid() != self._pid:
+            self._reset()
+        with self._cond:
+            if self._closed:
+                self.lost[("network_error", category)] += 1
+                return False
+            if self._degraded_until is not None and self._spool is not None:
+                pass  # degraded: straight to disk, below, outside the lock
+            elif (
+                len(self._outbox) < self._max_pending
+                and self._outbox_bytes + len(data) <= self._max_pending_bytes
+            ):
+                self._outbox.append(_Item(data, category))
+                self._outbox_bytes += len(data)
+                self._cond.notify_all()
+                return self._ensure_thread_locked()
+            elif self._spool is None:
+                self.lost[("queue_overflow", category)] += 1
+                return False
+        if self._spool.put(data):
+            self._ensure_thread()
+            return True
+        self.record_loss("queue_overflow", category)
+        return False
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until the outbox is empty and nothing is in flight (spooled envelopes count as
+        kept, not as pending). False when the deadline passes first."""
+        deadline = self._clock() + max(0.0, timeout)
+        with self._cond:
+            while self._outbox or self._in_flight:
+                remaining = deadline - self._clock()
+                if remaining <= 0 or self._thread is None or not self._thread.is_alive():
+                    return False
+                self._cond.wait(min(remaining, 0.5))
+        return True
+
+    def shutdown(self, timeout: float) -> bool:
+        """Send what can be sent within ``timeout``; spool the rest (when configured)."""
+        drained = self.flush(timeout)
+        with self._cond:
+            self._closed = True
+            left = list(self._outbox)
+            self._outbox.clear()
+            self._outbox_bytes = 0
+            self._cond.notify_all()
+        lost = 0
+        for item in left:
+            if item.entry is not None and self._spool is not None:
+                self._spool.release(item.entry)
+            elif self._spool is None or not self._spool.put(item.data):
+                self.record_loss("network_error", item.category)
+                lost += 1
+        if lost:
+            _log.warning("otel-sentry-bridge: %d event(s) not sent before shutdown", lost)
+        self._send_client_report(final=True)
+        return drained and not left
+
+    def close(self) -> None:
+        self._transport.close()
+
+    # -- sender thread ---------------------------------------------------------------------
+
+    def _ensure_thread(self) -> bool:
+        with self._cond:
+            return self._ensure_thread_locked()
+
+    def _ensure_thread_locked(self) -> bool:
+        if self._thread is not None:
+            return True
+        thread = threading.Thread(target=self._run, name="otel-sentry-bridge-sender", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # interpreter shutting down
+            return False
+        from .worker import register_worker_thread
+
+        register_worker_thread(thread)
+        self._thread = thread
+        return True
+
+    def _run(self) -> None:
+        if self._spool is not None:
+            self._spool.recover()
+        while True:
+            item, closed = self._next_item()
+            if closed:
+                return
+            if item is not None:
+                try:
+                    self._attempt_send(item)
+                except Exception:  # never let one envelope stop delivery
+                    _log.debug("otel-sentry-bridge: delivery error", exc_info=True)
+                finally:
+                    with self._cond:
+                        self._in_flight -= 1
+                        self._cond.notify_all()
+            self._maybe_report()
+
+    def _next_item(self) -> tuple[_Item | None, bool]:
+        """(item to send now, closed). Waits for work, a retry time or a rate limit to end,
+        and returns (None, False) at least every report interval."""
+        with self._cond:
+            if self._closed:
+                return None, True
+            wait = self._wait_time(self._clock())
+            if wait <= 0:
+                item = self._take_locked()
+                if item is not None:
+                    self._in_flight += 1
+                    return item, False
+                wait = _REPORT_INTERVAL
+            self._cond.wait(min(wait, _REPORT_INTERVAL))
+            return None, self._closed
+
+    def _wait_time(self, now: float) -> float:
+        if self._degraded_until is not None and now < self._degraded_until:
+            return self._degraded_until - now
+        if self._limits.is_limited("error", now):
+            return self._limits.remaining("error", now)
+        return 0.0
+
+    def _take_locked(self) -> _Item | None:
+        if self._outbox:
+            item = self._outbox.popleft()
+            self._outbox_bytes -= len(item.data)
+            return item
+        if self._spool is None:
+            return None
+        self._cond.release()  # disk I/O outside the lock
+        try:
+            entries = self._spool.claim(_SPOOL_BATCH)
+        finally:
+            self._cond.acquire()
+        if not entries:
+            return None
+        items = [_Item(e.data, "error", entry=e) for e in entries]
+        first, rest = items[0], items[1:]
+        for item in rest:
+            self._outbox.append(item)
+            self._outbox_bytes += len(item.data)
+        return first
+
+    def _attempt_send(self, item: _Item) -> None:
+        result = self._transport.send(item.data)
+        now = self._clock()
+        outcome = classify(result)
+        with self._cond:
+            self._limits = self._limits.after(result, now, time.time())
+        if outcome == "sent":
+            self._on_sent(item)
+        elif outcome == "rejected":
+            self._drop(item, "send_error")
+            self._warn_once(
+                f"rejected-{result.status}",
+                "otel-sentry-bridge: the server rejected an event: HTTP %s %s",
+                result.status,
+                result.body[:300],
+            )
+        else:
+            self._on_failure(item, result, now, rate_limited=outcome == "rate_limited")
+
+    def _on_sent(self, item: _Item) -> None:
+        if item.entry is not None and self._spool is not None:
+            self._spool.ack(item.entry)
+        with self._cond:
+            self.sent += 1
+            recovered = self._degraded_until is not None
+            self._degraded_until = None
+            self._attempt = 0
+        if recovered and "unreachable" in self._warned:
+            self._warned.discard("unreachable")  # warn again at the next outage
+            _log.info("otel-sentry-bridge: Sentry reachable again; delivery resumed")
+
+    def _drop(self, item: _Item, reason: str) -> None:
+        if item.entry is not None and self._spool is not None:
+            self._spool.ack(item.entry)
+        self.record_loss(reason, item.category)
+
+    def _on_failure(
+        self, item: _Item, result: SendResult, now: float, *, rate_limited: bool
+    ) -> None:
+        item.attempts += 1
+        if item.first_failure is None:
+            item.first_failure = now
+        if not rate_limited:
+            self._warn_once(
+                "unreachable",
+                "otel-sentry-bridge: Sentry unreachable (%s); will retry%s",
+                result.error or f"HTTP {result.status}",
+                " from the spool" if self._spool is not None else "",
+            )
+        with self._cond:
+            self._attempt += 1
+            delay = (
+                self._limits.remaining(item.category, now)
+                if rate_limited
+                else self._backoff.delay(self._attempt, random.random())
+            )
+            self._degraded_until = now + max(delay, 0.0)
+        if self._spool is not None:
+            if item.entry is not None:
+                self._spool.release(item.entry)
+            elif not self._spool.put(item.data):
+                self.record_loss("queue_overflow", item.category)
+            self._spill_outbox()
+            return
+        if not rate_limited and self._backoff.should_give_up(item.first_failure, now):
+            self.record_loss("network_error", item.category)
+            return
+        with self._cond:  # keep it at the head, to retry first
+            self._outbox.appendleft(item)
+            self._outbox_bytes += len(item.data)
+
+    def _spill_outbox(self) -> None:
+        """Degraded with a spool: what waits in memory goes to disk now."""
+        assert self._spool is not None
+        with self._cond:
+            items = list(self._outbox)
+            self._outbox.clear()
+            self._outbox_bytes = 0
+        for item in items:
+            if item.entry is not None:
+                self._spool.release(item.entry)
+            elif not self._spool.put(item.data):
+                self.record_loss("queue_overflow", item.category)
+
+    # -- client reports ----------------------------------------------------------------------
+
+    def _maybe_report(self) -> None:
+        if self._clock() - self._last_report >= _REPORT_INTERVAL:
+            self._send_client_report()
+
+    def _send_client_report(self, final: bool = False) -> None:
+        """Tell the server what was dropped since the last report (best effort, no retry)."""
+        with self._cond:
+            self._last_report = self._clock()
+            delta = self.lost - self._reported
+            if not delta or self._limits.is_limited("internal", self._clock()):
+                return
+            if self._degraded_until is not None and not final:
+                return  # the server is not answering: keep counting
+            self._reported.update(delta)
+        header, payload = client_report_item(dict(delta), datetime.now(timezone.utc))
+        envelope = encode_envelope(
+            {**self._dsn_header, "sent_at": datetime.now(timezone.utc).isoformat()},
+            [(header, payload)],
+        )
+        result = self._transport.send(envelope)
+        if not result.ok:
+            with self._cond:
+                self._reported.subtract(delta)  # try again with the next report
+
+    def _warn_once(self, key: str, message: str, *args: object) -> None:
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        _log.warning(message, *args)

@@ -1,0 +1,91 @@
+"""A cheap ``exception.stacktrace`` for captures made on the request thread.
+
+``traceback.format_exception`` reads every source file (linecache) and, on 3.11+, parses each
+line to place the ``^^^`` markers: about 170 µs for a ten-frame chain here. This writes the
+same text without the source lines (2-3 µs). The Sentry event loses nothing: the worker reads
+the context lines from the files. Jaeger shows the frames without the code under them.
+Exception groups, rare and intricate, still go through ``traceback``.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+__all__ = ["exception_text", "stacktrace"]
+
+_CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
+_CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
+_MAX_CHAIN = 100
+
+
+def exception_text(exc: BaseException) -> str:
+    """The last line Python prints: ``pkg.Error: message`` (``Error`` if no message)."""
+    cls = type(exc)
+    module = cls.__module__
+    name = (
+        cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
+    )
+    try:
+        # Python prints a SyntaxError's bare msg (its location is on the File line above).
+        message = str(exc.msg) if isinstance(exc, SyntaxError) and exc.msg else str(exc)
+    except Exception:
+        message = "<exception str() failed>"
+    text = f"{name}: {message}" if message else name
+    notes = getattr(exc, "__notes__", None)
+    if isinstance(notes, list | tuple):
+        text += "".join(f"\n{note}" for note in notes if isinstance(note, str))
+    return text
+
+
+def _frames(exc: BaseException) -> list[str]:
+    lines = []
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        lineno = tb.tb_lineno if tb.tb_lineno is not None else 0
+        lines.append(f'  File "{code.co_filename}", line {lineno}, in {code.co_name}\n')
+        tb = tb.tb_next
+    return lines
+
+
+def _one(exc: BaseException) -> str:
+    parts = []
+    if exc.__traceback__ is not None:
+        parts.append("Traceback (most recent call last):\n")
+        parts.extend(_frames(exc))
+    if isinstance(exc, SyntaxError) and exc.filename is not None:
+        parts.append(f'  File "{exc.filename}", line {exc.lineno}\n')
+    parts.append(exception_text(exc) + "\n")
+    return "".join(parts)
+
+
+def _is_group(exc: BaseException) -> bool:
+    group = getattr(sys.modules["builtins"], "BaseExceptionGroup", None)
+    return group is not None and isinstance(exc, group)
+
+
+def stacktrace(exc: BaseException) -> str:
+    """``traceback.format_exception(exc)`` minus the source lines: chains root cause first."""
+    chain: list[tuple[BaseException, str]] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    how = ""
+    while current is not None and id(current) not in seen and len(chain) < _MAX_CHAIN:
+        if _is_group(current):
+            return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        seen.add(id(current))
+        chain.append((current, how))
+        if current.__cause__ is not None:
+            current, how = current.__cause__, _CAUSE
+        elif current.__context__ is not None and not current.__suppress_context__:
+            current, how = current.__context__, _CONTEXT
+        else:
+            current = None
+    # Python prints the root cause first; each separator sits before the exception it leads to.
+    out = []
+    for index in range(len(chain) - 1, -1, -1):
+        out.append(_one(chain[index][0]))
+        if index:
+            out.append(chain[index][1])
+    return "".join(out)

@@ -1,0 +1,464 @@
+"""A disk spool of encoded envelopes, shared safely by processes and surviving ``kill -9``.
+
+Layout under the spool directory (created with mode 0o700: envelopes hold personal data)::
+
+    tmp/         <pid>-<rand>.tmp                                   being written
+    ready/       <time_ns:020d>-<pid>-<rand>.envelope               waiting, oldest name first
+    claimed/     <pid>.<token>-<claim_time_ns:020d>-<ready name>    being sent by that process
+    quarantine/  <ready name>                                       unreadable, kept for a look
+
+Every state change is one ``rename`` within one file system, which is atomic: a reader sees
+either no file or a complete one, and when processes race to claim the same file exactly one
+rename succeeds (the others get ``FileNotFoundError`` and move on). A process killed at any
+moment leaves at worst a temp file (removed by :meth:`Spool.recover` later) or a claimed file
+(given back to ``ready/`` by :meth:`Spool.recover` once its owner is dead or the claim is stale).
+Delivery is therefore at least once: a stale claim of a slow but live owner can be sent twice.
+
+``token`` is random per process (new after ``fork``), so a claim left by an earlier process
+that had our pid (pid 1 in a restarted container) is recognised as dead at once.
+
+Thread and blocking rules: every method may be called from any thread of any process sharing
+the directory; each does a few local file-system calls and never sleeps. ``put`` writes the
+whole envelope and, with ``fsync=True``, waits for the disk. No method raises for I/O
+problems: they return False / nothing and log a WARNING once per kind of problem on the
+``otel_sentry_bridge`` logger (repeats go to DEBUG).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from .envelope import decode_envelope
+
+__all__ = ["Spool", "SpoolEntry"]
+
+_log = logging.getLogger("otel_sentry_bridge")
+
+_SUFFIX = ".envelope"
+_TMP_SUFFIX = ".tmp"
+_MIB = 1024 * 1024
+_RESCAN_PUTS = 64  # the size estimate is re-read from disk after this many puts ...
+_RESCAN_SECONDS = 10.0  # ... or this long, whichever comes first (other processes write too)
+_FULL_RESCAN_SECONDS = 1.0  # while full, look whether others drained it at most this often
+_MAX_QUARANTINE = 20  # corrupt files kept for inspection; further ones are deleted
+
+
+def _new_token() -> None:
+    global _TOKEN
+    _TOKEN = secrets.token_hex(4)
+
+
+_TOKEN = ""
+_new_token()
+if hasattr(os, "register_at_fork"):  # a forked child is a different owner than its parent
+    os.register_at_fork(after_in_child=_new_token)
+
+
+@dataclass(frozen=True)
+class SpoolEntry:
+    """One claimed envelope: ``data`` to send, ``path`` of the claimed file, ``name`` in ready/."""
+
+    data: bytes = field(repr=False)
+    path: str
+    name: str
+
+
+class Spool:
+    """Envelopes on disk; see the module docstring for the layout and the guarantees.
+
+    ``max_files`` and ``max_bytes`` bound what waits in ``ready/`` and ``claimed/`` together.
+    They are checked against an estimate (own writes counted, the directory re-read every
+    64 puts or 10 s, and at most once a second while full), so several processes together can
+    overshoot a little. ``fsync=False`` (default) already survives ``kill -9`` of the process,
+    since written data is in the kernel's page cache; ``fsync=True`` also survives a power loss
+    or kernel crash at the price of a disk flush per envelope (without it such a crash may
+    leave an empty or cut file, which :meth:`claim` quarantines).
+
+    Raises ValueError for non-positive limits; never raises for I/O problems.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        max_files: int = 1000,
+        max_bytes: int = 64 * _MIB,
+        fsync: bool = False,
+    ) -> None:
+        if max_files < 1 or max_bytes < 1:
+            raise ValueError("Spool max_files and max_bytes must be positive")
+        self.directory = os.fspath(directory)
+        self.max_files = max_files
+        self.max_bytes = max_bytes
+        self.fsync = fsync
+        self._ready = os.path.join(self.directory, "ready")
+        self._claimed = os.path.join(self.directory, "claimed")
+        self._quarantine = os.path.join(self.directory, "quarantine")
+        self._tmp = os.path.join(self.directory, "tmp")
+        self._warned: set[str] = set()
+        # Approximate by design, so no lock: a lost update is corrected by the next rescan,
+        # and no lock can be left held in a forked child.
+        self._count = 0
+        self._bytes = 0
+        self._puts_since_scan = 0
+        self._next_scan = 0.0  # time.monotonic() of the next rescan; 0: at the first put
+        self._next_full_scan = 0.0
+        self._last_ns = 0
+        self._make_dirs()
+
+    def __repr__(self) -> str:
+        return f"Spool({self.directory!r})"
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def put(self, envelope: bytes) -> bool:
+        """Store one encoded envelope. False when the spool is full or the disk fails."""
+        try:
+            data = bytes(envelope)
+            if not self._has_room(len(data)):
+                self._warn(
+                    "full",
+                    "otel-sentry-bridge: spool %s is full (%d files / %d bytes); dropping",
+                    self.directory,
+                    self.max_files,
+                    self.max_bytes,
+                )
+                return False
+            try:
+                self._write(data)
+            except FileNotFoundError:  # the directory was removed under us: make it again
+                if not self._make_dirs():
+                    return False
+                self._write(data)
+            self._count += 1
+            self._bytes += len(data)
+            return True
+        except Exception as exc:  # OSError (disk full, permissions), odd input
+            self._warn(
+                "write", "otel-sentry-bridge: cannot write to spool %s: %s", self.directory, exc
+            )
+            return False
+
+    def _write(self, data: bytes) -> None:
+        pid = os.getpid()
+        rand = secrets.token_hex(6)
+        tmp = os.path.join(self._tmp, f"{pid}-{rand}{_TMP_SUFFIX}")
+        flags = (
+            os.O_WRONLY
+            | os.O_CREAT
+            | os.O_EXCL
+            | getattr(os, "O_CLOEXEC", 0)
+            | getattr(os, "O_BINARY", 0)
+        )
+        fd = os.open(tmp, flags, 0o600)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            # Strictly increasing within a process, so our own envelopes keep their order.
+            stamp = max(time.time_ns(), self._last_ns + 1)
+            self._last_ns = stamp
+            os.replace(tmp, os.path.join(self._ready, f"{stamp:020d}-{pid}-{rand}{_SUFFIX}"))
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        if self.fsync:
+            _fsync_dir(self._ready)  # make the rename itself durable
+
+    def _has_room(self, size: int) -> bool:
+        now = time.monotonic()
+        self._puts_since_scan += 1
+        scanned = False
+        if self._puts_since_scan >= _RESCAN_PUTS or now >= self._next_scan:
+            self._rescan(now)
+            scanned = True
+        if self._fits(size):
+            return True
+        if not scanned and now >= self._next_full_scan:  # another process may have drained it
+            self._next_full_scan = now + _FULL_RESCAN_SECONDS
+            self._rescan(now)
+            return self._fits(size)
+        return False
+
+    def _fits(self, size: int) -> bool:
+        return self._count + 1 <= self.max_files and self._bytes + size <= self.max_bytes
+
+    def _rescan(self, now: float) -> None:
+        self._puts_since_scan = 0
+        self._next_scan = now + _RESCAN_SECONDS
+        count = total = 0
+        for folder in (self._ready, self._claimed):
+            for _, size in _envelopes(folder):
+                count += 1
+                total += size
+        self._count, self._bytes = count, total
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def claim(self, limit: int = 50) -> list[SpoolEntry]:
+        """Take up to ``limit`` envelopes, oldest first, for this process alone.
+
+        Each must later be :meth:`ack`-ed (sent or dropped) or :meth:`release`-d (try later).
+        Corrupt files are moved to ``quarantine/`` and skipped.
+        """
+        entries: list[SpoolEntry] = []
+        if limit <= 0:
+            return entries
+        try:
+            names = sorted(n for n in os.listdir(self._ready) if n.endswith(_SUFFIX))
+        except FileNotFoundError:
+            self._make_dirs()
+            return entries
+        except OSError as exc:
+            self._warn("read", "otel-sentry-bridge: cannot read spool %s: %s", self.directory, exc)
+            return entries
+        owner = f"{os.getpid()}.{_TOKEN}"
+        for name in names:
+            if len(entries) >= limit:
+                break
+            try:
+                entry = self._claim_one(name, owner)
+            except OSError as exc:  # e.g. claimed/ not writable: the next names fail alike
+                self._warn(
+                    "claim", "otel-sentry-bridge: cannot claim from %s: %s", self.directory, exc
+                )
+                break
+            if entry is not None:
+                entries.append(entry)
+        return entries
+
+    def _claim_one(self, name: str, owner: str) -> SpoolEntry | None:
+        claimed_name = f"{owner}-{time.time_ns():020d}-{name}"
+        path = os.path.join(self._claimed, claimed_name)
+        try:
+            os.rename(os.path.join(self._ready, name), path)
+        except FileNotFoundError:
+            return None  # another process claimed it first
+        try:
+            with open(path, "rb") as file:
+                data = file.read()
+        except FileNotFoundError:
+            return None  # recovered by another process as stale; it is theirs now
+        except OSError as exc:
+            self._to_quarantine(path, name, f"unreadable: {exc}")
+            return None
+        problem = _problem(data)
+        if problem is not None:
+            self._to_quarantine(path, name, problem)
+            return None
+        return SpoolEntry(data=data, path=path, name=name)
+
+    def _to_quarantine(self, path: str, name: str, reason: str) -> None:
+        self._next_scan = 0.0  # our estimate no longer matches: rescan at the next put
+        kept = sum(1 for _ in _envelopes(self._quarantine))
+        where = "deleted (quarantine full)"
+        try:
+            if kept >= _MAX_QUARANTINE:
+                os.unlink(path)
+            else:
+                os.replace(path, os.path.join(self._quarantine, name))
+                where = f"moved to {self._quarantine}"
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            where = f"cannot be moved: {exc}"
+        self._warn(
+            "corrupt",
+            "otel-sentry-bridge: spooled envelope %s is corrupt (%s); %s",
+            name,
+            reason,
+            where,
+        )
+
+    def ack(self, entry: SpoolEntry) -> None:
+        """Delete a claimed envelope: it was sent, or will never be."""
+        try:
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            return  # recovered as stale and handled elsewhere
+        except OSError as exc:
+            self._warn("ack", "otel-sentry-bridge: cannot delete %s: %s", entry.path, exc)
+            return
+        self._count = max(self._count - 1, 0)
+        self._bytes = max(self._bytes - len(entry.data), 0)
+
+    def release(self, entry: SpoolEntry) -> None:
+        """Give a claimed envelope back to ``ready/`` under its old name (keeps its place)."""
+        try:
+            os.replace(entry.path, os.path.join(self._ready, entry.name))
+        except FileNotFoundError:
+            pass  # recovered as stale: already back in ready/ or taken by another process
+        except OSError as exc:
+            self._warn("release", "otel-sentry-bridge: cannot release %s: %s", entry.path, exc)
+
+    # -- housekeeping --------------------------------------------------------------------------
+
+    def recover(self, stale_after: float = 300.0) -> int:
+        """Give back claims whose owner is gone; remove abandoned temp files. Returns how many
+        envelopes went back to ``ready/``.
+
+        A claim goes back when its owner pid is dead, when it was made by an earlier process
+        with our pid, or when it is older than ``stale_after`` seconds (the pid may have been
+        reused, or the owner lives in another pid namespace). Our own claims are left alone.
+        Temp files go when their writer is dead or they are older than ``stale_after``.
+        Ages use the wall clock, since the times come from other processes.
+        """
+        recovered = 0
+        now_ns = time.time_ns()
+        me = os.getpid()
+        for name in _listdir(self._claimed):
+            path = os.path.join(self._claimed, name)
+            parsed = _parse_claimed(name)
+            if parsed is None:
+                if _age(path, now_ns) >= stale_after:
+                    self._to_quarantine(path, name, "unknown file in claimed/")
+                continue
+            pid, token, claimed_ns, original = parsed
+            if pid == me and token == _TOKEN:
+                continue
+            if pid == me or not _alive(pid) or (now_ns - claimed_ns) / 1e9 >= stale_after:
+                try:
+                    os.replace(path, os.path.join(self._ready, original))
+                    recovered += 1
+                except FileNotFoundError:
+                    pass  # acked, or recovered by another process meanwhile
+                except OSError as exc:
+                    self._warn("recover", "otel-sentry-bridge: cannot recover %s: %s", path, exc)
+        for name in _listdir(self._tmp):
+            path = os.path.join(self._tmp, name)
+            writer = _int(name.split("-", 1)[0])
+            dead = writer is not None and writer != me and not _alive(writer)
+            if dead or _age(path, now_ns) >= stale_after:
+                _unlink_quietly(path)
+        return recovered
+
+    def pending(self) -> int:
+        """How many envelopes wait in ``ready/`` (not counting claimed ones)."""
+        return sum(1 for _ in _envelopes(self._ready))
+
+    def size_bytes(self) -> int:
+        """Bytes of the envelopes in ``ready/`` and ``claimed/``, the ones the limit counts."""
+        return sum(
+            size for folder in (self._ready, self._claimed) for _, size in _envelopes(folder)
+        )
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _make_dirs(self) -> bool:
+        try:
+            for folder in (self._ready, self._claimed, self._quarantine, self._tmp):
+                os.makedirs(folder, mode=0o700, exist_ok=True)
+            return True
+        except OSError as exc:
+            self._warn(
+                "mkdir", "otel-sentry-bridge: cannot create spool %s: %s", self.directory, exc
+            )
+            return False
+
+    def _warn(self, kind: str, message: str, *args: object) -> None:
+        if kind in self._warned:
+            _log.debug(message, *args)
+        else:
+            self._warned.add(kind)
+            _log.warning(message, *args)
+
+
+def _problem(data: bytes) -> str | None:
+    """Why ``data`` is not a sendable envelope, or None."""
+    if not data:
+        return "empty file"
+    try:
+        _, items = decode_envelope(data)
+    except Exception as exc:  # MalformedEnvelope; RecursionError from absurdly nested JSON
+        return str(exc)[:200] or type(exc).__name__
+    return None if items else "no items"
+
+
+def _parse_claimed(name: str) -> tuple[int, str, int, str] | None:
+    parts = name.split("-", 2)
+    if len(parts) != 3 or not parts[2].endswith(_SUFFIX):
+        return None
+    owner, stamp, original = parts
+    pid_text, _, token = owner.partition(".")
+    pid, claimed_ns = _int(pid_text), _int(stamp)
+    if pid is None or claimed_ns is None or not token:
+        return None
+    return pid, token, claimed_ns, original
+
+
+def _int(text: str) -> int | None:
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this pid exists; True when we cannot tell (age decides then)."""
+    if pid <= 0:
+        return False  # never os.kill(0, ...): that would signal our whole process group
+    if os.name == "nt":
+        return True  # os.kill(pid, 0) on Windows sends CTRL_C_EVENT instead of probing
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists but belongs to another user
+        return True
+    return True
+
+
+def _listdir(folder: str) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
+def _envelopes(folder: str) -> list[tuple[str, int]]:
+    """(name, size) of the envelope files in ``folder``; files vanishing meanwhile are skipped."""
+    found: list[tuple[str, int]] = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.endswith(_SUFFIX):
+                    try:
+                        found.append((entry.name, entry.stat(follow_symlinks=False).st_size))
+                    except OSError:
+                        pass
+    except OSError:
+        pass
+    return found
+
+
+def _age(path: str, now_ns: int) -> float:
+    try:
+        return (now_ns - os.stat(path, follow_symlinks=False).st_mtime_ns) / 1e9
+    except OSError:
+        return 0.0
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # not possible everywhere (Windows); the file itself is on disk
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,91 @@
+"""Delivery across real processes: kill -9 with a spool, gunicorn --preload workers."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import BIN, ServerProcess, base_env, free_port, get
+from tests.support.receiver import SentryReceiver
+
+pytestmark = pytest.mark.e2e
+
+
+def _wait_ready(process: ServerProcess, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while "ready" not in process.output():
+        assert process.proc.poll() is None, process.output()
+        assert time.monotonic() < deadline, process.output()
+        time.sleep(0.05)
+
+
+def test_kill_9_with_a_spool_then_restart_delivers_every_event(tmp_path: Path) -> None:
+    port = free_port()
+    dsn = f"http://publickey@127.0.0.1:{port}/42"
+    spool = tmp_path / "spool"
+    app = ServerProcess(
+        [sys.executable, "-m", "tests.support.spool_app", dsn, str(spool), "25"],
+        base_env(),
+        tmp_path / "first.log",
+    )
+    try:
+        _wait_ready(app)  # errors recorded while Sentry is down
+    finally:
+        app.stop(signal.SIGKILL)
+    with SentryReceiver(port=port) as receiver:
+        restarted = ServerProcess(
+            [sys.executable, "-m", "tests.support.spool_app", dsn, str(spool), "0"],
+            base_env(),
+            tmp_path / "second.log",
+        )
+        try:
+            accepted = receiver.wait_for_accepted(25, timeout=30)
+        finally:
+            restarted.stop()
+    values = sorted(e["exception"]["values"][-1]["value"] for e in accepted)
+    assert values == sorted(f"failure {n}" for n in range(25))
+    assert len({e["event_id"] for e in accepted}) == 25
+    assert receiver.invalid == []
+
+
+def test_gunicorn_preload_workers_each_deliver_their_events_once(
+    sentry_receiver: SentryReceiver, tmp_path: Path
+) -> None:
+    port = free_port()
+    server = ServerProcess(
+        [
+            str(BIN / "gunicorn"),
+            "tests.djangoapp.otel_wsgi:application",
+            "--preload",
+            "--workers",
+            "3",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--graceful-timeout",
+            "10",
+        ],
+        base_env(SENTRY_DSN=sentry_receiver.dsn),
+        tmp_path / "gunicorn.log",
+    )
+    requests = 45
+    try:
+        server.wait_http(f"http://127.0.0.1:{port}/ok/")
+        with ThreadPoolExecutor(max_workers=9) as pool:
+            statuses = list(
+                pool.map(lambda _: get(f"http://127.0.0.1:{port}/worker-error/"), range(requests))
+            )
+        assert statuses == [200] * requests
+        sentry_receiver.wait_for_accepted(requests, timeout=30)
+    finally:
+        server.stop()  # graceful: each worker flushes at exit
+    events = sentry_receiver.accepted
+    assert len(events) == requests  # nothing sent twice, by a worker or the master
+    assert len({e["event_id"] for e in events}) == requests
+    pids = {e["extra"]["worker_pid"] for e in events}
+    assert len(pids) == 3, server.output()[-3000:]

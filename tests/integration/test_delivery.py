@@ -1,0 +1,186 @@
+"""Delivery you can trust, over real sockets: outages, slow servers, 5xx, rate limits, bursts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from otel_sentry_bridge.transport.retry import Backoff
+
+from otel_sentry_bridge import SentrySpanProcessor
+from tests.support.processes import free_port
+from tests.support.receiver import SentryReceiver
+
+FAST = Backoff(initial=0.05, factor=2.0, maximum=0.4, jitter=0.1, give_up_after=60.0)
+
+
+def _fail(n: int) -> None:
+    raise RuntimeError(f"failure {n}")
+
+
+@pytest.fixture
+def provider() -> Iterator[TracerProvider]:
+    provider = TracerProvider()
+    yield provider
+    provider.shutdown()
+
+
+def _errors(provider: TracerProvider, count: int, start: int = 0) -> float:
+    """Record ``count`` errors the way a request does; return the slowest span end (s)."""
+    tracer = provider.get_tracer("t")
+    slowest = 0.0
+    for n in range(start, start + count):
+        span = tracer.start_span(f"request {n}")
+        try:
+            _fail(n)
+        except RuntimeError as exc:
+            span.record_exception(exc)
+        began = time.perf_counter()
+        span.end()  # on_end runs here, on the "request" thread
+        slowest = max(slowest, time.perf_counter() - began)
+    return slowest
+
+
+def _values(events: list[dict[str, Any]]) -> list[str]:
+    return sorted(e["exception"]["values"][-1]["value"] for e in events)
+
+
+def test_server_down_at_start_then_up_delivers_everything(provider: TracerProvider) -> None:
+    port = free_port()
+    processor = SentrySpanProcessor(dsn=f"http://publickey@127.0.0.1:{port}/42", backoff=FAST)
+    provider.add_span_processor(processor)
+    slowest = _errors(provider, 20)
+    assert slowest < 0.5  # a refused connection never reaches the request thread
+    assert not processor.force_flush(300)  # nothing can be delivered yet
+    with SentryReceiver(port=port) as receiver:
+        accepted = receiver.wait_for_accepted(20, timeout=20)
+        assert processor.force_flush(10_000)
+    assert _values(accepted) == sorted(f"failure {n}" for n in range(20))
+    assert len({e["event_id"] for e in accepted}) == 20
+
+
+def test_slow_server_does_not_slow_requests(
+    provider: TracerProvider, sentry_receiver: SentryReceiver
+) -> None:
+    for _ in range(3):
+        sentry_receiver.respond_with(200, delay=5.0)
+    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, http_timeout=10)
+    provider.add_span_processor(processor)
+    began = time.perf_counter()
+    slowest = _errors(provider, 10)
+    elapsed = time.perf_counter() - began
+    assert elapsed < 2.5 and slowest < 0.5  # one blocked request would take 5 s
+    assert _values(sentry_receiver.wait_for_accepted(10, timeout=30)) == sorted(
+        f"failure {n}" for n in range(10)
+    )
+
+
+def test_5xx_is_retried_and_delivered_once(
+    provider: TracerProvider, sentry_receiver: SentryReceiver
+) -> None:
+    sentry_receiver.respond_with(500)
+    sentry_receiver.respond_with(503)
+    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, backoff=FAST)
+    provider.add_span_processor(processor)
+    _errors(provider, 1)
+    (accepted,) = sentry_receiver.wait_for_accepted(1, timeout=10)
+    assert processor.force_flush(5000)
+    statuses = [r.status for r in sentry_receiver.requests]
+    assert statuses == [500, 503, 200]
+    assert {e["event_id"] for e in sentry_receiver.events} == {accepted["event_id"]}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Retry-After": "1"}, {"X-Sentry-Rate-Limits": "1:error;default:organization:quota"}],
+    ids=["retry-after", "x-sentry-rate-limits"],
+)
+def test_rate_limit_holds_requests_for_the_window_then_delivers(
+    provider: TracerProvider, sentry_receiver: SentryReceiver, headers: dict[str, str]
+) -> None:
+    sentry_receiver.respond_with(429, headers)
+    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, backoff=FAST)
+    provider.add_span_processor(processor)
+    _errors(provider, 1)
+    sentry_receiver.wait_for_requests(1)
+    _errors(provider, 4, start=1)  # arrive during the window: held, not sent, not dropped
+    accepted = sentry_receiver.wait_for_accepted(5, timeout=15)
+    assert _values(accepted) == sorted(f"failure {n}" for n in range(5))
+    first, *later = sentry_receiver.requests
+    assert first.status == 429
+    assert all(r.received_at - first.received_at >= 0.95 for r in later)
+
+
+def test_rejected_event_is_not_retried_and_is_reported(
+    provider: TracerProvider, sentry_receiver: SentryReceiver
+) -> None:
+    sentry_receiver.respond_with(400, body=b'{"detail":"invalid event"}')
+    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, backoff=FAST)
+    provider.add_span_processor(processor)
+    _errors(provider, 2)
+    sentry_receiver.wait_for_accepted(1)
+    processor.shutdown()  # sends the final client report
+    assert [r.status for r in sentry_receiver.requests][:2] == [400, 200]
+    discarded = [
+        d for report in sentry_receiver.client_reports() for d in report["discarded_events"]
+    ]
+    assert {"reason": "send_error", "category": "error", "quantity": 1} in discarded
+
+
+def test_burst_of_5000_errors_is_delivered_or_accounted_for(
+    provider: TracerProvider, sentry_receiver: SentryReceiver
+) -> None:
+    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, backoff=FAST)
+    provider.add_span_processor(processor)
+    stop = threading.Event()
+    peak = [0]
+
+    def watch() -> None:  # the memory held by pending work stays bounded
+        while not stop.wait(0.01):
+            peak[0] = max(peak[0], len(processor._worker) + len(processor.pipeline.delivery))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        _errors(provider, 5000)
+        assert processor.force_flush(60_000)
+    finally:
+        stop.set()
+        watcher.join()
+    lost = sum(processor.pipeline.lost.values())
+    processor.shutdown()
+    received = len(sentry_receiver.accepted)
+    assert received + lost == 5000
+    assert peak[0] <= 2 * processor.settings.queue_size
+    if lost:
+        reported = sum(
+            d["quantity"]
+            for report in sentry_receiver.client_reports()
+            for d in report["discarded_events"]
+        )
+        assert reported == lost
+
+
+def test_spool_keeps_events_through_an_outage_and_a_restart(
+    provider: TracerProvider, tmp_path: Path
+) -> None:
+    port = free_port()
+    dsn = f"http://publickey@127.0.0.1:{port}/42"
+    first = SentrySpanProcessor(dsn=dsn, spool_dir=str(tmp_path), backoff=FAST)
+    provider.add_span_processor(first)
+    _errors(provider, 5)
+    assert first.force_flush(5000)  # everything is on disk: nothing waits in memory
+    first.shutdown()
+    assert len(list((tmp_path / "ready").iterdir())) == 5
+
+    with SentryReceiver(port=port) as receiver:
+        second = SentrySpanProcessor(dsn=dsn, spool_dir=str(tmp_path), backoff=FAST)
+        accepted = receiver.wait_for_accepted(5, timeout=15)
+        second.shutdown()
+    assert _values(accepted) == sorted(f"failure {n}" for n in range(5))
+    assert list((tmp_path / "ready").iterdir()) == []

@@ -1,0 +1,425 @@
+"""scrub_event: every place a secret can sit in a Sentry event, and odd inputs."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from otel_sentry_bridge.scrub import DEFAULT_DENYLIST, FILTERED, Scrubber, scrub_event
+from otel_sentry_bridge.transport.envelope import json_dumps
+from tests.support.relay import assert_valid_event
+
+WORDS = pytest.mark.parametrize("word", DEFAULT_DENYLIST)
+SECRET = "hunter2"
+TRACE = {"trace_id": "b" * 32, "span_id": "c" * 16, "op": "http.server", "status": "ok"}
+
+
+def base_event(**parts: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "event_id": "a" * 32,
+        "timestamp": 1_700_000_000.5,
+        "platform": "python",
+        "level": "error",
+        "exception": {"values": [{"type": "ValueError", "value": "bad input"}]},
+        "contexts": {"trace": dict(TRACE)},
+    }
+    event.update(parts)
+    return event
+
+
+def scrub(event: dict[str, Any], scrubber: Scrubber | None = None) -> dict[str, Any]:
+    """scrub_event, checking on the way that it never touches its input."""
+    before = json_dumps(copy.deepcopy(event))  # json_dumps: cycles compare too
+    out = scrub_event(event, scrubber or Scrubber())
+    assert json_dumps(event) == before, "scrub_event mutated its input"
+    return out
+
+
+def no_secret_left(event: dict[str, Any]) -> None:
+    assert SECRET not in json_dumps(event).decode()
+
+
+# -- one place each, every default word -------------------------------------------------------
+
+
+@WORDS
+def test_request_headers_under_sensitive_names_are_filtered(word: str) -> None:
+    out = scrub(base_event(request={"headers": {f"X-{word}": SECRET, "Accept": "*/*"}}))
+    assert out["request"]["headers"] == {f"X-{word}": FILTERED, "Accept": "*/*"}
+
+
+@WORDS
+def test_request_headers_in_list_form_are_filtered(word: str) -> None:
+    out = scrub(base_event(request={"headers": [[f"X-{word}", SECRET], ["Accept", "*/*"]]}))
+    assert out["request"]["headers"] == [[f"X-{word}", FILTERED], ["Accept", "*/*"]]
+
+
+@WORDS
+@pytest.mark.parametrize(
+    "cookies",
+    [
+        lambda w: {w: SECRET, "theme": "dark"},
+        lambda w: [[w, SECRET], ["theme", "dark"]],
+        lambda w: f"{w}={SECRET}; theme=dark",
+    ],
+    ids=["dict", "pairs", "string"],
+)
+def test_request_cookies_are_filtered(word: str, cookies: Any) -> None:
+    out = scrub(base_event(request={"cookies": cookies(word)}))
+    no_secret_left(out)
+    assert "dark" in json.dumps(out["request"]["cookies"])
+
+
+@WORDS
+def test_query_string_is_filtered_as_string(word: str) -> None:
+    out = scrub(base_event(request={"query_string": f"a=1&{word}={SECRET}&b"}))
+    assert out["request"]["query_string"] == f"a=1&{word}={FILTERED}&b"
+
+
+@WORDS
+def test_query_string_is_filtered_as_pairs(word: str) -> None:
+    out = scrub(base_event(request={"query_string": [["a", "1"], [word, SECRET]]}))
+    assert out["request"]["query_string"] == [["a", "1"], [word, FILTERED]]
+
+
+@WORDS
+def test_request_data_dict_is_filtered_at_any_depth(word: str) -> None:
+    data = {"form": {"user": "bob", f"new_{word}": SECRET}, "items": [{word: SECRET}]}
+    out = scrub(base_event(request={"data": data}))
+    assert out["request"]["data"] == {
+        "form": {"user": "bob", f"new_{word}": FILTERED},
+        "items": [{word: FILTERED}],
+    }
+
+
+@WORDS
+def test_request_data_json_string_is_parsed_scrubbed_and_dumped(word: str) -> None:
+    body = json.dumps({"user": "bob", "nested": {word: SECRET}})
+    out = scrub(base_event(request={"data": body}))
+    assert json.loads(out["request"]["data"]) == {"user": "bob", "nested": {word: FILTERED}}
+
+
+@WORDS
+def test_request_data_form_string_is_filtered(word: str) -> None:
+    out = scrub(base_event(request={"data": f"user=bob&{word}={SECRET}"}))
+    assert out["request"]["data"] == f"user=bob&{word}={FILTERED}"
+
+
+@WORDS
+def test_request_env_is_filtered(word: str) -> None:
+    env = {f"HTTP_X_{word.upper()}": SECRET, "REMOTE_ADDR": "10.0.0.1"}
+    out = scrub(base_event(request={"env": env}))
+    assert out["request"]["env"] == {f"HTTP_X_{word.upper()}": FILTERED, "REMOTE_ADDR": "10.0.0.1"}
+
+
+@WORDS
+def test_extra_is_filtered_recursively(word: str) -> None:
+    extra = {"job": {"args": [{"name": "x", word: SECRET}], "id": 3}, f"the_{word}": SECRET}
+    out = scrub(base_event(extra=extra))
+    assert out["extra"] == {
+        "job": {"args": [{"name": "x", word: FILTERED}], "id": 3},
+        f"the_{word}": FILTERED,
+    }
+
+
+@WORDS
+def test_breadcrumb_data_is_filtered_recursively(word: str) -> None:
+    crumbs = {"values": [{"message": "GET /", "data": {"params": {word: SECRET}, "n": 1}}]}
+    out = scrub(base_event(breadcrumbs=crumbs))
+    assert out["breadcrumbs"]["values"][0]["data"] == {"params": {word: FILTERED}, "n": 1}
+
+
+@WORDS
+def test_breadcrumb_messages_with_key_value_pairs_are_filtered(word: str) -> None:
+    crumbs = {"values": [{"message": f"login {word}={SECRET} user=bob"}]}
+    out = scrub(base_event(breadcrumbs=crumbs))
+    assert out["breadcrumbs"]["values"][0]["message"] == f"login {word}={FILTERED} user=bob"
+
+
+@WORDS
+def test_frame_vars_are_filtered(word: str) -> None:
+    frame = {"function": "view", "vars": {"request": "<Request>", word: f"'{SECRET}'"}}
+    event = base_event()
+    event["exception"]["values"][0]["stacktrace"] = {"frames": [frame]}
+    out = scrub(event)
+    variables = out["exception"]["values"][0]["stacktrace"]["frames"][0]["vars"]
+    assert variables == {"request": "<Request>", word: FILTERED}
+
+
+@WORDS
+def test_contexts_are_filtered_recursively(word: str) -> None:
+    contexts = {"trace": dict(TRACE), "app": {"settings": {word: SECRET}, "name": "shop"}}
+    out = scrub(base_event(contexts=contexts))
+    assert out["contexts"]["app"] == {"settings": {word: FILTERED}, "name": "shop"}
+
+
+@WORDS
+def test_user_secrets_are_filtered_but_identity_kept(word: str) -> None:
+    user = {
+        "id": "42",
+        "username": "bob",
+        "email": "bob@example.com",
+        "ip_address": "10.0.0.1",
+        word: SECRET,
+        "data": {f"last_{word}": SECRET},
+    }
+    out = scrub(base_event(user=user))
+    assert out["user"] == {
+        "id": "42",
+        "username": "bob",
+        "email": "bob@example.com",
+        "ip_address": "10.0.0.1",
+        word: FILTERED,
+        "data": {f"last_{word}": FILTERED},
+    }
+
+
+# -- credentials recognised by their value ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc", f"Bearer {FILTERED}"),
+        ("basic dXNlcjpwYXNz", f"basic {FILTERED}"),
+        (
+            "Sentry sentry_key=abc, sentry_secret=def",
+            f"Sentry sentry_key=abc, sentry_secret={FILTERED}",
+        ),
+        ("https://user:pw@example.com/x", f"https://user:{FILTERED}@example.com/x"),
+    ],
+)
+def test_credentials_in_header_values_are_filtered_whatever_the_name(
+    value: str, expected: str
+) -> None:
+    out = scrub(base_event(request={"headers": {"X-Forwarded-Thing": value}}))
+    assert out["request"]["headers"]["X-Forwarded-Thing"] == expected
+
+
+def test_sentry_dsns_are_filtered_anywhere_in_data() -> None:
+    dsn = "https://0123456789abcdef0123456789abcdef@o1.ingest.sentry.io/42"
+    legacy = "https://0123456789abcdef0123456789abcdef:fedcba9876543210fedcba9876543210@host/1"
+    out = scrub(base_event(extra={"config": {"target": dsn, "old": legacy}}))
+    assert out["extra"]["config"] == {
+        "target": f"https://{FILTERED}@o1.ingest.sentry.io/42",
+        "old": f"https://0123456789abcdef0123456789abcdef:{FILTERED}@host/1",
+    }
+
+
+@pytest.mark.parametrize(
+    "name", ["Cookie", "Set-Cookie", "Authorization", "Proxy-Authorization", "X-Api-Key"]
+)
+def test_credential_headers_are_filtered_even_with_an_empty_denylist(name: str) -> None:
+    out = scrub(base_event(request={"headers": {name: SECRET}}), Scrubber(denylist=()))
+    assert out["request"]["headers"] == {name: FILTERED}
+
+
+def test_query_in_request_url_is_filtered() -> None:
+    out = scrub(base_event(request={"url": f"https://shop/cart?token={SECRET}&page=2#top"}))
+    assert out["request"]["url"] == f"https://shop/cart?token={FILTERED}&page=2#top"
+
+
+def test_percent_encoded_form_names_are_recognised() -> None:
+    out = scrub(base_event(request={"data": f"user=bob&pass%77ord={SECRET}"}))
+    assert out["request"]["data"] == f"user=bob&pass%77ord={FILTERED}"
+
+
+def test_authorization_in_breadcrumb_message_is_filtered_with_its_scheme() -> None:
+    message = f"calling api Authorization: Bearer {SECRET} next=/a?token={SECRET} ok"
+    out = scrub(base_event(breadcrumbs={"values": [{"message": message}]}))
+    assert out["breadcrumbs"]["values"][0]["message"] == (
+        f"calling api Authorization: {FILTERED} next=/a?token={FILTERED} ok"
+    )
+
+
+# -- custom words ---------------------------------------------------------------------------
+
+
+def test_extra_words_are_added_to_the_default_denylist() -> None:
+    scrubber = Scrubber(extra=["ssn", "Card_Number"])
+    extra = {"ssn": SECRET, "customer_card_number": SECRET, "password": SECRET, "plan": "pro"}
+    out = scrub(base_event(extra=extra), scrubber)
+    assert out["extra"] == {
+        "ssn": FILTERED,
+        "customer_card_number": FILTERED,
+        "password": FILTERED,
+        "plan": "pro",
+    }
+
+
+def test_a_replacement_denylist_replaces_the_default() -> None:
+    out = scrub(base_event(extra={"password": "kept", "pin": SECRET}), Scrubber(denylist=["pin"]))
+    assert out["extra"] == {"password": "kept", "pin": FILTERED}
+
+
+def test_matching_is_case_insensitive_and_partial() -> None:
+    scrubber = Scrubber()
+    assert scrubber.is_sensitive("X-CSRFToken")
+    assert scrubber.is_sensitive("DB_PASSWORD_FILE")
+    assert not scrubber.is_sensitive("username")
+    assert not scrubber.is_sensitive(object())
+
+
+# -- what is left alone ---------------------------------------------------------------------
+
+
+def harmless_event() -> dict[str, Any]:
+    frames = [{"function": "f", "vars": {"n": "1", "items": "[1, 2]", "user": "'bob'"}}]
+    event = base_event(
+        request={
+            "url": "https://shop/cart?page=2",
+            "method": "POST",
+            "headers": {"Accept": "text/html", "User-Agent": "curl/8"},
+            "cookies": {"theme": "dark"},
+            "query_string": "page=2&sort=asc",
+            "data": {"quantity": 3, "items": ["a", "b"]},
+            "env": {"REMOTE_ADDR": "10.0.0.1", "SERVER_NAME": "shop"},
+        },
+        extra={"order": {"id": 7, "lines": [{"sku": "x", "qty": 1}]}, "mail": "bob@example.com"},
+        breadcrumbs={"values": [{"message": "GET /cart page=2", "data": {"status": 200}}]},
+        user={"id": "42", "username": "bob", "email": "bob@example.com"},
+        tags={"service.name": "shop"},
+        message="checkout failed",
+    )
+    event["contexts"]["app"] = {"name": "shop", "version": "1.0"}
+    event["exception"]["values"][0]["stacktrace"] = {"frames": frames}
+    return event
+
+
+def test_an_event_without_secrets_is_returned_as_is() -> None:
+    event = harmless_event()
+    assert scrub(event) is event
+
+
+def test_unchanged_parts_are_shared_not_copied() -> None:
+    event = harmless_event()
+    event["extra"]["password"] = SECRET
+    out = scrub(event)
+    assert out is not event and out["extra"] is not event["extra"]
+    assert out["extra"]["order"] is event["extra"]["order"]
+    assert out["request"] is event["request"]
+    assert out["breadcrumbs"] is event["breadcrumbs"]
+
+
+def test_trace_context_exception_and_identity_are_never_touched() -> None:
+    trace = {**TRACE, "token": "t-1", "data": {"password": "p"}}
+    event = base_event(contexts={"trace": trace}, extra={"password": SECRET})
+    event["exception"]["values"][0].update(type="TokenError", value=f"password={SECRET}")
+    out = scrub(event)
+    assert out["contexts"]["trace"] is trace
+    assert out["exception"] is event["exception"]
+    assert out["exception"]["values"][0]["value"] == f"password={SECRET}"
+    for key in ("event_id", "timestamp", "level", "platform"):
+        assert out[key] == event[key]
+
+
+def test_scrubbed_event_still_passes_relay() -> None:
+    event = harmless_event()
+    event["request"]["headers"]["Authorization"] = "Bearer abc"
+    event["request"]["data"] = json.dumps({"password": SECRET})
+    event["breadcrumbs"]["values"].append({"message": f"password={SECRET}"})
+    out = scrub(event)
+    no_secret_left(out)
+    assert_valid_event(json.loads(json_dumps(out)))
+
+
+def test_existing_helpers_keep_their_behaviour() -> None:
+    scrubber = Scrubber()
+    assert scrubber.mapping({"sessionid": "s", "a": 1}) == {"sessionid": FILTERED, "a": 1}
+    assert scrubber.query_string("a=1&token=x&flag") == f"a=1&token={FILTERED}&flag"
+
+
+# -- odd input ------------------------------------------------------------------------------
+
+
+class Hostile(Mapping[str, Any]):
+    """A mapping that fails as soon as it is read."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise RuntimeError("no")
+
+    def __iter__(self) -> Iterator[str]:
+        raise RuntimeError("no")
+
+    def __len__(self) -> int:
+        raise RuntimeError("no")
+
+
+class BadKey:
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        [],
+        "event",
+        {"request": None, "extra": None, "breadcrumbs": None, "contexts": None, "user": None},
+        {"request": [1, 2], "extra": "x", "breadcrumbs": "x", "contexts": [1], "user": "bob"},
+        {"request": {"headers": "Cookie: x", "cookies": 3, "query_string": 4, "data": None}},
+        {"request": {"headers": [["only-one"], None, ["a", "b", "c"]], "env": "x"}},
+        {"breadcrumbs": {"values": [None, 1, "x", {"data": "x", "message": 3}]}},
+        {"breadcrumbs": [{"message": "password=x"}]},
+        {"exception": {"values": [None, {"stacktrace": None}, {"stacktrace": {"frames": 3}}]}},
+        {"exception": {"values": [{"stacktrace": {"frames": [None, {"vars": [1, {"pwd": 1}]}]}}]}},
+        {"extra": {BadKey(): "v", 3: {"token": "x"}, None: 1}},
+        {"extra": {"h": Hostile()}},
+        {"extra": Hostile(), "contexts": Hostile(), "user": Hostile(), "request": Hostile()},
+        {"request": {"data": "{not json"}, "user": {"data": "password=1"}},
+        {"contexts": {"trace": "not an object", "os": None}},
+    ],
+)
+def test_odd_shapes_never_raise(event: Any) -> None:
+    out = scrub_event(event, Scrubber())
+    json_dumps(out)
+
+
+def test_cycles_are_cut_and_still_scrubbed() -> None:
+    loop: dict[str, Any] = {"password": SECRET, "name": "x"}
+    loop["self"] = loop
+    items: list[Any] = [{"token": SECRET}]
+    items.append(items)
+    out = scrub(base_event(extra={"loop": loop, "items": items}))
+    no_secret_left(out)
+    assert out["extra"]["loop"]["self"] == "<cycle>"
+    assert out["extra"]["items"][1] == "<cycle>"
+
+
+def test_shared_subtrees_are_scrubbed_each_time() -> None:
+    shared = {"token": SECRET}
+    out = scrub(base_event(extra={"a": shared, "b": [shared, shared]}))
+    no_secret_left(out)
+
+
+def test_data_nested_beyond_the_depth_limit_is_filtered_not_leaked() -> None:
+    deep: Any = {"password": SECRET}
+    for _ in range(40):
+        deep = {"next": deep}
+    out = scrub(base_event(extra={"deep": deep}))
+    no_secret_left(out)
+
+
+def test_a_hostile_section_is_left_as_it_was_and_the_rest_still_scrubbed() -> None:
+    hostile = Hostile()
+    out = scrub_event(base_event(extra=hostile, user={"password": SECRET}), Scrubber())
+    assert out["extra"] is hostile
+    assert out["user"] == {"password": FILTERED}
+
+
+def test_str_subclasses_and_non_str_keys_are_handled() -> None:
+    class Text(str):
+        def lower(self) -> str:
+            raise RuntimeError("no")
+
+    out = scrub(base_event(extra={Text("Password"): SECRET, 7: "seven", ("a",): "tuple"}))
+    assert out["extra"][Text("Password")] == FILTERED
+    assert out["extra"][7] == "seven"
