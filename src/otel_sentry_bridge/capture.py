@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,6 +32,7 @@ from .store import store
 
 __all__ = [
     "DirectCapture",
+    "already_captured",
     "breadcrumb_key",
     "capture_exception",
     "capture_message",
@@ -76,16 +76,33 @@ class DirectCapture:
         }
 
 
+_active_settings: Settings | None = None
+
+
+def set_active_settings(settings: Settings | None) -> None:
+    """Called by processors as they start and stop: captures use the newest one's settings."""
+    global _active_settings
+    _active_settings = settings
+
+
 def current_settings() -> Settings:
-    """The settings of the first active processor, else those of the environment."""
+    """The settings of the newest active processor, else those of the environment."""
+    global _active_settings, _fallback_settings
+    settings = _active_settings
+    if settings is not None:
+        return settings
     from .processor import active_processors
 
     for processor in active_processors():
+        _active_settings = processor.settings
         return processor.settings
-    global _fallback_settings
     if _fallback_settings is None:
         _fallback_settings = load_settings()
     return _fallback_settings
+
+
+def already_captured(exc: BaseException) -> bool:
+    return isinstance(getattr(exc, _MARK, None), str)
 
 
 def exception_type_name(exc_type: type[BaseException]) -> str:
@@ -119,8 +136,26 @@ def _ignored_types(names: tuple[str, ...]) -> IgnoredTypes:
     return IgnoredTypes(names)
 
 
+_ignored_answers: dict[tuple[type[BaseException], tuple[str, ...]], bool] = {}
+
+
 def _ignored(exc: BaseException, settings: Settings) -> bool:
-    return _ignored_types(settings.ignored_exceptions).matches(exception_type_name(type(exc)))
+    """Cached per exception class: the answer only changes with the ignore list."""
+    key = (type(exc), settings.ignored_exceptions)
+    answer = _ignored_answers.get(key)
+    if answer is None:
+        if len(_ignored_answers) > 1024:
+            _ignored_answers.clear()
+        names = settings.ignored_exceptions
+        answer = _ignored_answers[key] = _ignored_types(names).matches(
+            exception_type_name(type(exc))
+        )
+    return answer
+
+
+def new_event_id() -> str:
+    # Not a security token: the fast PRNG (reseeded in forked children) is enough.
+    return f"{random.getrandbits(128):032x}"
 
 
 def breadcrumb_key(context: trace.SpanContext) -> int:
@@ -238,25 +273,27 @@ def capture_exception(
         settings = current_settings()
         if _ignored(exc, settings):
             return None
-        event_id = uuid.uuid4().hex
+        event_id = new_event_id()
         try:
             setattr(exc, _MARK, event_id)
         except Exception:  # exceptions with __slots__ or read-only attributes
             pass
-        attributes: dict[str, Any] = {
-            attr.EVENT_ID: event_id,
-            attr.MECHANISM_TYPE: mechanism,
-            attr.MECHANISM_HANDLED: handled,
-            attr.LEVEL: level,
-        }
+        # On the span only what Jaeger users need and the worker's key (the event id): each
+        # span attribute costs validation on this thread. The rest travels out of band.
+        attributes: dict[str, Any] = {attr.EVENT_ID: event_id}
+        all_extras: dict[str, Any] = dict(extras or {})
+        all_extras["mechanism"] = {"type": mechanism, "handled": handled}
+        if level != "error":
+            all_extras["level"] = level
         if logger:
-            attributes[attr.LOGGER] = logger
+            all_extras["logger"] = logger
         if logentry is not None:
             template, params, formatted = logentry
-            attributes[attr.LOGENTRY_MESSAGE] = template
-            attributes[attr.LOGENTRY_PARAMS] = list(params)
-            attributes[attr.LOG_MESSAGE] = formatted
-        all_extras = dict(extras or {})
+            all_extras["logentry"] = {
+                "message": template,
+                "params": list(params),
+                "formatted": formatted,
+            }
         if settings.include_local_variables:
             all_extras["frame_vars"] = _frame_vars(exc.__traceback__, Scrubber())
         _capture(attributes, exc, all_extras, name=name, recorded_elsewhere=recorded_elsewhere)
@@ -281,7 +318,7 @@ def capture_message(
     ``on_span=False`` sends it without adding a span event (the span's event budget is spent).
     """
     try:
-        event_id = uuid.uuid4().hex
+        event_id = new_event_id()
         attributes: dict[str, Any] = {
             attr.EVENT_ID: event_id,
             attr.SEND: True,

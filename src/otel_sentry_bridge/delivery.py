@@ -342,6 +342,9 @@ class Delivery:
     def _maybe_report(self) -> None:
         if self._clock() - self._last_report >= _REPORT_INTERVAL:
             self._send_client_report()
+            if self._spool is not None:
+                # Claims left by a worker that died (another gunicorn worker, a kill -9).
+                self._spool.recover()
 
     def _send_client_report(self, final: bool = False) -> None:
         """Tell the server what was dropped since the last report (best effort, no retry)."""

@@ -24,6 +24,7 @@ from opentelemetry import trace
 
 from . import attributes as attr
 from .capture import (
+    already_captured,
     breadcrumb_key,
     capture_exception,
     capture_message,
@@ -112,13 +113,15 @@ class SpanEventHandler(logging.Handler):
             self._local.busy = False
 
     def _emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and already_captured(exc):
+            return  # e.g. django.request's copy of what the signal hook captured
         formatted = _formatted(record)
         level = sentry_level(record.levelno)
         if record.levelno >= self.event_level:
             template = str(record.msg) if record.msg is not None else ""
             params = _params(record.args)
             extras = self._extras(record)
-            exc = record.exc_info[1] if record.exc_info else None
             if exc is not None:
                 capture_exception(
                     exc,
@@ -198,16 +201,22 @@ def _formatted(record: logging.LogRecord) -> str:
         return safe_repr(record.msg)
 
 
+def _param(value: Any) -> str:
+    kind = type(value)
+    if kind is str and len(value) <= _MAX_PARAM_CHARS:
+        return str(value)
+    if kind is int or kind is float or kind is bool:  # exact types: their repr is safe
+        return repr(value)
+    return safe_repr(value, _MAX_PARAM_CHARS)
+
+
 def _params(args: Any) -> list[str]:
     if not args:
         return []
     if isinstance(args, Mapping):
         return [safe_repr(v, _MAX_PARAM_CHARS) for v in args.values()]
     if isinstance(args, tuple):
-        return [
-            a if isinstance(a, str) and len(a) <= _MAX_PARAM_CHARS else safe_repr(a, 512)
-            for a in args
-        ]
+        return [_param(a) for a in args]
     return [safe_repr(args, _MAX_PARAM_CHARS)]
 
 

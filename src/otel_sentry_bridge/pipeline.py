@@ -7,6 +7,7 @@ signatures (cross-span dedupe), loss counters, and the transport.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import logging
 import platform
 import random
@@ -199,7 +200,10 @@ class Pipeline:
     def send(self, event: dict[str, Any]) -> bool:
         """Scrub, bound, encode and hand over to the sender thread."""
         event = enforce_limits(scrub_event(event, self._scrubber))
-        return self.delivery.submit(envelope_for(event, self._dsn))
+        envelope = envelope_for(event, self._dsn)
+        if self.settings.gzip:  # here, so the sender thread only does the HTTP
+            envelope = gzip.compress(envelope, compresslevel=6)
+        return self.delivery.submit(envelope)
 
     def close(self) -> None:
         self.delivery.close()

@@ -17,7 +17,7 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from .capture import DirectCapture
+from .capture import DirectCapture, current_settings, set_active_settings
 from .config import Settings, load_settings
 from .delivery import Delivery
 from .dsn import Dsn
@@ -78,7 +78,8 @@ class SentrySpanProcessor(SpanProcessor):
         delivery = Delivery(
             transport or _NullTransport(),
             spool=_spool(settings) if self.enabled else None,
-            max_pending=settings.queue_size,
+            # Encoded (gzipped) envelopes are small: hold more of them than raw spans.
+            max_pending=10 * settings.queue_size,
             backoff=backoff,
             dsn_header={"dsn": parsed.public_dsn} if parsed is not None else None,
         )
@@ -88,6 +89,8 @@ class SentrySpanProcessor(SpanProcessor):
         )
         self._shut_down = False
         _processors.add(self)
+        if self.enabled:
+            set_active_settings(settings)
 
     # -- SpanProcessor -------------------------------------------------------------------
 
@@ -126,6 +129,8 @@ class SentrySpanProcessor(SpanProcessor):
             return
         self._shut_down = True
         self.enabled = False
+        if current_settings() is self.settings:
+            set_active_settings(None)
         try:
             timeout = self.settings.shutdown_timeout
             deadline = time.monotonic() + timeout

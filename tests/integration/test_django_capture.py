@@ -267,3 +267,19 @@ def test_a_5xx_response_the_view_chose_is_not_an_event(app: Harness) -> None:
     finally:
         request_logger.removeHandler(handler)
     assert app.events() == []
+
+
+def test_secrets_are_scrubbed_before_sending(
+    instrumented_django: InstrumentedDjango, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    options = {"send_default_pii": True, "include_local_variables": True, "denylist": ("q",)}
+    for harness in _harness(instrumented_django, monkeypatch, **options):
+        harness.client.cookies["csrftoken"] = "c5rf"
+        harness.get("/boom/?token=abc&page=2&q=private", HTTP_X_API_KEY="k1")
+        (event,) = harness.events()
+        request = event["request"]
+        assert request["query_string"] == "token=[Filtered]&page=2&q=[Filtered]"
+        assert request["headers"]["X-Api-Key"] == "[Filtered]"
+        assert request["cookies"]["csrftoken"] == "[Filtered]"
+        serialized = str(event)
+        assert "abc" not in serialized and "k1" not in serialized and "c5rf" not in serialized

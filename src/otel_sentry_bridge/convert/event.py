@@ -263,15 +263,18 @@ def _resource_str(resource: Mapping[str, Any], *keys: str) -> str | None:
 def _merge(event: dict[str, Any], extras: Mapping[str, Any]) -> None:
     """Fold out-of-band data into the event: dicts are merged one level deep."""
     for key, value in extras.items():
-        if key == "frame_vars":
+        if key in ("frame_vars", "mechanism"):
             continue
         current = event.get(key)
         if isinstance(current, dict) and isinstance(value, Mapping):
             current.update(value)
         else:
             event[key] = value
-    frame_vars = extras.get("frame_vars")
     values = event.get("exception", {}).get("values") or []
+    mechanism = extras.get("mechanism")
+    if isinstance(mechanism, Mapping) and values:
+        values[-1].setdefault("mechanism", {}).update(mechanism)
+    frame_vars = extras.get("frame_vars")
     frames = values[-1].get("stacktrace", {}).get("frames", []) if values else []
     if isinstance(frame_vars, Sequence) and frames:
         # Aligned from the innermost frame outwards: both lists end at the raise.

@@ -24,9 +24,6 @@ __all__ = ["install", "request_extras", "uninstall"]
 # Where opentelemetry-instrumentation-django keeps the exception it will record.
 _OTEL_EXCEPTION_KEY = "opentelemetry-instrumentor-django.exception_key"
 _DISPATCH_UID = "otel_sentry_bridge.got_request_exception"
-# Headers sent without send_default_pii: they say what the client is, not who.
-_SAFE_HEADERS = frozenset({"user-agent", "host", "content-type", "accept", "content-length"})
-_IP_HEADERS = frozenset({"x-forwarded-for", "x-real-ip", "forwarded", "cf-connecting-ip"})
 _scrubber = Scrubber()
 
 
@@ -63,22 +60,40 @@ def _on_request_exception(sender: Any, request: Any = None, **kwargs: Any) -> No
 
 
 def _url(request: Any) -> str | None:
-    try:
-        return f"{request.scheme}://{request.get_host()}{request.path}"
-    except Exception:  # DisallowedHost and friends: fall back to what the server saw
-        meta = request.META
+    """The URL as the client asked for it. Read from META rather than ``get_host()``: that
+    validates against ALLOWED_HOSTS (raising for the very requests worth reporting) and costs
+    more than the rest of the hook."""
+    meta = request.META
+    host = meta.get("HTTP_HOST")
+    if not host:
+        port = str(meta.get("SERVER_PORT", ""))
         host = meta.get("SERVER_NAME", "localhost")
-        port = meta.get("SERVER_PORT")
-        netloc = f"{host}:{port}" if port and port not in ("80", "443") else host
-        return f"{meta.get('wsgi.url_scheme', 'http')}://{netloc}{getattr(request, 'path', '')}"
+        if port and port not in ("80", "443"):
+            host = f"{host}:{port}"
+    try:
+        scheme = request.scheme
+    except Exception:
+        scheme = meta.get("wsgi.url_scheme", "http")
+    return f"{scheme}://{host}{getattr(request, 'path', '')}"
+
+
+# WSGI names of the headers sent without send_default_pii.
+_SAFE_META = {
+    "HTTP_USER_AGENT": "User-Agent",
+    "HTTP_HOST": "Host",
+    "CONTENT_TYPE": "Content-Type",
+    "HTTP_ACCEPT": "Accept",
+    "CONTENT_LENGTH": "Content-Length",
+}
 
 
 def _headers(request: Any, send_default_pii: bool) -> dict[str, str]:
+    meta = request.META
+    if not send_default_pii:
+        # Straight from META: building request.headers walks every key of the environ.
+        return {name: str(meta[key]) for key, name in _SAFE_META.items() if meta.get(key)}
     headers: dict[str, str] = {}
     for name, value in request.headers.items():
-        lowered = name.lower()
-        if not send_default_pii and (lowered not in _SAFE_HEADERS or lowered in _IP_HEADERS):
-            continue
         headers[name] = FILTERED if _scrubber.is_sensitive(name) else str(value)
     return headers
 

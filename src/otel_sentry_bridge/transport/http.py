@@ -25,6 +25,7 @@ __all__ = ["HttpTransport", "SendResult", "Transport"]
 _CLIENT = f"{SDK_NAME}/{__version__}"
 _BODY_CHARS = 500
 _ERROR_CHARS = 500
+_GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_LEVEL = 6  # sentry-python's choice: most of level 9's gain at a fraction of the CPU
 
 
@@ -109,8 +110,9 @@ class HttpTransport:
             "Content-Type": "application/x-sentry-envelope",
             "User-Agent": _CLIENT,
         }
+        self._gzip_headers = {**self._headers, "Content-Encoding": "gzip"}
         if gzip:
-            self._headers["Content-Encoding"] = "gzip"
+            self._headers = self._gzip_headers
         self._lock = threading.Lock()
         self._session: requests.Session | None = None
         self._session_pid = 0
@@ -122,13 +124,18 @@ class HttpTransport:
             session = self._get_session()
             if session is None:
                 return SendResult(status=None, error="transport is closed")
-            body = gzip.compress(envelope, compresslevel=_GZIP_LEVEL) if self._gzip else envelope
+            body = envelope
+            headers = self._headers
+            if envelope[:2] == _GZIP_MAGIC:  # compressed by the worker already
+                headers = self._gzip_headers
+            elif self._gzip:
+                body = gzip.compress(envelope, compresslevel=_GZIP_LEVEL)
             # Our own POST must not become a span (or, via logging, another event).
             with _suppress_instrumentation():
                 response = session.post(
                     self._url,
                     data=body,
-                    headers=self._headers,
+                    headers=headers,
                     timeout=self._timeout,
                     verify=self._verify,
                     allow_redirects=False,  # a redirected POST turns into a GET
@@ -160,9 +167,23 @@ class HttpTransport:
             if self._session is None or self._session_pid != pid:
                 # After a fork the inherited session is dropped, not closed: closing would
                 # tear down connections the parent is still using.
-                self._session = requests.Session()
+                self._session = self._new_session()
                 self._session_pid = pid
             return self._session
+
+    def _new_session(self) -> requests.Session:
+        """A session that resolves the environment (proxies, CA bundle, .netrc) once, not on
+        every POST as requests does with ``trust_env``: a third of the cost of a send."""
+        session = requests.Session()
+        try:
+            session.proxies.update(requests.utils.get_environ_proxies(self._url))
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            if bundle and self._verify is True:
+                self._verify = bundle
+        except Exception:  # odd environment: fall back to per-request resolution
+            return session
+        session.trust_env = False
+        return session
 
     def _describe(self, exc: BaseException) -> str:
         try:

@@ -26,6 +26,7 @@ problems: they return False / nothing and log a WARNING once per kind of problem
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
 import secrets
@@ -377,6 +378,8 @@ def _problem(data: bytes) -> str | None:
     if not data:
         return "empty file"
     try:
+        if data[:2] == b"\x1f\x8b":  # stored as the worker compressed it
+            data = gzip.decompress(data)
         _, items = decode_envelope(data)
     except Exception as exc:  # MalformedEnvelope; RecursionError from absurdly nested JSON
         return str(exc)[:200] or type(exc).__name__

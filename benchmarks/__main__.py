@@ -1,0 +1,193 @@
+"""``python -m benchmarks``: runs every measurement in its own subprocess, alternating the
+configurations round by round, prints the table and writes ``benchmarks/results.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .common import QUICK
+from .configs import CONFIGS
+from .report import TARGETS, aggregate_latency, diff, paired, paired_values, ratio, render
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+if QUICK:
+    SIZES = dict(rounds=3, requests=120, warmup=30, batch=100, batches=3)
+    SIZES.update(delivery=1_000, burst=500, flood=10_000)
+else:
+    SIZES = dict(rounds=7, requests=1_000, warmup=100, batch=500, batches=7)
+    SIZES.update(delivery=10_000, burst=5_000, flood=100_000)
+
+
+def _child_env() -> dict[str, str]:
+    """Our environment without SENTRY_*/OTEL_* settings, which would change what is measured."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTRY_", "OTEL_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run(module: str, *args: object, timeout: float = 600) -> dict[str, Any]:
+    """Run ``python -m benchmarks.<module> args`` and return the JSON of its last line."""
+    cmd = [sys.executable, "-m", f"benchmarks.{module}", *map(str, args)]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env=_child_env(), capture_output=True, text=True, timeout=timeout
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise SystemExit(f"benchmark step failed ({proc.returncode}): {' '.join(cmd[2:])}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+class Receiver:
+    """The loopback receiver subprocess; it also stops by itself when our stdin pipe closes."""
+
+    def __enter__(self) -> Receiver:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.receiver"],
+            cwd=ROOT,
+            env=_child_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.port = int(json.loads(self.proc.stdout.readline())["port"])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def _versions() -> dict[str, str]:
+    names = ["Django", "opentelemetry-sdk", "opentelemetry-instrumentation-django", "sentry-sdk"]
+    found = {"python": platform.python_version()}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "?"
+    return found
+
+
+def latency_rounds(port: int) -> dict[str, list[dict[str, Any]]]:
+    runs: dict[str, list[dict[str, Any]]] = {config: [] for config in CONFIGS}
+    for index in range(SIZES["rounds"]):
+        print(f"round {index + 1}/{SIZES['rounds']}:", end="", flush=True)
+        for config in CONFIGS:  # A B C D D-http, A B C D D-http, ...
+            print(f" {config}", end="", flush=True)
+            runs[config].append(
+                run(
+                    "wsgi_bench",
+                    config,
+                    "--port",
+                    port,
+                    "--requests",
+                    SIZES["requests"],
+                    "--warmup",
+                    SIZES["warmup"],
+                )
+            )
+        print(flush=True)
+    return runs
+
+
+def main() -> None:
+    started = time.perf_counter()
+    mode = "QUICK" if QUICK else "full"
+    print(f"benchmarks ({mode}): {', '.join(f'{k}={v}' for k, v in SIZES.items())}", flush=True)
+    with Receiver() as receiver:
+        port = receiver.port
+        runs = latency_rounds(port)
+        print("worker cost, delivery rate, bursts, flood ...", flush=True)
+        worker = run("worker_cost", "--batch", SIZES["batch"], "--batches", SIZES["batches"])
+        delivery = run("delivery_rate", "--port", port, "--events", SIZES["delivery"])
+        burst = run("wsgi_bench", "C", "--port", port, "--burst", SIZES["burst"])
+        sdk_burst = run("wsgi_bench", "D-http", "--port", port, "--burst", SIZES["burst"])
+        flood = run("flood", "--errors", SIZES["flood"])
+
+    ratios = {
+        e: {
+            "C/B": paired(runs, "C", "B", e, ratio),
+            "D/A": paired(runs, "D", "A", e, ratio),
+            "D-http/A": paired(runs, "D-http", "A", e, ratio),
+            "C/B_p50": paired(runs, "C", "B", e, ratio, "p50_us"),
+            "C/B_per_round": paired_values(runs, "C", "B", e, ratio),
+            "C-B_us": paired(runs, "C", "B", e, diff),
+            "D-A_us": paired(runs, "D", "A", e, diff),
+            "D-http-A_us": paired(runs, "D-http", "A", e, diff),
+        }
+        for e in ("ok", "boom", "logerr")
+    }
+    checks = {
+        config: [f"{r['events_received']}/{r['errors_made']}" for r in runs[config]]
+        for config in ("C", "D-http")
+    }
+    results: dict[str, Any] = {
+        "ok_ratio_vs_otel": ratios["ok"]["C/B"],
+        "boom_ratio_vs_otel": ratios["boom"]["C/B"],
+        "logerr_ratio_vs_otel": ratios["logerr"]["C/B"],
+        "boom_added_us_vs_otel": ratios["boom"]["C-B_us"],
+        "sentry_sdk_boom_added_us_vs_bare": ratios["boom"]["D-A_us"],
+        "sentry_sdk_http_boom_added_us_vs_bare": ratios["boom"]["D-http-A_us"],
+        "worker_us_per_event": worker["worker_us_per_event"],
+        "events_per_s": delivery["events_per_s"],
+        "burst_delivered_fraction": burst["delivered_fraction"],
+        "sentry_sdk_burst_delivered_fraction": sdk_burst["delivered_fraction"],
+        "flood_rss_growth_mb": flood["flood_rss_growth_mb"],
+        "quick": QUICK,
+        "rounds": SIZES["rounds"],
+        "requests_per_endpoint": SIZES["requests"],
+        "sizes": SIZES,
+        "latency": aggregate_latency(runs),
+        "ratios": ratios,
+        "worker": worker,
+        "delivery": delivery,
+        "burst": burst,
+        "sentry_sdk_burst": sdk_burst,
+        "flood": flood,
+        "events_received_per_round": checks,
+        "versions": _versions(),
+        "cpus": os.cpu_count(),
+    }
+    results["added_cost_ratio_vs_sentry_sdk"] = (
+        results["boom_added_us_vs_otel"] / results["sentry_sdk_boom_added_us_vs_bare"]
+    )
+    results["targets"] = {
+        t.key: {"value": results[t.key], "target": t.describe(), "met": t.met(results[t.key])}
+        for t in TARGETS
+    }
+    results["notes"] = [
+        "GC enabled; each configuration in its own process; WSGIHandler called directly.",
+        "Endpoints timed in separate blocks; after each request the background queues are "
+        "drained outside the timed region (bridge force_flush, sentry_sdk.flush), so a "
+        "figure is one request on an otherwise idle process. The worker's own CPU is the "
+        "'worker cost per event' figure.",
+        "sentry-sdk's request-thread cost per error is D-A with its discarding transport "
+        "(the lower of its two figures).",
+        f"events received/errors made per round: {checks}",
+    ]
+    results["duration_s"] = time.perf_counter() - started
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(render(results))
+    print(f"\nwrote {RESULTS.relative_to(ROOT)} in {results['duration_s']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

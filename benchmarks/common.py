@@ -1,0 +1,79 @@
+"""Helpers shared by the parent and the measuring subprocesses (stdlib only)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import statistics
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+DSN_KEY = "benchkey"
+
+
+def dsn(port: int) -> str:
+    return f"http://{DSN_KEY}@127.0.0.1:{port}/1"
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of an already sorted sequence."""
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values)) - 1))
+    return float(sorted_values[index])
+
+
+def summarise_ns(samples_ns: Sequence[int]) -> dict[str, float]:
+    """mean/p50/p99 in µs of per-request durations given in ns."""
+    values = sorted(samples_ns)
+    return {
+        "n": len(values),
+        "mean_us": statistics.fmean(values) / 1000.0,
+        "p50_us": percentile(values, 0.50) / 1000.0,
+        "p99_us": percentile(values, 0.99) / 1000.0,
+    }
+
+
+def rss_mb() -> float:
+    """Resident set size of this process, from /proc (psutil elsewhere)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import psutil
+
+    return float(psutil.Process().memory_info().rss) / (1024.0 * 1024.0)
+
+
+def peak_rss_mb() -> float | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def receiver_counts(port: int) -> dict[str, int]:
+    """What the loopback receiver has counted so far (GET /count)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/count")
+        data: dict[str, int] = json.loads(conn.getresponse().read())
+        return data
+    finally:
+        conn.close()
+
+
+def emit(result: dict[str, Any]) -> None:
+    """A subprocess's result: one JSON line, the last one on stdout."""
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()

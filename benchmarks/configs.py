@@ -1,0 +1,153 @@
+"""The measured configurations, each built inside its own subprocess.
+
+- A: bare Django (WSGIHandler, DEBUG=False, three middlewares).
+- B: A + opentelemetry-instrumentation-django + SDK provider + BatchSpanProcessor to a
+  discarding exporter.
+- C: B + this bridge (SentrySpanProcessor, Django signal hook, SpanEventHandler on the root
+  logger) sending over HTTP to the loopback receiver.
+- D: A + sentry-sdk (DjangoIntegration + LoggingIntegration, errors only, tracing off) with a
+  discarding transport; D-http: the same with its real HTTP transport to the receiver.
+
+Every configuration has a NullHandler on the root logger, so that ``logger.exception`` never
+falls through to logging's last-resort stderr handler.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .common import dsn
+
+CONFIGS = ("A", "B", "C", "D", "D-http")
+Handler = Callable[[dict[str, Any], Callable[..., Any]], Any]
+
+
+def _noop() -> None:
+    return None
+
+
+@dataclass
+class Setup:
+    handler: Handler
+    # Drains background work between timed requests (untimed), so each request is measured
+    # on an otherwise idle process; the worker's own cost is measured separately.
+    settle: Callable[[], None] = _noop
+    flush: Callable[[float], bool] = lambda timeout: True
+    info: Callable[[], dict[str, Any]] = field(default=lambda: {})
+
+
+def build(config: str, port: int) -> Setup:
+    if config not in CONFIGS:
+        raise SystemExit(f"unknown configuration {config!r}; one of {', '.join(CONFIGS)}")
+    from . import djangoapp
+
+    djangoapp.configure()
+    if config.startswith("D"):
+        return _sentry_sdk(config, port)
+    import django
+
+    django.setup(set_prefix=False)
+    logging.getLogger().addHandler(logging.NullHandler())
+    if config == "A":
+        return Setup(handler=_wsgi_handler())
+    return _otel(with_bridge=config == "C", port=port)
+
+
+def _wsgi_handler() -> Handler:
+    from django.core.handlers.wsgi import WSGIHandler
+
+    return WSGIHandler()  # type: ignore[no-any-return]
+
+
+def _otel(*, with_bridge: bool, port: int) -> Setup:
+    from opentelemetry import trace
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
+
+    class DiscardExporter(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(DiscardExporter()))
+    processor = None
+    if with_bridge:
+        from otel_sentry_bridge import SentrySpanProcessor
+
+        processor = SentrySpanProcessor(dsn=dsn(port))
+        provider.add_span_processor(processor)
+    trace.set_tracer_provider(provider)
+    DjangoInstrumentor().instrument(tracer_provider=provider)  # before the handler is built
+    if processor is None:
+        return Setup(handler=_wsgi_handler())
+
+    from otel_sentry_bridge.django import install
+    from otel_sentry_bridge.logging import SpanEventHandler
+
+    install()
+    logging.getLogger().addHandler(SpanEventHandler())
+    bridge = processor
+
+    def info() -> dict[str, Any]:
+        lost = {f"{reason}/{category}": n for (reason, category), n in bridge.pipeline.lost.items()}
+        return {"bridge_sent": bridge.pipeline.sent_count, "bridge_lost": lost}
+
+    def settle() -> None:
+        bridge.force_flush(10_000)
+
+    return Setup(
+        handler=_wsgi_handler(),
+        settle=settle,
+        flush=lambda timeout: bridge.force_flush(int(timeout * 1000)),
+        info=info,
+    )
+
+
+def _sentry_sdk(config: str, port: int) -> Setup:
+    import django
+    import sentry_sdk
+    from sentry_sdk.envelope import Envelope
+    from sentry_sdk.integrations.django import DjangoIntegration
+    from sentry_sdk.integrations.logging import LoggingIntegration
+    from sentry_sdk.transport import Transport
+
+    counted = {"events": 0}
+
+    class DiscardTransport(Transport):
+        """Counts and drops: what sentry-sdk does on the request thread, without I/O."""
+
+        def capture_envelope(self, envelope: Envelope) -> None:
+            if envelope.get_event() is not None:
+                counted["events"] += 1
+
+    options: dict[str, Any] = {
+        "dsn": dsn(port) if config == "D-http" else dsn(1),
+        "integrations": [
+            DjangoIntegration(),
+            LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
+        ],
+        "default_integrations": True,
+        "traces_sample_rate": None,  # errors only
+    }
+    if config == "D":
+        options["transport"] = DiscardTransport
+    sentry_sdk.init(**options)
+    django.setup(set_prefix=False)
+    logging.getLogger().addHandler(logging.NullHandler())
+    handler = _wsgi_handler()  # after init: sentry-sdk patches WSGIHandler.__call__
+    if config == "D":
+        return Setup(handler=handler, info=lambda: {"sdk_events": counted["events"]})
+
+    def flush(timeout: float) -> bool:
+        sentry_sdk.flush(timeout=timeout)
+        return True
+
+    return Setup(handler=handler, settle=lambda: sentry_sdk.flush(timeout=10), flush=flush)

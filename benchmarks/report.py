@@ -1,0 +1,177 @@
+"""Aggregation over rounds, targets, and the printed table."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+ENDPOINT_NAMES = {"ok": "200 view", "boom": "failing view", "logerr": "logged error"}
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def aggregate_latency(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """config -> endpoint -> median over rounds of each round's mean/p50/p99."""
+    table: dict[str, Any] = {}
+    for config, rounds in runs.items():
+        table[config] = {}
+        for endpoint in rounds[0]["endpoints"]:
+            per_round = [r["endpoints"][endpoint] for r in rounds]
+            table[config][endpoint] = {
+                stat: median([s[stat] for s in per_round])
+                for stat in ("mean_us", "p50_us", "p99_us")
+            }
+            table[config][endpoint]["rounds"] = len(per_round)
+    return table
+
+
+def paired_values(
+    runs: dict[str, list[dict[str, Any]]],
+    top: str,
+    base: str,
+    endpoint: str,
+    combine: Callable[[float, float], float],
+    stat: str = "mean_us",
+) -> list[float]:
+    """combine(top, base) for each round, pairing the runs of the same round."""
+    pairs = zip(runs[top], runs[base], strict=True)
+    cell = "endpoints"
+    return [combine(t[cell][endpoint][stat], b[cell][endpoint][stat]) for t, b in pairs]
+
+
+def paired(
+    runs: dict[str, list[dict[str, Any]]],
+    top: str,
+    base: str,
+    endpoint: str,
+    combine: Callable[[float, float], float],
+    stat: str = "mean_us",
+) -> float:
+    """Median over rounds of combine(top, base)."""
+    return median(paired_values(runs, top, base, endpoint, combine, stat))
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b
+
+
+def diff(a: float, b: float) -> float:
+    return a - b
+
+
+@dataclass
+class Target:
+    label: str
+    key: str
+    fmt: str
+    limit: float
+    at_most: bool  # True: value <= limit; False: value >= limit
+
+    def met(self, value: float) -> bool:
+        return value <= self.limit if self.at_most else value >= self.limit
+
+    def describe(self) -> str:
+        return ("<= " if self.at_most else ">= ") + format(self.limit, self.fmt)
+
+
+TARGETS = [
+    Target("200 view, C/B (mean)", "ok_ratio_vs_otel", ".3f", 1.03, True),
+    Target("failing view, C/B (mean)", "boom_ratio_vs_otel", ".3f", 1.10, True),
+    Target("logged error, C/B (mean)", "logerr_ratio_vs_otel", ".3f", 1.30, True),
+    Target(
+        "request-thread cost per error, bridge/sentry-sdk",
+        "added_cost_ratio_vs_sentry_sdk",
+        ".3f",
+        0.10,
+        True,
+    ),
+    Target("worker cost per event (µs)", "worker_us_per_event", ".0f", 500, True),
+    Target("delivery to loopback (events/s)", "events_per_s", ".0f", 1000, False),
+    Target("burst delivered, bridge", "burst_delivered_fraction", ".3f", 1.0, False),
+    Target("flood RSS growth (MB)", "flood_rss_growth_mb", ".1f", 50, True),
+]
+
+
+def _fmt_cell(cell: dict[str, float]) -> str:
+    return f"{cell['mean_us']:7.0f} {cell['p50_us']:7.0f} {cell['p99_us']:7.0f}"
+
+
+def render(results: dict[str, Any]) -> str:
+    lines: list[str] = []
+    add = lines.append
+    latency = results["latency"]
+    endpoints = list(next(iter(latency.values())))
+    add("")
+    add(
+        f"Per request, µs: median over {results['rounds']} rounds of each round's "
+        f"mean / p50 / p99 ({results['requests_per_endpoint']} requests per endpoint per round)"
+    )
+    head = "config  " + "".join(f"| {ENDPOINT_NAMES[e]:^23} " for e in endpoints)
+    add(head)
+    add("        " + "| " + "   mean     p50     p99 | " * len(endpoints))
+    add("-" * len(head))
+    for config, cells in latency.items():
+        add(f"{config:<8}" + "".join(f"| {_fmt_cell(cells[e])} " for e in endpoints))
+    add("")
+    add("Ratios (median over rounds of the same round's means):")
+    add(
+        f"  {'endpoint':<14} {'C/B':>7} {'C/B min-max':>12} {'D/A':>7} {'D-http/A':>9} "
+        f"{'C-B µs':>8} {'D-A µs':>8}"
+    )
+    r = results["ratios"]
+    for e in endpoints:
+        spread = r[e]["C/B_per_round"]
+        add(
+            f"  {ENDPOINT_NAMES[e]:<14} {r[e]['C/B']:7.3f} "
+            f"{min(spread):6.3f}-{max(spread):5.3f} {r[e]['D/A']:7.3f} "
+            f"{r[e]['D-http/A']:9.3f} {r[e]['C-B_us']:8.0f} {r[e]['D-A_us']:8.0f}"
+        )
+    add("")
+    add("Extra figures:")
+    x = results
+    add(
+        f"  request-thread cost per captured error: bridge {x['boom_added_us_vs_otel']:.0f} µs "
+        f"(C-B), sentry-sdk {x['sentry_sdk_boom_added_us_vs_bare']:.0f} µs (D-A; "
+        f"{x['sentry_sdk_http_boom_added_us_vs_bare']:.0f} µs with its HTTP transport)"
+    )
+    w = x["worker"]
+    add(
+        f"  worker cost per event: {w['worker_us_per_event']:.0f} µs until flushed (pipeline "
+        f"calls {w['pipeline_call_us']:.0f} µs; gzip {w['compress_us']:.0f} µs, inline or on "
+        f"the sender thread; envelope {w['envelope_bytes']:.0f} B, gzipped {w['gzip_bytes']:.0f} B)"
+    )
+    d = x["delivery"]
+    add(
+        f"  sustained delivery: {d['received']}/{d['events']} events in {d['seconds']:.2f} s "
+        f"= {d['events_per_s']:.0f} events/s (recording took {d['record_us_per_error']:.0f} "
+        "µs/error while the worker ran)"
+    )
+    for name, b in (("bridge (C)", x["burst"]), ("sentry-sdk (D-http)", x["sentry_sdk_burst"])):
+        add(
+            f"  burst {name}: {b['received']}/{b['burst']} delivered "
+            f"({b['delivered_fraction']:.1%}); requests {b['requests_seconds']:.2f} s, "
+            f"flushed after {b['until_flushed_seconds']:.2f} s"
+            + (f", lost {b['bridge_lost']}" if b.get("bridge_lost") else "")
+        )
+    f = x["flood"]
+    add(
+        f"  flood, server down: {f['errors']} errors, RSS {f['rss_before_mb']:.1f} -> "
+        f"{f['rss_after_mb']:.1f} MB (+{f['flood_rss_growth_mb']:.1f} MB), "
+        f"{f['capture_us_per_error']:.0f} µs/error, lost {f['lost']}"
+    )
+    add("")
+    add("Targets (measured, not asserted):")
+    for t in TARGETS:
+        value = x[t.key]
+        verdict = "met" if t.met(value) else "MISSED"
+        add(f"  {t.label:<50} {format(value, t.fmt):>9}  target {t.describe():<9} {verdict}")
+    sdk = x["sentry_sdk_burst_delivered_fraction"]
+    add(f"  {'burst delivered, sentry-sdk (for comparison)':<50} {sdk:>9.3f}")
+    add("")
+    for note in x["notes"]:
+        add(f"Note: {note}")
+    return "\n".join(lines)
