@@ -30,6 +30,7 @@ __all__ = [
     "MAX_MESSAGE_CHARS",
     "MAX_TAG_CHARS",
     "enforce_limits",
+    "truncate",
 ]
 
 _log = logging.getLogger("otel_sentry_bridge")
@@ -43,7 +44,8 @@ MAX_ITEMS = 50
 MAX_DEPTH = 5
 FRAMES_HEAD = FRAMES_TAIL = 50
 
-# Parts that are never cut: the event's identity and the link to the trace.
+# Top-level fields never changed or removed: the event's identity. (Exception type/value and
+# contexts.trace are protected where they are handled.)
 _PROTECTED = frozenset({"event_id", "timestamp", "level", "platform"})
 # Structural data outside the databags (sdk, modules, fingerprint, ...): bounded generously,
 # only so that nothing is unbounded.
@@ -76,14 +78,17 @@ Handler = Callable[["_Bound", Any], Any]
 class _Bound:
     """One pass over one event: bounded copies where needed, plus a running size bound."""
 
-    __slots__ = ("budget", "on_path", "size")
+    __slots__ = ("budget", "cap", "on_path", "size")
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, cap: int) -> None:
         self.size = 0
-        # Past this many units the event is far over its byte limit and will be trimmed:
-        # further databag containers become a placeholder, so that data sharing one object
-        # many times over (a DAG, 50 wide and 5 deep) cannot make this walk explode.
+        # Items the walk may still visit, and the size bound past which it stops copying.
+        # Data that shares one object many times over (a DAG, 50 wide and 5 deep, is 300
+        # million paths) would otherwise take unbounded time and memory (a truncated copy
+        # per path); past either, databag containers become a placeholder. Both are far
+        # above anything that fits an event: such an event is trimmed to its core anyway.
         self.budget = budget
+        self.cap = cap
         self.on_path: set[int] = set()
 
     # -- leaves ---------------------------------------------------------------------------
@@ -156,15 +161,17 @@ class _Bound:
     def _mapping(
         self, value: Mapping[Any, Any], depth: int, limit: int, items: int, max_depth: int
     ) -> Any:
-        if self.size > self.budget:
+        if self.budget < 0 or self.size > self.cap:
             return self.text(_TOO_LARGE)
         if depth >= max_depth:
+            self.budget -= _SHORT_REPR_ITEMS
             return self.text(_short_repr(value, limit), limit)
         if type(value) is dict and _FLAT_MIN < len(value) <= items:
             keys = _flat_size(value, limit)
             if keys >= 0:
                 values = _flat_size(value.values(), limit)
                 if values >= 0:  # frame vars, headers: nothing to cut
+                    self.budget -= len(value)
                     self.size += keys + values + 6 * len(value) + 2
                     return value
         ident = id(value)
@@ -173,6 +180,7 @@ class _Bound:
         self.on_path.add(ident)
         try:
             entries = list(value.items())
+            self.budget -= min(len(entries), items)
             changed = type(value) is not dict or len(entries) > items
             out: dict[str, Any] = {}
             size = 2
@@ -197,13 +205,15 @@ class _Bound:
         return out if changed else value
 
     def _sequence(self, value: Any, depth: int, limit: int, items: int, max_depth: int) -> Any:
-        if self.size > self.budget:
+        if self.budget < 0 or self.size > self.cap:
             return self.text(_TOO_LARGE)
         if depth >= max_depth:
+            self.budget -= _SHORT_REPR_ITEMS
             return self.text(_short_repr(value, limit), limit)
         if type(value) is list and _FLAT_MIN < len(value) <= items:
             flat = _flat_size(value, limit)
             if flat >= 0:  # source context lines: nothing to cut
+                self.budget -= len(value)
                 self.size += flat + 3 * len(value) + 2
                 return value
         ident = id(value)
@@ -212,6 +222,7 @@ class _Bound:
         self.on_path.add(ident)
         try:
             entries = list(value)
+            self.budget -= min(len(entries), items)
             # Tuples encode as lists already; sets and subclasses become plain lists.
             changed = type(value) not in (list, tuple) or len(entries) > items
             out: list[Any] = []
@@ -348,13 +359,21 @@ class _Bound:
         return self.bag(lines, 0, MAX_STRING_CHARS, MAX_ITEMS, 1)
 
     def contexts(self, contexts: Any) -> Any:
-        return self.record(contexts, {}, loose=False, default=_Bound.context)
+        return self.record(contexts, {"trace": _Bound.trace}, loose=False, default=_Bound.context)
+
+    def trace(self, value: Any) -> Any:
+        """``contexts.trace``: bounded like any context, but with an item budget of its own,
+        so that a huge event walked before it can never turn it into a placeholder."""
+        saved, saved_cap = self.budget, self.cap
+        self.budget = max(saved, _TRACE_ITEMS)
+        self.cap = self.size + _TRACE_ITEMS * MAX_STRING_CHARS
+        try:
+            return self.bag(value)
+        finally:
+            self.budget, self.cap = min(saved, self.budget), saved_cap
 
     def context(self, value: Any) -> Any:
-        """One context: a databag of its own, which must stay an object for Sentry (so its
-        fields, not the context itself, are at depth 1)."""
-        if isinstance(value, Mapping):
-            return self.bag(value, 0, MAX_STRING_CHARS, MAX_ITEMS, MAX_DEPTH + 1)
+        """One context: a databag of its own (an object, as Sentry wants it)."""
         return self.bag(value)
 
     def logentry(self, value: Any) -> Any:
@@ -399,8 +418,8 @@ class _Bound:
 def _flat_size(strings: Collection[Any], limit: int) -> int:
     """Total length of ``strings`` when all are plain str of at most ``limit`` chars, else -1.
 
-    C-level loops (map, set, max): most containers of an event are flat lists and dicts of
-    short strings, and this checks one in a fraction of the time of a Python loop.
+    C-level loops (map, set, max): for the larger flat lists and dicts of short strings an
+    event is mostly made of, cheaper than looking at each item in Python.
     """
     if not strings:
         return 0
@@ -412,6 +431,9 @@ def _flat_size(strings: Collection[Any], limit: int) -> int:
 
 _ONLY_STR = {str}
 _FLAT_MIN = 8  # below this, the Python loop is as fast as the C calls' setup
+_MIN_ITEM_BUDGET = 1_000_000
+_TRACE_ITEMS = 10_000
+_SHORT_REPR_ITEMS = 111  # what _shallow may look at: 1 + 10 + 10 * 10
 _shallow = reprlib.Repr()
 _shallow.maxlevel = 2
 _shallow.maxlist = _shallow.maxtuple = _shallow.maxset = _shallow.maxdict = 10
@@ -473,6 +495,13 @@ def _message(bound: _Bound, value: Any) -> Any:
     return bound.text(value, MAX_MESSAGE_CHARS)
 
 
+def _logger(bound: _Bound, value: Any) -> Any:
+    if isinstance(value, str) and ("\n" in value or "\r" in value):
+        # Relay rejects line breaks in a logger name (a logging.getLogger() name can hold any)
+        value = value.replace("\r", " ").replace("\n", " ")
+    return bound.text(value)
+
+
 def _exception_text(bound: _Bound, value: Any) -> Any:
     return bound.text(value, MAX_MESSAGE_CHARS)
 
@@ -500,12 +529,13 @@ _LOGENTRY_FIELDS: dict[str, Handler] = {
 }
 _REQUEST_FIELDS: dict[str, Handler] = {
     # A raw body is worth more than 1024 characters; nested values are ordinary data.
-    "data": lambda b, v: b.text(v, MAX_MESSAGE_CHARS) if isinstance(v, str) else b.bag(v, 1),
+    "data": lambda b, v: b.text(v, MAX_MESSAGE_CHARS) if isinstance(v, str) else b.bag(v),
     "url": lambda b, v: b.text(v, MAX_MESSAGE_CHARS),
     "query_string": lambda b, v: (
         b.text(v, MAX_MESSAGE_CHARS) if isinstance(v, str) else b.bag(v, 1)
     ),
 }
+_USER_FIELDS: dict[str, Handler] = {"data": lambda b, v: b.bag(v)}
 _EVENT_FIELDS: dict[str, Handler] = {
     **{key: _Bound.opaque for key in _PROTECTED},
     "message": _message,
@@ -513,11 +543,12 @@ _EVENT_FIELDS: dict[str, Handler] = {
     "exception": lambda b, v: b.values(v, _Bound.exception_value),
     "threads": lambda b, v: b.values(v, _Bound.exception_value),
     "tags": _Bound.tags,
+    "logger": _logger,
     "breadcrumbs": _Bound.breadcrumbs,
     "extra": lambda b, v: b.bag(v),
     "contexts": _Bound.contexts,
     "request": _Bound.request,
-    "user": lambda b, v: b.bag(v),
+    "user": lambda b, v: b.record(v, _USER_FIELDS, loose=False),
 }
 
 
@@ -610,6 +641,7 @@ def _removals(event: dict[str, Any]) -> Iterator[int]:
     extra = _own_dict(event, "extra")
     if extra is not None:
         yield from _largest_first(extra)
+        yield _entry("extra", event.pop("extra"))
     # 5. the request body
     request = _own_dict(event, "request")
     if request is not None and "data" in request:
@@ -621,9 +653,15 @@ def _removals(event: dict[str, Any]) -> Iterator[int]:
     # 7. Beyond Sentry's order, for events made of odd data: everything that is not the
     # event's identity, its exceptions or its trace; then all but the exceptions' type/value.
     yield from _largest_first(event, _PROTECTED | {"exception", "contexts"})
-    for frame_owner in _exception_values(event):
-        for key in [k for k in frame_owner if k not in ("type", "value")]:
-            yield _entry(key, frame_owner.pop(key))
+    container = event.get("exception")
+    values = container.get("values") if isinstance(container, dict) else None
+    if isinstance(values, list):  # a private copy since _own_frames
+        for index in reversed(range(len(values))):
+            if not isinstance(values[index], dict):  # junk: it has no type or value
+                yield _size(values.pop(index)) + 1
+    for exception in _exception_values(event):
+        for key in [k for k in exception if k not in ("type", "value")]:
+            yield _entry(key, exception.pop(key))
 
 
 def _exception_values(event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -660,7 +698,9 @@ def enforce_limits(event: dict[str, Any], *, max_bytes: int = MAX_EVENT_BYTES) -
     if not isinstance(event, dict):
         return event
     try:
-        bound = _Bound(budget=2 * max_bytes)
+        bound = _Bound(
+            budget=max(max_bytes, _MIN_ITEM_BUDGET), cap=16 * max(max_bytes, MAX_EVENT_BYTES)
+        )
         out = bound.record(event, _EVENT_FIELDS, loose=True)
         if bound.size * _UNIT <= max_bytes:
             return out  # type: ignore[no-any-return]

@@ -119,7 +119,7 @@ class SpanEventHandler(logging.Handler):
         formatted = _formatted(record)
         level = sentry_level(record.levelno)
         if record.levelno >= self.event_level:
-            template = str(record.msg) if record.msg is not None else ""
+            template = _template(record.msg)
             params = _params(record.args)
             extras = self._extras(record)
             if exc is not None:
@@ -192,6 +192,16 @@ _IGNORED_ROOTS = frozenset(IGNORED_LOGGERS)
 
 def _ignored_logger(name: str) -> bool:
     return name.partition(".")[0] in _IGNORED_ROOTS or name in _IGNORED_EXACT
+
+
+def _template(msg: Any) -> str:
+    if isinstance(msg, str):
+        return msg
+    try:
+        text = str(msg)
+    except Exception:  # a message object whose __str__ raises: keep its (safe) repr
+        return safe_repr(msg)
+    return text if isinstance(text, str) else safe_repr(msg)
 
 
 def _formatted(record: logging.LogRecord) -> str:

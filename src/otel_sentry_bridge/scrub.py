@@ -8,7 +8,8 @@ Sentry event.
 did not need to change with the input (copy-on-write), or the input itself when nothing was
 sensitive. Events are built from data other threads still hold (breadcrumbs live in the
 capture store), so writing into them would be a data race. It runs on the worker thread for
-every event: one pass, no deep copies, key decisions cached.
+every event: one pass, no deep copies, key decisions cached, and an object that appears in many
+places scrubbed once.
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ class Scrubber:
     def is_credential_header(self, name: object) -> bool:
         if not isinstance(name, str):
             return self.is_sensitive(name)
-        normalised = name.lower().replace("_", "-")
+        normalised = str.lower(name).replace("_", "-")
         if normalised.startswith("http-"):
             normalised = normalised[5:]
         return normalised in _CREDENTIAL_HEADERS or self.is_sensitive(name)
@@ -203,7 +204,8 @@ def value_text(text: str) -> str:
     """``text`` with URL passwords and Sentry DSN keys filtered (whatever key it is under)."""
     if "@" not in text or "://" not in text:
         return text
-    return _URL_USERINFO.sub(_userinfo, text)
+    scrubbed = _URL_USERINFO.sub(_userinfo, text)
+    return text if scrubbed == text else scrubbed  # unchanged: keep sharing the original
 
 
 def _userinfo(match: re.Match[str]) -> str:
@@ -228,32 +230,45 @@ def _header_value(value: Any, scrubber: Scrubber) -> Any:
 
 
 class _Walk:
-    """One scrub of one event: the scrubber plus the containers on the current path."""
+    """One scrub of one event: the scrubber, the containers on the current path, and what
+    was already scrubbed."""
 
-    __slots__ = ("on_path", "s")
+    __slots__ = ("done", "on_path", "s")
 
     def __init__(self, scrubber: Scrubber) -> None:
         self.s = scrubber
         self.on_path: set[int] = set()
+        # id -> (object, result): data that holds one object in many places (a DAG: 50 wide
+        # and 8 deep is 50**8 paths) is scrubbed, and copied, once. The object is kept so
+        # that its id cannot be reused by another one during the walk.
+        self.done: dict[int, tuple[Any, Any]] = {}
 
     def bag(self, value: Any, depth: int = 0) -> Any:
         """Any user data: sensitive keys at any depth filtered, strings checked for URLs."""
         kind = type(value)
         if kind is str:
-            return value_text(value) if "@" in value else value
+            return self.once(value, depth, _bag_text) if "@" in value else value
         if kind is dict:
-            return self.mapping(value, depth, self.bag)
+            return self.once(value, depth, _bag_mapping)
         if kind is list or kind is tuple:
-            return self.sequence(value, depth, self.bag)
+            return self.once(value, depth, _bag_sequence)
         if value is None or kind is int or kind is float or kind is bool:
             return value
         if isinstance(value, str):
-            return value_text(value)
+            return self.once(value, depth, _bag_text)
         if isinstance(value, Mapping):
-            return self.mapping(value, depth, self.bag)
+            return self.once(value, depth, _bag_mapping)
         if isinstance(value, (list, tuple)):
-            return self.sequence(value, depth, self.bag)
+            return self.once(value, depth, _bag_sequence)
         return value
+
+    def once(self, value: Any, depth: int, scrub: Callable[[_Walk, Any, int], Any]) -> Any:
+        entry = self.done.get(id(value))
+        if entry is not None and entry[0] is value:
+            return entry[1]
+        result = scrub(self, value, depth)
+        self.done[id(value)] = (value, result)
+        return result
 
     def mapping(
         self,
@@ -491,6 +506,18 @@ class _Walk:
             lambda v, d: v if isinstance(v, (str, int, float)) else self.bag(v, d),
             sensitive=lambda k: k not in _USER_IDENTITY and self.s.is_sensitive(k),
         )
+
+
+def _bag_text(_walk: _Walk, text: str, _depth: int) -> str:
+    return value_text(text)
+
+
+def _bag_mapping(walk: _Walk, value: Mapping[Any, Any], depth: int) -> Any:
+    return walk.mapping(value, depth, walk.bag)
+
+
+def _bag_sequence(walk: _Walk, value: Any, depth: int) -> Any:
+    return walk.sequence(value, depth, walk.bag)
 
 
 _REQUEST_PARTS: dict[str, Callable[[_Walk, Any], Any]] = {

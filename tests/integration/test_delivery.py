@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from otel_sentry_bridge.transport.retry import Backoff
 
 from otel_sentry_bridge import SentrySpanProcessor
+from otel_sentry_bridge.transport.retry import Backoff
 from tests.support.processes import free_port
 from tests.support.receiver import SentryReceiver
 

@@ -66,7 +66,8 @@ def test_error_with_no_span_at_all_is_sent_with_fresh_trace_ids(setup: Setup) ->
     trace = event["contexts"]["trace"]
     assert len(trace["trace_id"]) == 32 and int(trace["trace_id"], 16) != 0
     assert event["exception"]["values"][-1]["type"] == "ConnectionError"
-    assert [c["message"] for c in event["breadcrumbs"]["values"]] == ["before"]
+    # Outside any trace, breadcrumbs are this thread's (earlier tests left theirs too).
+    assert [c["message"] for c in event["breadcrumbs"]["values"]][-1] == "before"
 
 
 def test_debug_records_are_neither_events_nor_breadcrumbs(setup: Setup) -> None:

@@ -423,3 +423,16 @@ def test_str_subclasses_and_non_str_keys_are_handled() -> None:
     out = scrub(base_event(extra={Text("Password"): SECRET, 7: "seven", ("a",): "tuple"}))
     assert out["extra"][Text("Password")] == FILTERED
     assert out["extra"][7] == "seven"
+
+
+def test_data_sharing_one_object_many_times_is_scrubbed_once() -> None:
+    shared: Any = {"token": SECRET, "name": "x"}
+    for _ in range(8):
+        shared = [shared] * 50  # 50**8 paths to the same few objects
+    # Not through scrub(): encoding the input would expand every path.
+    out = scrub_event(base_event(extra={"dag": shared}), Scrubber())
+    first = out["extra"]["dag"]
+    for _ in range(7):
+        assert first[0] is first[-1]  # the scrubbed copy is shared as the original was
+        first = first[0]
+    assert first[0] == {"token": FILTERED, "name": "x"}
