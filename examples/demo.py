@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support.bugsink import BugsinkServer  # noqa: E402
-from tests.support.processes import BIN, ServerProcess, base_env, free_port  # noqa: E402
+from tests.support.processes import ServerProcess, base_env, start_shop  # noqa: E402
 
 WORK = REPO / ".demo"
 
@@ -108,23 +108,8 @@ def main() -> int:
     bugsink = BugsinkServer(keep_dir=keep).start()
     app: ServerProcess | None = None
     try:
-        port = free_port()
         print(f"Bugsink is up at {bugsink.base_url}; DSN {bugsink.dsn}")
-        app = ServerProcess(
-            [
-                str(BIN / "opentelemetry-instrument"),
-                str(BIN / "python"),
-                "manage.py",
-                "runserver",
-                "--noreload",
-                f"127.0.0.1:{port}",
-            ],
-            _app_env(bugsink, template),
-            WORK / "app.log",
-            cwd=REPO / "examples" / "shop",
-        )
-        base = f"http://127.0.0.1:{port}"
-        app.wait_http(f"{base}/healthz/", timeout=60)
+        app, base = start_shop(_app_env(bugsink, template), WORK / "app.log")
         print(f"The shop runs at {base} under opentelemetry-instrument (log: {app.log})\n")
 
         expected = 0

@@ -15,10 +15,9 @@ import pytest
 
 from tests.support.bugsink import BugsinkServer
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.support.processes import BIN, REPO, ServerProcess, base_env, free_port, get
+from tests.support.processes import BIN, REPO, SHOP, base_env, get, start_shop
 
 pytestmark = pytest.mark.e2e
-SHOP = REPO / "examples" / "shop"
 
 
 @pytest.fixture
@@ -29,23 +28,9 @@ def otlp() -> Iterator[OtlpReceiver]:
 
 @contextmanager
 def _shop(env: dict[str, str], log: Path) -> Iterator[str]:
-    port = free_port()
-    server = ServerProcess(
-        [
-            str(BIN / "opentelemetry-instrument"),
-            str(BIN / "python"),
-            "manage.py",
-            "runserver",
-            "--noreload",
-            f"127.0.0.1:{port}",
-        ],
-        env,
-        log,
-        cwd=SHOP,
-    )
+    server, base = start_shop(env, log)
     try:
-        server.wait_http(f"http://127.0.0.1:{port}/healthz/", timeout=60)
-        yield f"http://127.0.0.1:{port}"
+        yield base
     finally:
         server.stop()
 

@@ -89,3 +89,32 @@ def get(url: str, headers: Mapping[str, str] | None = None) -> int:
             return int(response.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
+
+
+SHOP = REPO / "examples" / "shop"
+
+
+def start_shop(env: Mapping[str, str], log: Path) -> tuple[ServerProcess, str]:
+    """The example shop under ``opentelemetry-instrument ... runserver --noreload``, as a user
+    runs it; returns the process and its base URL once it answers."""
+    port = free_port()
+    server = ServerProcess(
+        [
+            str(BIN / "opentelemetry-instrument"),
+            str(BIN / "python"),
+            "manage.py",
+            "runserver",
+            "--noreload",
+            f"127.0.0.1:{port}",
+        ],
+        env,
+        log,
+        cwd=SHOP,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        server.wait_http(f"{base}/healthz/", timeout=60)
+    except BaseException:
+        server.stop()
+        raise
+    return server, base
