@@ -82,11 +82,12 @@ class _Bound:
 
     def __init__(self, budget: int, cap: int) -> None:
         self.size = 0
-        # Items the walk may still visit, and the size bound past which it stops copying.
-        # Data that shares one object many times over (a DAG, 50 wide and 5 deep, is 300
-        # million paths) would otherwise take unbounded time and memory (a truncated copy
-        # per path); past either, databag containers become a placeholder. Both are far
-        # above anything that fits an event: such an event is trimmed to its core anyway.
+        # Items the walk may still visit, and the size bound (in units) past which it stops
+        # copying. Data that shares one object many times over (a DAG, 50 wide and 5 deep, is
+        # 300 million paths) would otherwise take unbounded time and memory (a truncated copy
+        # per path), and so would encoding the result to measure it. Past either, databag
+        # containers become a placeholder. Both are far above what fits in an event: the
+        # cap is 4 MiB of characters for a 1 MiB event, so the transient peak stays ~50 MB.
         self.budget = budget
         self.cap = cap
         self.on_path: set[int] = set()
@@ -162,7 +163,8 @@ class _Bound:
         self, value: Mapping[Any, Any], depth: int, limit: int, items: int, max_depth: int
     ) -> Any:
         if self.budget < 0 or self.size > self.cap:
-            return self.text(_TOO_LARGE)
+            self.size += 20
+            return {_TOO_LARGE: "..."}  # still an object, as Sentry may require here
         if depth >= max_depth:
             self.budget -= _SHORT_REPR_ITEMS
             return self.text(_short_repr(value, limit), limit)
@@ -206,7 +208,8 @@ class _Bound:
 
     def _sequence(self, value: Any, depth: int, limit: int, items: int, max_depth: int) -> Any:
         if self.budget < 0 or self.size > self.cap:
-            return self.text(_TOO_LARGE)
+            self.size += 15
+            return [_TOO_LARGE]
         if depth >= max_depth:
             self.budget -= _SHORT_REPR_ITEMS
             return self.text(_short_repr(value, limit), limit)
@@ -699,7 +702,7 @@ def enforce_limits(event: dict[str, Any], *, max_bytes: int = MAX_EVENT_BYTES) -
         return event
     try:
         bound = _Bound(
-            budget=max(max_bytes, _MIN_ITEM_BUDGET), cap=16 * max(max_bytes, MAX_EVENT_BYTES)
+            budget=max(max_bytes, _MIN_ITEM_BUDGET), cap=4 * max(max_bytes, MAX_EVENT_BYTES)
         )
         out = bound.record(event, _EVENT_FIELDS, loose=True)
         if bound.size * _UNIT <= max_bytes:

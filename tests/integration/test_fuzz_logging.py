@@ -212,14 +212,6 @@ exc_infos = st.one_of(
 )
 
 
-def str_breaks(value: Any) -> bool:
-    try:
-        str(value)
-    except Exception:
-        return True
-    return False
-
-
 def expects_event(rig: Rig, record: logging.LogRecord) -> bool:
     name = record.name
     if record.levelno < rig.handler.event_level:

@@ -8,9 +8,9 @@ import sys
 import threading
 
 from opentelemetry.sdk.trace import TracerProvider
-from otel_sentry_bridge.transport.retry import Backoff
 
 from otel_sentry_bridge import SentrySpanProcessor
+from otel_sentry_bridge.transport.retry import Backoff
 
 
 def main() -> None:
