@@ -10,7 +10,7 @@ context, so sampling never loses an error. Never raises.
 from __future__ import annotations
 
 import logging
-import random
+import secrets
 import sys
 import threading
 import time
@@ -154,8 +154,8 @@ def _ignored(exc: BaseException, settings: Settings) -> bool:
 
 
 def new_event_id() -> str:
-    # Not a security token: the fast PRNG (reseeded in forked children) is enough.
-    return f"{random.getrandbits(128):032x}"
+    # From the OS, not `random`: an application that reseeds `random` must not repeat ids.
+    return f"{secrets.randbits(128):032x}"
 
 
 def breadcrumb_key(context: trace.SpanContext) -> int:
@@ -180,7 +180,7 @@ def _frame_vars(tb: TracebackType | None, scrubber: Scrubber) -> list[dict[str, 
 
 
 def _new_ids() -> tuple[int, int]:
-    return random.getrandbits(128) or 1, random.getrandbits(64) or 1
+    return secrets.randbits(128) or 1, secrets.randbits(64) or 1
 
 
 def _submit_direct(capture: DirectCapture) -> bool:

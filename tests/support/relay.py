@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sentry_relay.processing import StoreNormalizer
+
+from otel_sentry_bridge.transport.envelope import json_dumps
 
 _normalizer = StoreNormalizer()
 
 
 def relay_errors(event: dict[str, Any]) -> list[dict[str, Any]]:
     """The problems relay finds in ``event`` (empty when Sentry would accept it as sent)."""
-    # Through JSON, exactly as the server would receive it.
-    normalized = _normalizer.normalize_event(raw_event=json.dumps(event))
+    # Through our own encoder, exactly as the server would receive it (plain json.dumps would
+    # write a lone surrogate as an escape relay refuses to parse at all).
+    normalized = _normalizer.normalize_event(raw_event=json_dumps(event))
     return list(normalized.get("errors") or [])
 
 
