@@ -136,21 +136,8 @@ def _ignored_types(names: tuple[str, ...]) -> IgnoredTypes:
     return IgnoredTypes(names)
 
 
-_ignored_answers: dict[tuple[type[BaseException], tuple[str, ...]], bool] = {}
-
-
 def _ignored(exc: BaseException, settings: Settings) -> bool:
-    """Cached per exception class: the answer only changes with the ignore list."""
-    key = (type(exc), settings.ignored_exceptions)
-    answer = _ignored_answers.get(key)
-    if answer is None:
-        if len(_ignored_answers) > 1024:
-            _ignored_answers.clear()
-        names = settings.ignored_exceptions
-        answer = _ignored_answers[key] = _ignored_types(names).matches(
-            exception_type_name(type(exc))
-        )
-    return answer
+    return _ignored_types(settings.ignored_exceptions).matches(exception_type_name(type(exc)))
 
 
 def new_event_id() -> str:

@@ -36,9 +36,20 @@ class IgnoredTypes:
     def __init__(self, names: Iterable[str]) -> None:
         self._names = frozenset(n.strip() for n in names if n.strip())
         self._short = frozenset(n for n in self._names if "." not in n)
+        # Answers per type name (the request thread and the worker ask for every error). A
+        # class's bases never change, so a cached answer stays right.
+        self._answers: dict[str, bool] = {}
 
     def matches(self, qualified: str) -> bool:
         """True when the exception type named ``qualified`` is ignored."""
+        answer = self._answers.get(qualified)
+        if answer is None:
+            if len(self._answers) > 1024:
+                self._answers.clear()
+            answer = self._answers[qualified] = self._matches(qualified)
+        return answer
+
+    def _matches(self, qualified: str) -> bool:
         if not self._names or not qualified:
             return False
         if qualified in self._names or qualified.rpartition(".")[2] in self._short:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from opentelemetry.sdk.trace import ReadableSpan
 
+from . import attributes as attr
 from .convert.model import EventView, SpanView
 
 __all__ = ["has_reportable_event", "span_view"]
-
-_LOG_EVENT = "log"
 
 
 def has_reportable_event(span: ReadableSpan) -> bool:
@@ -17,7 +16,7 @@ def has_reportable_event(span: ReadableSpan) -> bool:
         name = event.name
         if name == "exception":
             return True
-        if name == _LOG_EVENT and event.attributes and event.attributes.get("sentry.send"):
+        if name == attr.LOG_EVENT and event.attributes and event.attributes.get(attr.SEND):
             return True
     return False
 
