@@ -90,7 +90,7 @@ def latency_rounds(port: int) -> dict[str, list[dict[str, Any]]]:
     runs: dict[str, list[dict[str, Any]]] = {config: [] for config in CONFIGS}
     for index in range(SIZES["rounds"]):
         print(f"round {index + 1}/{SIZES['rounds']}:", end="", flush=True)
-        for config in CONFIGS:  # A B C D D-http, A B C D D-http, ...
+        for config in CONFIGS:  # A B C C-capture D D-http, A B C ...
             print(f" {config}", end="", flush=True)
             runs[config].append(
                 run(
@@ -130,6 +130,7 @@ def main() -> None:
             "C/B_p50": paired(runs, "C", "B", e, ratio, "p50_us"),
             "C/B_per_round": paired_values(runs, "C", "B", e, ratio),
             "C-B_us": paired(runs, "C", "B", e, diff),
+            "C-capture-B_us": paired(runs, "C-capture", "B", e, diff),
             "D-A_us": paired(runs, "D", "A", e, diff),
             "D-http-A_us": paired(runs, "D-http", "A", e, diff),
         }
@@ -145,6 +146,9 @@ def main() -> None:
         "logerr_ratio_vs_otel": ratios["logerr"]["C/B"],
         "boom_added_us_vs_otel": ratios["boom"]["C-B_us"],
         "sentry_sdk_boom_added_us_vs_bare": ratios["boom"]["D-A_us"],
+        # The same, split: capture work on the request thread alone (C-capture - B).
+        "boom_capture_us_vs_otel": ratios["boom"]["C-capture-B_us"],
+        "logerr_capture_us_vs_otel": ratios["logerr"]["C-capture-B_us"],
         "sentry_sdk_http_boom_added_us_vs_bare": ratios["boom"]["D-http-A_us"],
         "worker_us_per_event": worker["worker_us_per_event"],
         "events_per_s": delivery["events_per_s"],
@@ -179,6 +183,9 @@ def main() -> None:
         "drained outside the timed region (bridge force_flush, sentry_sdk.flush), so a "
         "figure is one request on an otherwise idle process. The worker's own CPU is the "
         "'worker cost per event' figure.",
+        "C-capture is C with the worker's share dropped after on_end: C-capture - B is the "
+        "capture work on the request thread; C - C-capture is what the background conversion "
+        "and delivery, run between the timed requests, leave behind (cold caches).",
         "sentry-sdk's request-thread cost per error is D-A with its discarding transport "
         "(the lower of its two figures).",
         f"events received/errors made per round: {checks}",

@@ -5,6 +5,9 @@
   discarding exporter.
 - C: B + this bridge (SentrySpanProcessor, Django signal hook, SpanEventHandler on the root
   logger) sending over HTTP to the loopback receiver.
+- C-capture: C with the worker's share switched off (spans are scanned in ``on_end`` and then
+  dropped): the capture work done on the request thread alone, without the after-effects of
+  the background conversion and delivery on the next request.
 - D: A + sentry-sdk (DjangoIntegration + LoggingIntegration, errors only, tracing off) with a
   discarding transport; D-http: the same with its real HTTP transport to the receiver.
 
@@ -21,7 +24,7 @@ from typing import Any
 
 from .common import dsn
 
-CONFIGS = ("A", "B", "C", "D", "D-http")
+CONFIGS = ("A", "B", "C", "C-capture", "D", "D-http")
 Handler = Callable[[dict[str, Any], Callable[..., Any]], Any]
 
 
@@ -53,7 +56,7 @@ def build(config: str, port: int) -> Setup:
     logging.getLogger().addHandler(logging.NullHandler())
     if config == "A":
         return Setup(handler=_wsgi_handler())
-    return _otel(with_bridge=config == "C", port=port)
+    return _otel(with_bridge=config.startswith("C"), port=port, deliver=config == "C")
 
 
 def _wsgi_handler() -> Handler:
@@ -62,7 +65,7 @@ def _wsgi_handler() -> Handler:
     return WSGIHandler()  # type: ignore[no-any-return]
 
 
-def _otel(*, with_bridge: bool, port: int) -> Setup:
+def _otel(*, with_bridge: bool, port: int, deliver: bool = True) -> Setup:
     from opentelemetry import trace
     from opentelemetry.instrumentation.django import DjangoInstrumentor
     from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -89,6 +92,17 @@ def _otel(*, with_bridge: bool, port: int) -> Setup:
     if processor is None:
         return Setup(handler=_wsgi_handler())
 
+    if not deliver:
+        # Benchmark-only: what the request thread hands over is counted and dropped, so the
+        # worker and sender never run between the timed requests.
+        handed_over = {"spans": 0}
+
+        def count_only(item: Any) -> bool:
+            handed_over["spans"] += 1
+            return True
+
+        processor._worker.submit = count_only  # type: ignore[method-assign]
+
     from otel_sentry_bridge.django import install
     from otel_sentry_bridge.logging import SpanEventHandler
 
@@ -98,7 +112,8 @@ def _otel(*, with_bridge: bool, port: int) -> Setup:
 
     def info() -> dict[str, Any]:
         lost = {f"{reason}/{category}": n for (reason, category), n in bridge.pipeline.lost.items()}
-        return {"bridge_sent": bridge.pipeline.sent_count, "bridge_lost": lost}
+        extra = {} if deliver else {"handed_over": handed_over["spans"]}
+        return {"bridge_sent": bridge.pipeline.sent_count, "bridge_lost": lost, **extra}
 
     def settle() -> None:
         bridge.force_flush(10_000)

@@ -138,11 +138,16 @@ def render(results: dict[str, Any]) -> str:
         f"(C-B), sentry-sdk {x['sentry_sdk_boom_added_us_vs_bare']:.0f} µs (D-A; "
         f"{x['sentry_sdk_http_boom_added_us_vs_bare']:.0f} µs with its HTTP transport)"
     )
+    add(
+        f"  of which capture work on the request thread (C-capture - B): failing view "
+        f"{x['boom_capture_us_vs_otel']:.0f} µs, logged error {x['logerr_capture_us_vs_otel']:.0f}"
+        " µs; the rest is the after-effect of the worker's and sender's run between requests"
+    )
     w = x["worker"]
     add(
         f"  worker cost per event: {w['worker_us_per_event']:.0f} µs until flushed (pipeline "
-        f"calls {w['pipeline_call_us']:.0f} µs; gzip {w['compress_us']:.0f} µs, inline or on "
-        f"the sender thread; envelope {w['envelope_bytes']:.0f} B, gzipped {w['gzip_bytes']:.0f} B)"
+        f"calls {w['pipeline_call_us']:.0f} µs, of which gzip {w['compress_us']:.0f} µs; "
+        f"envelope {w['envelope_bytes']:.0f} B, gzipped {w['gzip_bytes']:.0f} B)"
     )
     d = x["delivery"]
     add(

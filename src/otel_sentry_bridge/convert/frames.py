@@ -10,7 +10,7 @@ import os
 import sys
 import sysconfig
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .stacktrace import ParsedFrame
@@ -20,6 +20,7 @@ __all__ = ["CodeLayout", "SourceReader", "sentry_frame", "sentry_frames"]
 # Reads a file's lines (without newlines), or None when it cannot be read.
 SourceReader = Callable[[str], "Sequence[str] | None"]
 
+_MAX_PLACEMENTS = 4096
 _THIRD_PARTY_MARKERS = (
     f"{os.sep}site-packages{os.sep}",
     f"{os.sep}dist-packages{os.sep}",
@@ -34,6 +35,22 @@ class CodeLayout:
     stdlib_roots: tuple[str, ...]
     in_app_include: tuple[str, ...] = ()
     in_app_exclude: tuple[str, ...] = ()
+    # path -> (module, filename, in_app): a memo, so not part of the layout's identity. The
+    # same few files raise again and again; matching them against every root is not free.
+    _placements: dict[str, tuple[str | None, str, bool]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+
+    def placement(self, path: str) -> tuple[str | None, str, bool]:
+        """``(module, filename relative to its import root, in_app)`` of a source path."""
+        known = self._placements.get(path)
+        if known is None:
+            module, filename = _module_and_filename(path, self)
+            known = (module, filename, _in_app(module, path, self))
+            if len(self._placements) >= _MAX_PLACEMENTS:
+                self._placements.clear()  # odd paths (exec'd code): start over, stay bounded
+            self._placements[path] = known
+        return known
 
     @classmethod
     def current(
@@ -101,13 +118,13 @@ def sentry_frame(
 ) -> dict[str, Any]:
     """One Sentry frame. Source context comes from the file when readable, else from the
     line Python printed in the traceback."""
-    module, filename = _module_and_filename(frame.path, layout)
+    module, filename, in_app = layout.placement(frame.path)
     result: dict[str, Any] = {
         "filename": filename,
         "abs_path": frame.path,
         "lineno": frame.lineno,
         "function": frame.function or "<module>",
-        "in_app": _in_app(module, frame.path, layout),
+        "in_app": in_app,
     }
     if module:
         result["module"] = module
