@@ -1,7 +1,8 @@
 """The ``sentry_bridge`` instrumentor that ``opentelemetry-instrument`` loads by itself.
 
 With ``SENTRY_DSN`` set, it adds :class:`SentrySpanProcessor` to the SDK tracer provider,
-connects the Django signal hook, and puts :class:`SpanEventHandler` on the root logger (and on
+connects the Django signal hook (and the Celery ``task_failure`` hook when Celery is
+installed), and puts :class:`SpanEventHandler` on the root logger (and on
 loggers that do not propagate), re-attaching it at each request if Django's ``LOGGING`` setup
 removed it. Turn it off with ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=sentry_bridge``.
 
@@ -11,8 +12,10 @@ raises: problems are logged once and the instrumentor steps aside.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
+import sys
 from collections.abc import Collection
 from typing import Any
 
@@ -68,6 +71,7 @@ class SentryBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
         install_handler()
         _install_django(settings)
+        _install_celery()
 
     def _uninstrument(self, **kwargs: Any) -> None:
         from .logging import uninstall_handler
@@ -83,6 +87,9 @@ class SentryBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             _disconnect_logging_upkeep()
         except ImportError:
             pass
+        celery_hooks = sys.modules.get("otel_sentry_bridge.celery.hooks")
+        if celery_hooks is not None:
+            celery_hooks.uninstall()
 
 
 def _ensure_logging(**_: Any) -> None:
@@ -95,6 +102,19 @@ def _disconnect_logging_upkeep() -> None:
     from django.core.signals import request_started
 
     request_started.disconnect(dispatch_uid="otel_sentry_bridge.logging_upkeep")
+
+
+def _install_celery() -> None:
+    """Connect the Celery hooks when Celery is installed (a worker, or a web process that
+    enqueues: the hooks cost nothing until a task fails)."""
+    try:
+        if importlib.util.find_spec("celery") is None:
+            return
+        from .celery import install
+
+        install()
+    except Exception:  # a broken Celery must not take the rest of the bridge down
+        _log.warning("otel-sentry-bridge: could not connect the Celery hooks", exc_info=True)
 
 
 def _install_django(settings: Settings) -> None:

@@ -1,0 +1,304 @@
+"""Celery signal hooks: a task that fails for good becomes one Sentry event.
+
+``task_failure`` (raven's hook) fires only for a final failure: a ``Retry`` goes through
+``task_retry`` instead, so a task that retries and then fails is reported once, with its
+retry count. It fires in the process that ran the task, inside the task's span when
+opentelemetry-instrumentation-celery is active; that span's trace is the one of the web request
+that enqueued the task (the instrumentation carries it in the message headers).
+
+- Exceptions listed in ``task.throws`` are expected: not sent (Celery itself logs them at INFO
+  without a traceback, which makes them breadcrumbs). The copy the OTel instrumentation
+  records on the span anyway is annotated ``sentry.send=False``.
+- When the OTel instrumentation is about to record the exception on the task span (it
+  records in its own ``task_failure`` receiver), the hook only annotates it, so Sentry gets
+  exactly one event, with mechanism ``celery``/unhandled and the task data.
+- ``SoftTimeLimitExceeded`` is grouped per task, as raven did. ``Reject``/``Ignore``/``Retry``
+  steer Celery and are not errors.
+- Failures the worker's main process reports (hard time limit, lost child) have no span; the
+  trace context is then read from the task's message headers when they are at hand.
+
+Everything else about a worker is kept working: the log handler is re-attached after Celery
+takes over the root logger, and pool children flush what they queued before they exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from contextvars import Token
+from functools import lru_cache
+from typing import Any
+
+from celery import signals
+from celery.exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.propagate import extract
+from opentelemetry.propagators.textmap import Getter
+
+from .. import attributes as attr
+from ..capture import already_captured, capture_exception, current_settings, exception_type_name
+from ..logging import SpanEventHandler, ensure_installed
+from ..scrub import Scrubber, safe_repr
+from ..store import store
+from .task_data import parameter_names, soft_time_limit_fingerprint, task_extras
+
+__all__ = ["install", "uninstall"]
+
+_log = logging.getLogger("otel_sentry_bridge")
+_UID = "otel_sentry_bridge.celery."
+_warned = False
+# How a task steers Celery, not errors (Celery >= 5.5 sends task_failure for a Reject).
+_CONTROL_FLOW = (Retry, Ignore, Reject)
+
+try:  # billiard >= 4.0.1 wraps exceptions that cross the pool's pipe
+    from billiard.einfo import ExceptionWithTraceback
+except ImportError:  # pragma: no cover - older billiard
+    ExceptionWithTraceback = None
+
+
+def _connections() -> list[tuple[Any, Callable[..., None], str]]:
+    return [
+        (signals.task_failure, _on_task_failure, "task_failure"),
+        # Celery's worker empties the root logger's handlers while it sets up logging, and
+        # a pool child may run code that reconfigures logging: put the handler back.
+        (signals.after_setup_logger, _keep_log_handler, "after_setup_logger"),
+        (signals.after_setup_task_logger, _attach_to_task_logger, "after_setup_task_logger"),
+        (signals.worker_process_init, _keep_log_handler, "worker_process_init"),
+        (signals.task_prerun, _keep_log_handler, "task_prerun"),
+        (signals.worker_process_shutdown, _flush_before_exit, "worker_process_shutdown"),
+    ]
+
+
+def install() -> None:
+    """Connect the hooks, and keep Celery's own log line of a reported failure out of the
+    root logger's :class:`SpanEventHandler`. Idempotent."""
+    for signal, receiver, name in _connections():
+        signal.connect(receiver, weak=False, dispatch_uid=_UID + name)
+    _filter_failure_logs()
+
+
+def uninstall() -> None:
+    for signal, receiver, name in _connections():
+        signal.disconnect(receiver, dispatch_uid=_UID + name)
+    for handler in _root_span_event_handlers():
+        handler.removeFilter(_FAILURE_LOG_FILTER)
+
+
+def _warn_once(what: str) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        _log.warning("otel-sentry-bridge: %s", what, exc_info=True)
+
+
+# -- task_failure ------------------------------------------------------------------------------
+
+
+def _on_task_failure(
+    sender: Any = None,
+    task_id: str | None = None,
+    exception: BaseException | None = None,
+    args: Any = None,
+    kwargs: Any = None,
+    einfo: Any = None,
+    **_: Any,
+) -> None:
+    try:
+        _report(sender, task_id, _unwrap(exception, einfo), args, kwargs)
+    except Exception:  # never into Celery's failure handling
+        _warn_once("could not report a Celery task failure")
+
+
+def _unwrap(exception: Any, einfo: Any) -> BaseException | None:
+    exc = exception if exception is not None else getattr(einfo, "exception", None)
+    if ExceptionWithTraceback is not None and isinstance(exc, ExceptionWithTraceback):
+        exc = exc.exc
+    return exc if isinstance(exc, BaseException) else None
+
+
+def _report(
+    task: Any, task_id: str | None, exc: BaseException | None, args: Any, kwargs: Any
+) -> None:
+    if exc is None or isinstance(exc, _CONTROL_FLOW):
+        return
+    span = trace.get_current_span()
+    if _expected(task, exc):
+        # Expected: an answer of the task, not an error. The OTel instrumentation records it
+        # on the span all the same (its own ``throws`` check looks at billiard's wrapper, not
+        # at the exception): tell the pipeline that copy is for tracing only.
+        if _recorded_by_otel(task, task_id, span):
+            key = (span.get_span_context().span_id, exception_type_name(type(exc)), _text(exc))
+            store.annotate(key, {attr.SEND: False})
+        return
+    name = str(getattr(task, "name", None) or "celery.task")
+    request = _request_of(task, task_id)
+    settings = current_settings()
+    extras = task_extras(
+        task_name=name,
+        task_id=task_id,
+        retries=getattr(request, "retries", None),
+        args=args,
+        kwargs=kwargs,
+        names=parameter_names(getattr(task, "run", None) or task),
+        is_sensitive=_scrubber(settings.denylist).is_sensitive,
+        fingerprint=(
+            soft_time_limit_fingerprint(name) if isinstance(exc, SoftTimeLimitExceeded) else None
+        ),
+    )
+    token = None
+    if not span.get_span_context().is_valid and request is not None:
+        token = _attach_producer_context(request)
+    try:
+        capture_exception(
+            exc,
+            mechanism="celery",
+            handled=False,
+            extras=extras,
+            recorded_elsewhere=_recorded_by_otel(task, task_id, span),
+            name=name,
+        )
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+
+
+def _expected(task: Any, exc: BaseException) -> bool:
+    throws = getattr(task, "throws", None) or ()
+    if isinstance(throws, type):  # ``throws=MyError`` rather than a tuple
+        throws = (throws,)
+    try:
+        return isinstance(exc, tuple(throws))
+    except TypeError:  # not classes: nothing is expected
+        return False
+
+
+def _text(exc: BaseException) -> str:
+    """``exception.message`` as ``Span.record_exception`` writes it."""
+    try:
+        return str(exc)
+    except Exception:
+        return safe_repr(exc)
+
+
+def _request_of(task: Any, task_id: str | None) -> Any:
+    """The task's request context, if it is the failed one (the main process reports a hard
+    time limit without pushing it)."""
+    request = getattr(task, "request", None)
+    if request is None or task_id is None or getattr(request, "id", None) != task_id:
+        return None
+    return request
+
+
+@lru_cache(maxsize=8)
+def _scrubber(denylist: tuple[str, ...]) -> Scrubber:
+    return Scrubber(extra=denylist)
+
+
+def _recorded_by_otel(task: Any, task_id: str | None, span: trace.Span) -> bool:
+    """True when opentelemetry-instrumentation-celery records this failure on ``span``: its
+    ``task_failure`` receiver does so for the span it opened for the task, if recording."""
+    if task_id is None or not span.is_recording():
+        return False
+    try:
+        from opentelemetry.instrumentation.celery import utils
+    except ImportError:
+        return False
+    try:
+        opened = utils.retrieve_context(task, task_id)
+    except Exception:
+        return False
+    return opened is not None and opened[0] is span
+
+
+class _RequestGetter(Getter[Any]):
+    """Trace headers of a Celery request: message headers become attributes of it."""
+
+    def get(self, carrier: Any, key: str) -> list[str] | None:
+        value = getattr(carrier, key, None)
+        if value is None:
+            headers = getattr(carrier, "headers", None)
+            value = headers.get(key) if isinstance(headers, dict) else None
+        return [value] if isinstance(value, str) else None
+
+    def keys(self, carrier: Any) -> list[str]:
+        return []
+
+
+def _attach_producer_context(request: Any) -> Token[Context] | None:
+    context = extract(request, getter=_RequestGetter())
+    if not trace.get_current_span(context).get_span_context().is_valid:
+        return None
+    return otel_context.attach(context)
+
+
+# -- worker upkeep -----------------------------------------------------------------------------
+
+
+class _FailureLogFilter(logging.Filter):
+    """Drops Celery's own log line of a failure ``task_failure`` already reported: the main
+    process logs "Task handler raised error" with billiard's wrapper around the very exception
+    the hook captured, which would otherwise be a second event. (Log lines of the task's
+    process carry the exception itself and are recognised without help.)"""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if ExceptionWithTraceback is not None and isinstance(exc, ExceptionWithTraceback):
+            return not already_captured(exc.exc)
+        return True
+
+
+_FAILURE_LOG_FILTER = _FailureLogFilter()
+
+
+def _root_span_event_handlers() -> list[SpanEventHandler]:
+    return [h for h in logging.getLogger().handlers if isinstance(h, SpanEventHandler)]
+
+
+def _filter_failure_logs() -> None:
+    for handler in _root_span_event_handlers():
+        if _FAILURE_LOG_FILTER not in handler.filters:
+            handler.addFilter(_FAILURE_LOG_FILTER)
+
+
+def _keep_log_handler(**_: Any) -> None:
+    try:
+        ensure_installed()  # a no-op unless the zero-code handler was installed
+        _filter_failure_logs()
+    except Exception:
+        _warn_once("could not re-attach the log handler")
+
+
+def _attach_to_task_logger(logger: Any = None, **_: Any) -> None:
+    """Celery's task logger (``get_task_logger``) does not propagate to the root logger: give
+    it the handler the root logger has."""
+    try:
+        if not isinstance(logger, logging.Logger) or logger.propagate:
+            return
+        for handler in _root_span_event_handlers():
+            if handler not in logger.handlers:
+                logger.addHandler(handler)
+    except Exception:
+        _warn_once("could not attach the log handler to Celery's task logger")
+
+
+def _flush_before_exit(**_: Any) -> None:
+    """Pool children leave through ``os._exit``: no atexit hook runs, so send now what the
+    tracer provider and the bridge still hold (spans for the tracing backend too)."""
+    try:
+        from ..processor import active_processors
+
+        deadline = time.monotonic() + current_settings().shutdown_timeout
+        flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+        if callable(flush):
+            flush(_millis_until(deadline))
+        for processor in active_processors():
+            processor.force_flush(_millis_until(deadline))
+    except Exception:
+        _warn_once("could not flush before a worker process exit")
+
+
+def _millis_until(deadline: float) -> int:
+    return max(0, int((deadline - time.monotonic()) * 1000))

@@ -1,0 +1,1 @@
+"""A plain Celery app (no Django) for the in-process worker tests."""
