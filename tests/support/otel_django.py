@@ -45,6 +45,11 @@ class InstrumentedDjango:
 
     @contextmanager
     def processor(self, processor: SpanProcessor) -> Iterator[SpanProcessor]:
+        from otel_sentry_bridge.django import install
+
+        # The AppConfig connected the signal hook at setup, but a test that uninstruments the
+        # zero-code instrumentor since then has disconnected it. (Idempotent.)
+        install()
         self.exporter.clear()
         self.switch.current = processor
         try:

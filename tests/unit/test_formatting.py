@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import traceback
 
 import pytest
@@ -88,6 +89,7 @@ def test_exception_never_raised() -> None:
     assert exception_text(AppError("x")).endswith("test_formatting.AppError: x")
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are 3.11+")
 def test_exception_group_falls_back_to_traceback() -> None:
     group = ExceptionGroup("g", [ValueError("a")])  # noqa: F821
     assert stacktrace(group) == "".join(traceback.format_exception(group))

@@ -6,6 +6,10 @@ request details from Django itself (the URL is right even where the OTel span ha
 ``url.path``), and records the exception with mechanism ``django``/unhandled. When the OTel
 Django middleware is about to record the same exception on the span, the hook only annotates
 it, so the traceback is formatted once per failure and Sentry gets exactly one event.
+
+Under ASGI the same holds: Django sends the signal from a worker thread (``sync_to_async``)
+that asgiref runs inside the failing request's context, so the current span and
+``sys.exc_info()`` are those of the view, whether it is ``async def`` or not.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from django.core.signals import got_request_exception
 from ..capture import capture_exception, current_settings
 from ..config import Settings
 from ..scrub import FILTERED, Scrubber
+from .untraced import warn_if_untraced_asgi
 
 __all__ = ["install", "request_extras", "uninstall"]
 
@@ -41,6 +46,7 @@ def _on_request_exception(sender: Any, request: Any = None, **kwargs: Any) -> No
         exc = sys.exc_info()[1]
         if exc is None:
             return
+        warn_if_untraced_asgi(request)
         settings = current_settings()
         meta = getattr(request, "META", None) or {}
         recorded_elsewhere = meta.get(_OTEL_EXCEPTION_KEY) is exc

@@ -1,0 +1,47 @@
+"""Say once why errors of an ASGI Django app carry no trace of their own.
+
+Under ASGI, opentelemetry-instrumentation-django makes its request span only when
+opentelemetry-instrumentation-asgi is importable; without it every request is silently
+untraced. Errors still reach Sentry (each with a fresh trace id), but nothing in Jaeger
+matches them, which is worth a warning naming the missing package.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from opentelemetry import trace
+
+__all__ = ["warn_if_untraced_asgi"]
+
+_log = logging.getLogger("otel_sentry_bridge")
+_checked = False
+
+
+def warn_if_untraced_asgi(request: Any) -> None:
+    """Called with the failed request; checks at most once per process. Never raises."""
+    global _checked
+    if _checked or not _is_asgi(request):
+        return
+    _checked = True
+    if trace.get_current_span().get_span_context().is_valid:
+        return  # some instrumentation traces this request: nothing to say
+    try:
+        import opentelemetry.instrumentation.asgi  # noqa: F401
+    except ImportError:
+        _log.warning(
+            "otel-sentry-bridge: this ASGI request has no OpenTelemetry span, so its errors go "
+            "to Sentry without a trace that Jaeger knows. The Django instrumentation traces "
+            "ASGI requests only with `pip install opentelemetry-instrumentation-asgi`."
+        )
+    except Exception:
+        pass
+
+
+def _is_asgi(request: Any) -> bool:
+    try:
+        from django.core.handlers.asgi import ASGIRequest
+    except Exception:
+        return False
+    return isinstance(request, ASGIRequest)
