@@ -40,6 +40,8 @@ class Settings:
     release: str | None = None  # None: resource service.version
     server_name: str | None = None  # None: resource host.name, else the hostname
     sample_rate: float = 1.0
+    # > 0: local root spans and their children also go to Sentry as transactions (opt-in).
+    traces_sample_rate: float = 0.0
     send_default_pii: bool = False
     in_app_include: tuple[str, ...] = ()
     in_app_exclude: tuple[str, ...] = ()
@@ -74,6 +76,7 @@ ENV_VARS: dict[str, str] = {
     "SENTRY_RELEASE": "release",
     "SENTRY_SERVER_NAME": "server_name",
     "SENTRY_SAMPLE_RATE": "sample_rate",
+    "SENTRY_TRACES_SAMPLE_RATE": "traces_sample_rate",
     "SENTRY_SEND_DEFAULT_PII": "send_default_pii",
     "OTEL_SENTRY_IN_APP_INCLUDE": "in_app_include",
     "OTEL_SENTRY_IN_APP_EXCLUDE": "in_app_exclude",
@@ -184,6 +187,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "release": _to_optional_str,
     "server_name": _to_optional_str,
     "sample_rate": _to_rate,
+    "traces_sample_rate": _to_rate,
     "send_default_pii": _to_bool,
     "in_app_include": _to_tuple,
     "in_app_exclude": _to_tuple,

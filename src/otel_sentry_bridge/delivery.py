@@ -13,6 +13,9 @@ Policy, in order:
   per reason and reported to the server in ``client_report`` items.
 - Spooled envelopes from an earlier run (or another process sharing the directory) are sent
   when the sender starts and whenever the server is healthy again.
+- Only errors are retried and spooled. Other categories (transactions) are sent once, never
+  while their category is rate-limited, and dropped (counted) on any failure, without
+  holding up the errors behind them.
 
 Thread rules: ``submit``/``flush``/``shutdown`` may be called from any thread; everything else
 runs on the sender thread. A fork gives the child an empty outbox and its own thread.
@@ -108,6 +111,10 @@ class Delivery:
         with self._cond:
             self.lost[(reason, category)] += quantity
 
+    def is_rate_limited(self, category: str) -> bool:
+        """Whether the server asked for no ``category`` envelopes just now."""
+        return self._limits.is_limited(category, self._clock())
+
     def submit(self, data: bytes, category: str = "error") -> bool:
         """Queue one envelope. Never blocks; False (and counted) when it cannot be kept."""
         if os.getpid() != self._pid:
@@ -117,7 +124,10 @@ class Delivery:
                 self.lost[("network_error", category)] += 1
                 return False
             if self._degraded_until is not None and self._spool is not None:
-                pass  # degraded: straight to disk, below, outside the lock
+                if category != "error":  # never spooled
+                    self.lost[("network_error", category)] += 1
+                    return False
+                # degraded: straight to disk, below, outside the lock
             elif (
                 len(self._outbox) < self._max_pending
                 and self._outbox_bytes + len(data) <= self._max_pending_bytes
@@ -160,7 +170,7 @@ class Delivery:
         for item in left:
             if item.entry is not None and self._spool is not None:
                 self._spool.release(item.entry)
-            elif self._spool is None or not self._spool.put(item.data):
+            elif self._spool is None or item.category != "error" or not self._spool.put(item.data):
                 self.record_loss("network_error", item.category)
                 lost += 1
         if lost:
@@ -254,6 +264,9 @@ class Delivery:
         return first
 
     def _attempt_send(self, item: _Item) -> None:
+        if item.category != "error" and self._limits.is_limited(item.category, self._clock()):
+            self._drop(item, "ratelimit_backoff")
+            return
         result = self._transport.send(item.data)
         now = self._clock()
         outcome = classify(result)
@@ -269,6 +282,8 @@ class Delivery:
                 result.status,
                 result.body[:300],
             )
+        elif item.category != "error":  # sent once; its failure must not delay the errors
+            self._drop(item, "ratelimit_backoff" if outcome == "rate_limited" else "network_error")
         else:
             self._on_failure(item, result, now, rate_limited=outcome == "rate_limited")
 
@@ -334,6 +349,8 @@ class Delivery:
         for item in items:
             if item.entry is not None:
                 self._spool.release(item.entry)
+            elif item.category != "error":
+                self.record_loss("network_error", item.category)
             elif not self._spool.put(item.data):
                 self.record_loss("queue_overflow", item.category)
 

@@ -1,4 +1,5 @@
-"""The worker-side pipeline: span -> events -> filters -> envelope -> transport.
+"""The worker-side pipeline: span -> events -> filters -> envelope -> transport; and, when
+transactions are on, a batch of spans -> transaction -> envelope -> transport.
 
 Runs only on the worker thread. Owns the state the pure core must not have: the recently-sent
 signatures (cross-span dedupe), loss counters, and the transport.
@@ -7,7 +8,6 @@ signatures (cross-span dedupe), loss counters, and the transport.
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import logging
 import platform
 import random
@@ -23,17 +23,21 @@ from opentelemetry.sdk.trace import ReadableSpan
 from . import attributes as attr
 from .capture import DirectCapture
 from .config import Settings
+from .convert.breadcrumbs import span_breadcrumb
 from .convert.event import ConvertContext, Signature, build_events, sdk_info
 from .convert.frames import CodeLayout
 from .convert.model import EventView, SpanView
+from .convert.transaction import build_transaction
 from .delivery import Delivery
 from .dsn import Dsn
 from .filters import IgnoredTypes
 from .limits import enforce_limits
 from .scrub import Scrubber, scrub_event
 from .source import SourceCache
-from .spans import span_view
+from .spans import record_view, span_view
 from .store import CaptureStore, store
+from .transactions import TransactionBatch
+from .transport.compress import gzip_body
 from .transport.envelope import event_envelope
 
 __all__ = ["Pipeline", "convert_context", "envelope_for"]
@@ -51,6 +55,18 @@ def _runtime() -> dict[str, str]:
 
 def convert_context(settings: Settings, capture_store: CaptureStore = store) -> ConvertContext:
     """The conversion's view of this process (reads ``sys.path`` and the host name once)."""
+    scrubber = Scrubber(extra=settings.denylist)
+
+    def span_breadcrumbs_for(trace_id: int, until_ns: int) -> list[dict[str, Any]]:
+        crumbs = []
+        seen: set[tuple[int, int, str]] = set()
+        for record in capture_store.spans(trace_id, until_ns):
+            key = record[:3]  # (end, start, name): the same span stored by two processors
+            if key not in seen:
+                seen.add(key)
+                crumbs.append(span_breadcrumb(record_view(record), scrubber))
+        return crumbs
+
     return ConvertContext(
         settings=settings,
         layout=CodeLayout.current(settings.in_app_include, settings.in_app_exclude),
@@ -59,6 +75,7 @@ def convert_context(settings: Settings, capture_store: CaptureStore = store) -> 
         runtime=_runtime(),
         extras_for=capture_store.take_extras,
         breadcrumbs_for=capture_store.breadcrumbs,
+        span_breadcrumbs_for=span_breadcrumbs_for,
     )
 
 
@@ -86,6 +103,8 @@ def dynamic_sampling_context(event: Mapping[str, Any], dsn: Dsn | None) -> dict[
         context["release"] = event["release"]
     if event.get("transaction"):
         context["transaction"] = event["transaction"]
+    if event.get("type") == "transaction":
+        context["sampled"] = "true"
     return context
 
 
@@ -112,7 +131,10 @@ class Pipeline:
         # (reason, category) -> events dropped; shared with the sender, sent as client reports
         self.lost: Counter[tuple[str, str]] = delivery.lost
 
-    def __call__(self, item: ReadableSpan | DirectCapture) -> None:
+    def __call__(self, item: ReadableSpan | DirectCapture | TransactionBatch) -> None:
+        if isinstance(item, TransactionBatch):
+            self.send_transaction(item)
+            return
         view = self._direct_view(item) if isinstance(item, DirectCapture) else span_view(item)
         view = self._with_annotations(view)
         for signature, event in build_events(view, self._ctx):
@@ -202,8 +224,28 @@ class Pipeline:
         event = enforce_limits(scrub_event(event, self._scrubber))
         envelope = envelope_for(event, self._dsn)
         if self.settings.gzip:  # here, so the sender thread only does the HTTP
-            envelope = gzip.compress(envelope, compresslevel=6)
+            envelope = gzip_body(envelope)
         return self.delivery.submit(envelope)
+
+    def send_transaction(self, batch: TransactionBatch) -> bool:
+        """Build, scrub, bound, encode and hand over one transaction (category
+        ``transaction``: its own rate limits and loss counts)."""
+        if batch.dropped:
+            self.record_loss("buffer_overflow", batch.dropped, category="span")
+        if self.delivery.is_rate_limited("transaction"):
+            self.record_loss("ratelimit_backoff", category="transaction")
+            return False  # not even built: the server said it does not want any now
+        event = build_transaction(
+            span_view(batch.root),
+            [span_view(span, details=False) for span in batch.spans],
+            self._ctx,
+            self._scrubber,
+        )
+        event = enforce_limits(scrub_event(event, self._scrubber))
+        envelope = envelope_for(event, self._dsn)
+        if self.settings.gzip:
+            envelope = gzip_body(envelope)
+        return self.delivery.submit(envelope, "transaction")
 
     def close(self) -> None:
         self.delivery.close()

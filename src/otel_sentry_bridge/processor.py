@@ -2,8 +2,11 @@
 
 ``on_end`` runs on the thread that ends the span (often the request thread): it only checks
 whether the span holds an exception (or an error log event) and, if so, hands the finished
-span to a bounded queue. Parsing, formatting, JSON, gzip and HTTP all happen on the worker
-thread. Nothing here raises into the host application.
+span to a bounded queue. A client span (HTTP, database, cache call) also leaves a compact
+record in the capture store, for the breadcrumbs of a later error in its trace. With
+``traces_sample_rate`` > 0, the spans of sampled traces are collected and, when the local
+root ends, queued as one transaction. Parsing, formatting, JSON, gzip and HTTP all happen on
+the worker thread. Nothing here raises into the host application.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from .delivery import Delivery
 from .dsn import Dsn
 from .errors import InvalidDsn
 from .pipeline import Pipeline
-from .spans import has_reportable_event
+from .spans import has_reportable_event, span_record
+from .store import store
+from .transactions import TransactionBatch, TransactionCollector
 from .transport.http import HttpTransport, Transport
 from .transport.retry import Backoff
 from .transport.spool import Spool
@@ -84,8 +89,14 @@ class SentrySpanProcessor(SpanProcessor):
             dsn_header={"dsn": parsed.public_dsn} if parsed is not None else None,
         )
         self.pipeline = Pipeline(settings, parsed, delivery)
-        self._worker: Worker[ReadableSpan | DirectCapture] = Worker(
+        self._worker: Worker[ReadableSpan | DirectCapture | TransactionBatch] = Worker(
             self.pipeline, maxsize=settings.queue_size, name="otel-sentry-bridge"
+        )
+        # None (the default) keeps transactions at zero cost per span.
+        self._transactions = (
+            TransactionCollector(settings.traces_sample_rate, record_loss=self._record_loss)
+            if settings.traces_sample_rate > 0 and self.enabled
+            else None
         )
         self._shut_down = False
         _processors.add(self)
@@ -95,13 +106,34 @@ class SentrySpanProcessor(SpanProcessor):
     # -- SpanProcessor -------------------------------------------------------------------
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        return None
+        transactions = self._transactions
+        if transactions is not None:
+            try:
+                transactions.on_start(span)
+            except Exception:  # never into the host application
+                pass
 
     def on_end(self, span: ReadableSpan) -> None:
-        """Called on the ending thread: a scan of the span's events and a queue append."""
+        """Called on the ending thread: a scan of the span's events and a queue append; for
+        a client span a record in the store; with transactions on, a list append."""
         try:
-            if self.enabled and has_reportable_event(span):
+            if not self.enabled:
+                return
+            trace_id = span.context.trace_id
+            if has_reportable_event(span):
                 self._submit(span)
+                store.want_spans(trace_id)
+            record = span_record(span)
+            if record is not None:
+                store.add_span(trace_id, record)
+            parent = span.parent
+            if parent is None or parent.is_remote:  # the trace's local root: it is over here
+                store.end_trace(trace_id)
+            transactions = self._transactions
+            if transactions is not None:
+                batch = transactions.on_end(span)
+                if batch is not None:
+                    self._submit_transaction(batch)
         except Exception:  # never into the host application
             pass
 
@@ -114,6 +146,15 @@ class SentrySpanProcessor(SpanProcessor):
             return True
         self.pipeline.record_loss("queue_overflow")
         return False
+
+    def _submit_transaction(self, batch: TransactionBatch) -> None:
+        # Transactions may take half of the queue at most: errors must still find room.
+        if len(self._worker) < self.settings.queue_size // 2 and self._worker.submit(batch):
+            return
+        self.pipeline.record_loss("queue_overflow", category="transaction")
+
+    def _record_loss(self, reason: str, category: str, quantity: int) -> None:
+        self.pipeline.record_loss(reason, quantity, category)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Wait until every event queued so far has been sent, spooled or given up on."""
@@ -141,9 +182,14 @@ class SentrySpanProcessor(SpanProcessor):
         except Exception:
             _log.debug("otel-sentry-bridge: error during shutdown", exc_info=True)
 
-    def _rescue(self, pending: list[ReadableSpan | DirectCapture]) -> None:
+    def _rescue(self, pending: list[ReadableSpan | DirectCapture | TransactionBatch]) -> None:
         """Spans the worker had no time for: converted here and spooled when a spool is
-        configured (nothing else can keep them), else counted as lost."""
+        configured (nothing else can keep them), else counted as lost. Transactions are
+        never spooled: counted as lost."""
+        transactions = sum(isinstance(item, TransactionBatch) for item in pending)
+        if transactions:
+            self.pipeline.record_loss("network_error", transactions, category="transaction")
+            pending = [item for item in pending if not isinstance(item, TransactionBatch)]
         if not pending:
             return
         if self.pipeline.delivery.has_spool:

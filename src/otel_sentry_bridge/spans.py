@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind
 
 from . import attributes as attr
 from .convert.model import EventView, SpanView
+from .store import SpanRecord
 
-__all__ = ["has_reportable_event", "span_view"]
+__all__ = ["has_reportable_event", "record_view", "span_record", "span_view"]
+
+_CLIENT = SpanKind.CLIENT
+_INTERNAL = SpanKind.INTERNAL
 
 
 def has_reportable_event(span: ReadableSpan) -> bool:
@@ -21,8 +26,44 @@ def has_reportable_event(span: ReadableSpan) -> bool:
     return False
 
 
-def span_view(span: ReadableSpan) -> SpanView:
-    """Copy what the conversion needs out of a finished span (worker thread)."""
+def span_record(span: ReadableSpan) -> SpanRecord | None:
+    """On the ending thread: a compact record of an outgoing call (any CLIENT span; an
+    INTERNAL span with a database system or a ``cache.*`` name) for later breadcrumbs, else
+    None. No attribute is copied: the record shares the finished span's attribute mapping."""
+    kind = span.kind
+    if kind is not _CLIENT and kind is not _INTERNAL:
+        return None  # server, producer and consumer spans are not calls made by the app
+    attributes = span.attributes
+    if attributes is None:
+        return None
+    if kind is _INTERNAL and not (
+        "db.system" in attributes
+        or "db.system.name" in attributes
+        or span.name.startswith("cache.")
+    ):
+        return None
+    return (span.end_time or 0, span.start_time or 0, span.name, kind, span.status, attributes)
+
+
+def record_view(record: SpanRecord) -> SpanView:
+    """A :class:`SpanView` of a :func:`span_record` (worker thread); ids are not kept."""
+    end_ns, start_ns, name, kind, status, attributes = record
+    return SpanView(
+        trace_id=0,
+        span_id=0,
+        name=name,
+        kind=kind.name,
+        status_code=status.status_code.name,
+        status_description=status.description,
+        attributes=attributes,
+        start_time_ns=start_ns,
+        end_time_ns=end_ns,
+    )
+
+
+def span_view(span: ReadableSpan, *, details: bool = True) -> SpanView:
+    """Copy what the conversion needs out of a finished span (worker thread). Without
+    ``details``, the events and the resource are left out (spans of a transaction)."""
     context = span.context
     parent = span.parent
     status = span.status
@@ -36,10 +77,12 @@ def span_view(span: ReadableSpan) -> SpanView:
         status_code=status.status_code.name,
         status_description=status.description,
         attributes=dict(span.attributes or {}),
-        resource=dict(span.resource.attributes) if span.resource else {},
+        resource=dict(span.resource.attributes) if details and span.resource else {},
         events=tuple(
             EventView(e.name, e.timestamp or 0, dict(e.attributes or {})) for e in span.events
-        ),
+        )
+        if details
+        else (),
         start_time_ns=span.start_time,
         end_time_ns=span.end_time,
         scope_name=scope.name if scope else None,

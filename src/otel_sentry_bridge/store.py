@@ -9,7 +9,12 @@ find it again:
   exception that another instrumentation will record on the span itself (so the costly
   traceback formatting happens once, not twice);
 - *breadcrumbs* by trace: recent log records, so an error gets the logs that preceded it even
-  when they were on another span or the trace was sampled out.
+  when they were on another span or the trace was sampled out;
+- *span records* by trace: compact references to the outgoing calls (HTTP, database, cache)
+  that ended in the trace, turned into breadcrumbs on the worker only when an error needs them.
+  They live as long as the trace does in this process: when its local root span ends, they
+  are dropped, unless an error of the trace was queued, in which case they wait (in a small
+  LRU) for the worker.
 
 Every map is an LRU with a fixed size: a capture that is never picked up costs a bounded
 amount of memory and then falls out.
@@ -22,11 +27,14 @@ from collections import OrderedDict, deque
 from collections.abc import Hashable, Mapping
 from typing import Any, Generic, TypeVar
 
-__all__ = ["AnnotationKey", "CaptureStore", "store"]
+__all__ = ["AnnotationKey", "CaptureStore", "SpanRecord", "store"]
 
 _K = TypeVar("_K", bound=Hashable)
 _V = TypeVar("_V")
 AnnotationKey = tuple[int, str, str]
+# (end ns, start ns, name, SpanKind, Status, attributes): a plain tuple, the cheapest thing to
+# build on the ending thread. Only the first item is read here.
+SpanRecord = tuple[int, int, str, Any, Any, Mapping[str, Any]]
 
 
 class _Lru(Generic[_K, _V]):
@@ -51,13 +59,30 @@ class _Lru(Generic[_K, _V]):
 
 
 class CaptureStore:
+    """A span record keeps the span's attributes alive (about 800 bytes): records are kept
+    for at most ``max_span_traces`` unfinished traces and ``max_kept_traces`` finished traces
+    with an error, ``max_breadcrumbs`` (the newest) each."""
+
     def __init__(
-        self, *, max_events: int = 1000, max_traces: int = 256, max_breadcrumbs: int = 100
+        self,
+        *,
+        max_events: int = 1000,
+        max_traces: int = 256,
+        max_breadcrumbs: int = 100,
+        max_span_traces: int = 128,
+        max_kept_traces: int = 64,
     ) -> None:
         self._lock = threading.Lock()
         self._extras: _Lru[str, Mapping[str, Any]] = _Lru(max_events)
         self._annotations: _Lru[AnnotationKey, dict[str, Any]] = _Lru(max_events)
         self._crumbs: _Lru[int, deque[dict[str, Any]]] = _Lru(max_traces)
+        # Insertion-ordered dicts (the oldest trace goes first) and lists, not _Lru and deque:
+        # this runs on the ending thread for every client span.
+        self._live: dict[int, list[SpanRecord]] = {}
+        self._kept: dict[int, list[SpanRecord]] = {}
+        self._wanted: dict[int, None] = {}  # traces with a queued error, root not yet ended
+        self._max_live = max(1, max_span_traces)
+        self._max_kept = max(1, max_kept_traces)
         self._max_breadcrumbs = max_breadcrumbs
 
     # -- extras --------------------------------------------------------------------------
@@ -98,6 +123,53 @@ class CaptureStore:
             if crumbs is None:
                 return None
             return [c for c in crumbs if c["timestamp"] <= until]
+
+    # -- span records ----------------------------------------------------------------------
+
+    def add_span(self, trace_id: int, record: SpanRecord) -> None:
+        """Keep a finished span's record (see :func:`~otel_sentry_bridge.spans.span_record`).
+        Called on the ending thread: O(1)."""
+        with self._lock:
+            records = self._live.get(trace_id)
+            if records is None:
+                _put_bounded(self._live, trace_id, [record], self._max_live)
+                return
+            if len(records) >= self._max_breadcrumbs:
+                del records[0]  # rare, and at most max_breadcrumbs long
+            records.append(record)
+
+    def want_spans(self, trace_id: int) -> None:
+        """An error of the trace was queued: keep its records past the end of the trace."""
+        with self._lock:
+            _put_bounded(self._wanted, trace_id, None, self._max_live)
+
+    def end_trace(self, trace_id: int) -> None:
+        """The trace's local root span ended: drop its records, or keep them for the worker
+        when an error of the trace is waiting for conversion."""
+        if trace_id not in self._live and trace_id not in self._wanted:
+            return  # the common case: nothing recorded, no lock
+        with self._lock:
+            records = self._live.pop(trace_id, None)
+            wanted = trace_id in self._wanted
+            if wanted:
+                del self._wanted[trace_id]
+            if wanted and records:
+                kept = self._kept.pop(trace_id, [])  # a second local root: keep both
+                kept.extend(records)
+                _put_bounded(self._kept, trace_id, kept[-self._max_breadcrumbs :], self._max_kept)
+
+    def spans(self, trace_id: int, until_ns: int) -> list[SpanRecord]:
+        """Records of the trace's spans that ended at or before ``until_ns``, in end order."""
+        with self._lock:
+            records = [*self._kept.get(trace_id, ()), *self._live.get(trace_id, ())]
+        return [r for r in records if r[0] <= until_ns]
+
+
+def _put_bounded(items: dict[_K, _V], key: _K, value: _V, limit: int) -> None:
+    """``items[key] = value``, first dropping the oldest entry when ``items`` is full."""
+    if key not in items and len(items) >= limit:
+        del items[next(iter(items))]
+    items[key] = value
 
 
 store = CaptureStore()

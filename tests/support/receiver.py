@@ -72,6 +72,7 @@ class SentryReceiver:
         self.events: list[dict[str, Any]] = []  # every event received, whatever the answer
         self.accepted: list[dict[str, Any]] = []  # events answered with a 2xx
         self.invalid: list[dict[str, Any]] = []  # events Sentry would reject, and why
+        self.transactions: list[dict[str, Any]] = []  # transaction items, whatever the answer
         self._server = _QuickStopServer(host="127.0.0.1", port=port, threaded=True)
         self._server.no_handler_status_code = 404
         self._server.expect_request(ENVELOPE_PATH, method="POST").respond_with_handler(self._handle)
@@ -157,6 +158,16 @@ class SentryReceiver:
                 )
             return list(self.events)
 
+    def wait_for_transactions(self, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Block until at least ``n`` transactions arrived; return them all."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.transactions) >= n, timeout):
+                raise AssertionError(
+                    f"expected {n} transaction(s) within {timeout}s, got "
+                    f"{len(self.transactions)}: invalid={self.invalid!r}"
+                )
+            return list(self.transactions)
+
     def wait_for_requests(self, n: int, timeout: float = 10.0) -> list[ReceivedRequest]:
         """Like :meth:`wait_for_events`, for requests (also those that carried no event)."""
         with self._cond:
@@ -177,7 +188,9 @@ class SentryReceiver:
         except (OSError, EOFError) as exc:
             envelope = b""
             self._record_invalid({"problem": f"bad gzip body: {exc}"})
-        events, problems = self._check(request, envelope)
+        received, problems = self._check(request, envelope)
+        events = [e for e in received if e.get("type") != "transaction"]
+        transactions = [e for e in received if e.get("type") == "transaction"]
         with self._cond:
             reply = self._replies.popleft() if self._replies else None
             status = reply.status if reply is not None else 200
@@ -194,6 +207,7 @@ class SentryReceiver:
                 )
             )
             self.events.extend(events)
+            self.transactions.extend(transactions)
             if 200 <= status < 300:
                 self.accepted.extend(events)
             self.invalid.extend(problems)
@@ -208,7 +222,8 @@ class SentryReceiver:
     def _check(
         self, request: Request, envelope: bytes
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Decode the envelope and run each event through relay's normaliser."""
+        """Decode the envelope and run each event (and transaction) through relay's
+        normaliser."""
         problems: list[dict[str, Any]] = []
         auth = request.headers.get("X-Sentry-Auth", "")
         if f"sentry_key={PUBLIC_KEY}" not in auth:
@@ -219,13 +234,16 @@ class SentryReceiver:
             return [], [*problems, {"problem": f"undecodable envelope: {exc}"}]
         events: list[dict[str, Any]] = []
         for item_headers, payload in items:
-            if item_headers.get("type") != "event":
+            item_type = item_headers.get("type")
+            if item_type not in ("event", "transaction"):
                 continue
             try:
                 event = json.loads(payload)
             except ValueError as exc:
                 problems.append({"problem": f"event payload is not JSON: {exc}"})
                 continue
+            if (event.get("type") == "transaction") != (item_type == "transaction"):
+                problems.append({"problem": f"a {event.get('type')!r} event in a {item_type} item"})
             events.append(event)
             if headers.get("event_id") != event.get("event_id"):
                 problems.append(

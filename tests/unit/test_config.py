@@ -117,6 +117,7 @@ ENV_CASES: dict[str, tuple[str, str, Any]] = {
     "SENTRY_RELEASE": ("shop@1.2.3", "release", "shop@1.2.3"),
     "SENTRY_SERVER_NAME": ("web-1", "server_name", "web-1"),
     "SENTRY_SAMPLE_RATE": ("0.25", "sample_rate", 0.25),
+    "SENTRY_TRACES_SAMPLE_RATE": ("0.1", "traces_sample_rate", 0.1),
     "SENTRY_SEND_DEFAULT_PII": ("true", "send_default_pii", True),
     "OTEL_SENTRY_IN_APP_INCLUDE": ("shop, billing ,", "in_app_include", ("shop", "billing")),
     "OTEL_SENTRY_IN_APP_EXCLUDE": ("vendor", "in_app_exclude", ("vendor",)),

@@ -23,6 +23,11 @@ MIDDLEWARE = [
 
 USE_TZ = True
 
+# Celery (shop/celery.py, shop/tasks.py): the broker the views enqueue to and the worker reads.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -13,4 +13,5 @@ urlpatterns = [
     path("upstream/stock/", views.upstream_stock, name="upstream-stock"),
     path("missing/", views.missing, name="missing"),
     path("healthz/", views.healthz, name="healthz"),
+    path("tasks/<str:name>/", views.enqueue, name="enqueue"),
 ]

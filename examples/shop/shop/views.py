@@ -14,8 +14,12 @@ import requests
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 
+from . import tasks
+
 # A module-level logger under "shop", which settings.LOGGING makes non-propagating.
 logger = logging.getLogger(__name__)
+
+TASK_NAMES = ("charge", "capture", "sync-stock", "report", "resize")
 
 ENDPOINTS = (
     "/orders/<id>/   chained exception escaping the view (500)",
@@ -24,6 +28,8 @@ ENDPOINTS = (
     "/inventory/     outgoing HTTP call whose 503 becomes requests.HTTPError (500)",
     "/missing/       Http404, which must not become a Sentry event (404)",
     "/healthz/       health check (200)",
+    "/tasks/<name>/  enqueue a Celery task that fails in the worker (202); names: "
+    + ", ".join(TASK_NAMES),
 )
 
 ORDERS: dict[int, dict[str, Any]] = {
@@ -151,3 +157,28 @@ def upstream_stock(request: HttpRequest) -> JsonResponse:
 def missing(request: HttpRequest) -> HttpResponse:
     """GET /missing/ -> 404. Http404 is an expected outcome, not an error: no Sentry event."""
     raise Http404("no such page")
+
+
+# --- /tasks/<name>/: a Celery task that fails in the worker ---------------------------------------
+
+
+def _enqueue_task(name: str) -> Any:
+    if name == "charge":  # fake card token and key: the Sentry event shows them filtered
+        return tasks.charge_card.delay(1001, "tok_fake_4242", 4990, api_key="sk_fake_shop")
+    if name == "capture":
+        return tasks.capture_payment.delay(1002)
+    if name == "sync-stock":
+        return tasks.sync_stock.delay("KB-101")
+    if name == "report":
+        return tasks.build_report.delay("2024-05-01")
+    if name == "resize":
+        return tasks.resize_images.delay(7)
+    raise Http404(f"no task {name!r}")
+
+
+def enqueue(request: HttpRequest, name: str) -> JsonResponse:
+    """GET /tasks/<name>/ -> 202 with the task id. Enqueues one of the tasks of
+    ``shop/tasks.py`` (charge, capture, sync-stock, report, resize); when the worker fails it,
+    the Sentry event carries this request's trace id. 404 for an unknown name."""
+    result = _enqueue_task(name)
+    return JsonResponse({"task": name, "task_id": result.id}, status=202)

@@ -14,6 +14,7 @@ from typing import Any
 from .. import attributes as attr
 from .._version import SDK_NAME, __version__
 from ..config import Settings
+from .breadcrumbs import merge_breadcrumbs
 from .frames import CodeLayout, SourceReader, sentry_frames
 from .model import EventView, SpanView
 from .semantics import request_interface, span_op, span_status, transaction_name
@@ -23,6 +24,7 @@ __all__ = [
     "ConvertContext",
     "Signature",
     "build_events",
+    "common_fields",
     "exception_values",
     "sdk_info",
     "select_events",
@@ -60,6 +62,10 @@ def _no_breadcrumbs(_trace_id: int, until: float) -> list[dict[str, Any]] | None
     return None
 
 
+def _no_span_breadcrumbs(_trace_id: int, until_ns: int) -> list[dict[str, Any]]:
+    return []
+
+
 @dataclass(frozen=True)
 class ConvertContext:
     """What the conversion needs from the world, passed in so it stays pure."""
@@ -73,6 +79,9 @@ class ConvertContext:
     extras_for: Callable[[str], Mapping[str, Any] | None] = _no_extras
     # Log breadcrumbs of a trace up to a time (seconds), from all its spans; None: unknown.
     breadcrumbs_for: Callable[[int, float], list[dict[str, Any]] | None] = _no_breadcrumbs
+    # Breadcrumbs of the trace's client spans (HTTP, database, cache) that ended up to a time
+    # (ns), oldest first.
+    span_breadcrumbs_for: Callable[[int, int], list[dict[str, Any]]] = _no_span_breadcrumbs
     new_event_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
 
 
@@ -122,6 +131,8 @@ def _select(span: SpanView) -> list[_Selected]:
     chosen: dict[Signature, _Selected] = {}
     for event in span.events:
         if event.name == "exception":
+            if event.attributes.get(attr.SEND) is False:
+                continue  # recorded for tracing only (e.g. an expected Celery task error)
             parsed = parse_stacktrace(_text(event.attributes.get(attr.EXCEPTION_STACKTRACE)))
         elif event.name == attr.LOG_EVENT and event.attributes.get(attr.SEND):
             parsed = []
@@ -283,20 +294,12 @@ def _merge(event: dict[str, Any], extras: Mapping[str, Any]) -> None:
                 frame["vars"] = variables
 
 
-def _build_one(span: SpanView, selected: _Selected, ctx: ConvertContext) -> dict[str, Any]:
+def common_fields(span: SpanView, ctx: ConvertContext) -> dict[str, Any]:
+    """What error events and transactions both take from the span holding them: transaction
+    name, server, environment, release, SDK, trace and OTel contexts, tags, request."""
     settings = ctx.settings
-    event_view = selected.event
-    attributes = event_view.attributes
     resource = span.resource
-    event_id = _text(attributes.get(attr.EVENT_ID)).replace("-", "").lower()
-    if len(event_id) != 32 or any(c not in "0123456789abcdef" for c in event_id):
-        event_id = ctx.new_event_id()
-
-    event: dict[str, Any] = {
-        "event_id": event_id,
-        "timestamp": event_view.timestamp_ns / 1e9,
-        "platform": "python",
-        "level": _level(attributes),
+    fields: dict[str, Any] = {
         "transaction": transaction_name(span),
         "server_name": settings.server_name or _resource_str(resource, "host.name") or ctx.hostname,
         "environment": settings.environment
@@ -314,24 +317,42 @@ def _build_one(span: SpanView, selected: _Selected, ctx: ConvertContext) -> dict
     }
     release = settings.release or _resource_str(resource, "service.version")
     if release:
-        event["release"] = release
+        fields["release"] = release
     if ctx.runtime:
-        event["contexts"]["runtime"] = dict(ctx.runtime)
+        fields["contexts"]["runtime"] = dict(ctx.runtime)
     tags = {key: _text(resource[key]) for key in _RESOURCE_TAGS if resource.get(key)}
     if span.scope_name:
         tags["otel.scope"] = span.scope_name
     if tags:
-        event["tags"] = tags
+        fields["tags"] = tags
     if settings.trace_url_template:
         trace_url = settings.trace_url_template.replace(
-            "{trace_id}", event["contexts"]["trace"]["trace_id"]
+            "{trace_id}", fields["contexts"]["trace"]["trace_id"]
         )
-        event["contexts"]["trace"]["data"] = {"trace_url": trace_url}
-        event["extra"] = {"trace_url": trace_url}
+        fields["contexts"]["trace"]["data"] = {"trace_url": trace_url}
+        fields["extra"] = {"trace_url": trace_url}
 
     request = request_interface(span, send_default_pii=settings.send_default_pii)
     if request:
-        event["request"] = request
+        fields["request"] = request
+    return fields
+
+
+def _build_one(span: SpanView, selected: _Selected, ctx: ConvertContext) -> dict[str, Any]:
+    settings = ctx.settings
+    event_view = selected.event
+    attributes = event_view.attributes
+    event_id = _text(attributes.get(attr.EVENT_ID)).replace("-", "").lower()
+    if len(event_id) != 32 or any(c not in "0123456789abcdef" for c in event_id):
+        event_id = ctx.new_event_id()
+
+    event: dict[str, Any] = {
+        "event_id": event_id,
+        "timestamp": event_view.timestamp_ns / 1e9,
+        "platform": "python",
+        "level": _level(attributes),
+        **common_fields(span, ctx),
+    }
 
     logger = attributes.get(attr.LOGGER)
     if logger:
@@ -360,7 +381,11 @@ def _build_one(span: SpanView, selected: _Selected, ctx: ConvertContext) -> dict
     crumbs = ctx.breadcrumbs_for(span.trace_id, event_view.timestamp_ns / 1e9)
     if crumbs is None:
         crumbs = _breadcrumbs(span, event_view.timestamp_ns)
-    crumbs = crumbs[-settings.max_breadcrumbs :] if settings.max_breadcrumbs else []
+    if settings.max_breadcrumbs:
+        span_crumbs = ctx.span_breadcrumbs_for(span.trace_id, event_view.timestamp_ns)
+        crumbs = merge_breadcrumbs(crumbs, span_crumbs)[-settings.max_breadcrumbs :]
+    else:
+        crumbs = []
     if crumbs:
         event["breadcrumbs"] = {"values": crumbs}
 

@@ -9,7 +9,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .model import SpanView
 
-__all__ = ["request_interface", "span_op", "span_status", "transaction_name"]
+__all__ = [
+    "db_statement",
+    "db_system",
+    "http_method",
+    "http_status",
+    "request_interface",
+    "span_op",
+    "span_status",
+    "transaction_name",
+    "url_parts",
+]
 
 
 def _first(attributes: Mapping[str, Any], *keys: str) -> Any:
@@ -31,6 +41,28 @@ def _http_status(attributes: Mapping[str, Any]) -> int | None:
         return int(status) if status is not None else None
     except (TypeError, ValueError):
         return None
+
+
+def http_method(attributes: Mapping[str, Any]) -> str | None:
+    """``http.request.method`` (stable) or ``http.method`` (old)."""
+    return _http_method(attributes)
+
+
+def http_status(attributes: Mapping[str, Any]) -> int | None:
+    """``http.response.status_code`` (stable) or ``http.status_code`` (old), as an int."""
+    return _http_status(attributes)
+
+
+def db_system(attributes: Mapping[str, Any]) -> str | None:
+    """``db.system.name`` (stable) or ``db.system`` (old)."""
+    system = _first(attributes, "db.system.name", "db.system")
+    return str(system) if system is not None else None
+
+
+def db_statement(attributes: Mapping[str, Any]) -> str | None:
+    """``db.query.text`` (stable) or ``db.statement`` (old)."""
+    statement = _first(attributes, "db.query.text", "db.statement")
+    return str(statement) if statement is not None else None
 
 
 def span_op(span: SpanView) -> str:
@@ -107,6 +139,11 @@ def _url_parts(attributes: Mapping[str, Any]) -> tuple[str | None, str | None]:
     if port is not None and ":" not in netloc and str(port) != str(default_port):
         netloc = f"{netloc}:{port}"
     return f"{scheme}://{netloc}{path}", (str(query) if query else None)
+
+
+def url_parts(attributes: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(URL without its query, query) from ``url.full``/``http.url`` or their parts."""
+    return _url_parts(attributes)
 
 
 def request_interface(span: SpanView, *, send_default_pii: bool) -> dict[str, Any] | None:

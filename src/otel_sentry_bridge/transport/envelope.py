@@ -199,8 +199,9 @@ def event_envelope(
 ) -> bytes:
     """One ``event`` item with its envelope header. ``event["event_id"]`` must exist.
 
-    ``sent_at`` is when the envelope leaves (relay uses it to correct clock drift); a naive
-    datetime is taken as UTC.
+    An event of ``"type": "transaction"`` goes as a ``transaction`` item (Sentry counts and
+    rate-limits it under that category). ``sent_at`` is when the envelope leaves (relay uses
+    it to correct clock drift); a naive datetime is taken as UTC.
     """
     headers: Headers = {"event_id": event["event_id"], "sent_at": _iso_utc(sent_at)}
     if dsn is not None:
@@ -208,7 +209,8 @@ def event_envelope(
     headers["sdk"] = dict(sdk)
     if trace is not None:
         headers["trace"] = dict(trace)
-    item = {"type": "event", "content_type": "application/json"}
+    item_type = "transaction" if event.get("type") == "transaction" else "event"
+    item = {"type": item_type, "content_type": "application/json"}
     return encode_envelope(headers, [(item, json_dumps(event))])
 
 
@@ -230,14 +232,15 @@ def client_report_item(
     return {"type": "client_report"}, json_dumps(report)
 
 
-def decode_events(data: bytes) -> list[dict[str, Any]]:
-    """The JSON payloads of the ``event`` items in ``data`` (gzip-compressed or not)."""
+def decode_events(data: bytes, item_type: str = "event") -> list[dict[str, Any]]:
+    """The JSON payloads of the ``event`` items (or those of ``item_type``, e.g.
+    ``"transaction"``) in ``data``, gzip-compressed or not."""
     if data[:2] == _GZIP_MAGIC:
         data = gzip.decompress(data)
     _, items = decode_envelope(data)
     events: list[dict[str, Any]] = []
     for item_headers, payload in items:
-        if item_headers.get("type") == "event":
+        if item_headers.get("type") == item_type:
             events.append(json.loads(payload))
     return events
 
