@@ -27,8 +27,8 @@ $(BUGSINK_VENV)/.installed:
 	touch $@
 
 lint: venv
-	$(BIN)/ruff check src tests examples
-	$(BIN)/ruff format --check src tests examples
+	$(BIN)/ruff check src tests examples benchmarks
+	$(BIN)/ruff format --check src tests examples benchmarks
 
 typecheck: venv
 	$(BIN)/mypy --strict src

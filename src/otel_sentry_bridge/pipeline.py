@@ -222,10 +222,7 @@ class Pipeline:
     def send(self, event: dict[str, Any]) -> bool:
         """Scrub, bound, encode and hand over to the sender thread."""
         event = enforce_limits(scrub_event(event, self._scrubber))
-        envelope = envelope_for(event, self._dsn)
-        if self.settings.gzip:  # here, so the sender thread only does the HTTP
-            envelope = gzip_body(envelope)
-        return self.delivery.submit(envelope)
+        return self.delivery.submit(self._encode(event))
 
     def send_transaction(self, batch: TransactionBatch) -> bool:
         """Build, scrub, bound, encode and hand over one transaction (category
@@ -242,10 +239,13 @@ class Pipeline:
             self._scrubber,
         )
         event = enforce_limits(scrub_event(event, self._scrubber))
+        return self.delivery.submit(self._encode(event), "transaction")
+
+    def _encode(self, event: dict[str, Any]) -> bytes:
         envelope = envelope_for(event, self._dsn)
-        if self.settings.gzip:
-            envelope = gzip_body(envelope)
-        return self.delivery.submit(envelope, "transaction")
+        # Gzipped here, not on the sender: an envelope may wait in the outbox (bounded in
+        # bytes) while Sentry is slow or down, and a compressed one takes a third of the room.
+        return gzip_body(envelope) if self.settings.gzip else envelope
 
     def close(self) -> None:
         self.delivery.close()

@@ -436,6 +436,11 @@ class _Walk:
         data = crumb.get("data")
         if data is not None:
             new = self.bag(data)
+            url = new.get("url") if isinstance(new, Mapping) else None
+            if isinstance(url, str):  # http crumbs from any source: ?token=... in the query
+                clean = self.url(url)
+                if clean != url:
+                    new = {**new, "url": clean}
             if new is not data:
                 out = dict(crumb)
                 out["data"] = new

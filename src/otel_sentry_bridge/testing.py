@@ -20,23 +20,28 @@ __all__ = ["CapturingTransport"]
 class CapturingTransport:
     """A transport that keeps every envelope instead of sending it.
 
-    ``observe`` (optional) is called with each decoded event, e.g. to validate it.
+    ``events`` holds the error events, ``transactions`` the transactions (sent when
+    ``traces_sample_rate`` > 0). ``observe`` (optional) is called with each decoded event or
+    transaction, e.g. to validate it.
     """
 
     def __init__(self, observe: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.envelopes: list[bytes] = []
         self.events: list[dict[str, Any]] = []
+        self.transactions: list[dict[str, Any]] = []
         self._observe = observe
         self._cond = threading.Condition()
 
     def send(self, envelope: bytes) -> SendResult:
         events = decode_events(envelope)
+        transactions = decode_events(envelope, "transaction")
         with self._cond:
             self.envelopes.append(envelope)
             self.events.extend(events)
+            self.transactions.extend(transactions)
             self._cond.notify_all()
         if self._observe is not None:
-            for event in events:
+            for event in (*events, *transactions):
                 self._observe(event)
         return SendResult(status=200, error=None, rate_limits=None, retry_after=None, body="")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -100,16 +101,18 @@ def test_on_end_does_not_wait_for_a_slow_server(provider: TracerProvider) -> Non
     processor = SentrySpanProcessor(transport=transport, queue_size=10)
     provider.add_span_processor(processor)
     try:
-        for _ in range(30):  # more than the queues hold: the extra ones are counted, not waited on
+        started = time.monotonic()
+        for _ in range(150):  # more than the queues hold: the extra ones are counted, not waited on
             _record_error(provider)
-        # At most 10 spans queued + 10 envelopes in the outbox + one in each thread's hands.
-        assert processor.pipeline.lost[("queue_overflow", "error")] >= 30 - 22
+        assert time.monotonic() - started < 5  # nobody waited for the stuck send (10 s)
+        # At most 10 spans queued + 100 envelopes in the outbox + one in each thread's hands.
+        assert processor.pipeline.lost[("queue_overflow", "error")] >= 150 - 112
         assert not processor.force_flush(50)
     finally:
         release.set()
     assert processor.force_flush(5000)
     lost = processor.pipeline.lost[("queue_overflow", "error")]
-    assert len(transport.events) + lost == 30
+    assert len(transport.events) + lost == 150
 
 
 def test_shutdown_drains_within_its_timeout_and_is_idempotent(provider: TracerProvider) -> None:
@@ -197,3 +200,36 @@ def test_http_error_is_logged_once_and_never_raised(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "bad event" in warnings[0].getMessage()
     assert processor.pipeline.lost[("send_error", "error")] == 2
+
+
+def test_a_request_thread_steps_aside_only_while_half_the_queue_waits(
+    provider: TracerProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a burst the worker must get the GIL: ``on_end`` sleeps briefly (releasing it)
+    once half the queue is waiting, never before."""
+    from otel_sentry_bridge import processor as processor_module
+
+    pauses: list[float] = []
+    monkeypatch.setattr(processor_module.time, "sleep", pauses.append)
+    processor = SentrySpanProcessor(transport=CapturingTransport(), queue_size=4)
+    busy = threading.Event()
+    release = threading.Event()
+    handle = processor._worker._handle
+
+    def slow(item: Any) -> None:
+        busy.set()
+        release.wait(10)
+        handle(item)
+
+    processor._worker._handle = slow
+    provider.add_span_processor(processor)
+    try:
+        _record_error(provider)  # taken by the (stuck) worker
+        assert busy.wait(5)
+        _record_error(provider)  # 1 waiting of 4
+        assert pauses == []
+        _record_error(provider)  # 2 waiting: half the queue
+        assert pauses == [processor_module._HAND_OVER_S]
+    finally:
+        release.set()
+    assert processor.force_flush(5000)

@@ -134,6 +134,18 @@ def test_breadcrumb_data_is_filtered_recursively(word: str) -> None:
 
 
 @WORDS
+def test_breadcrumb_urls_from_any_source_lose_their_secret_query_values(word: str) -> None:
+    url = f"https://api.example/v1/items?page=2&{word}={SECRET}#top"
+    crumbs = {"values": [{"type": "http", "data": {"url": url, "method": "GET"}}]}
+    out = scrub(base_event(breadcrumbs=crumbs))
+    data = out["breadcrumbs"]["values"][0]["data"]
+    assert SECRET not in json.dumps(out)
+    assert data["url"].startswith("https://api.example/v1/items?page=2&")
+    assert data["method"] == "GET"
+    assert crumbs["values"][0]["data"]["url"] == url  # the input is not mutated
+
+
+@WORDS
 def test_breadcrumb_messages_with_key_value_pairs_are_filtered(word: str) -> None:
     crumbs = {"values": [{"message": f"login {word}={SECRET} user=bob"}]}
     out = scrub(base_event(breadcrumbs=crumbs))

@@ -377,7 +377,9 @@ def provider() -> Iterator[TracerProvider]:
 
 
 def _transactions(transport: CapturingTransport) -> list[dict[str, Any]]:
-    return [t for data in transport.envelopes for t in decode_events(data, "transaction")]
+    decoded = [t for data in transport.envelopes for t in decode_events(data, "transaction")]
+    assert transport.transactions == decoded  # what users' tests read
+    return decoded
 
 
 def test_transactions_are_off_by_default(provider: TracerProvider) -> None:
