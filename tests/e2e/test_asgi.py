@@ -22,7 +22,15 @@ from typing import Any
 import pytest
 
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.support.processes import BIN, SHOP, ServerProcess, base_env, free_port, get
+from tests.support.processes import (
+    BIN,
+    SHOP,
+    ServerProcess,
+    base_env,
+    free_port,
+    get,
+    shop_env,
+)
 from tests.support.receiver import SentryReceiver
 
 pytestmark = pytest.mark.e2e
@@ -282,16 +290,7 @@ def test_example_shop_under_opentelemetry_instrument_uvicorn(
     _require_uvicorn()
     port = free_port()
     with OtlpReceiver() as otlp:
-        env = base_env(
-            SENTRY_DSN=sentry_receiver.dsn,
-            OTEL_SERVICE_NAME="shop",
-            DJANGO_SETTINGS_MODULE="shop.settings",
-            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=otlp.traces_endpoint,
-            OTEL_METRICS_EXPORTER="none",
-            OTEL_LOGS_EXPORTER="none",
-            OTEL_BSP_SCHEDULE_DELAY="100",
-        )
-        env["PYTHONPATH"] = str(SHOP)
+        env = shop_env(sentry_receiver.dsn, otlp.traces_endpoint)
         process = ServerProcess(
             [
                 str(BIN / "opentelemetry-instrument"),

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.support.processes import BIN, SHOP, ServerProcess, base_env, start_shop
+from tests.support.processes import BIN, SHOP, ServerProcess, shop_env, start_shop
 from tests.support.receiver import SentryReceiver
 from tests.support.redis_server import RedisServer, redis_server  # noqa: F401
 
@@ -73,17 +73,8 @@ class CeleryRun:
 
 
 def _env(service: str, broker: str, receiver: SentryReceiver, otlp: OtlpReceiver) -> dict:
-    env = base_env(
-        SENTRY_DSN=receiver.dsn,
-        OTEL_SERVICE_NAME=service,
-        DJANGO_SETTINGS_MODULE="shop.settings",
-        CELERY_BROKER_URL=broker,
-        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=otlp.traces_endpoint,
-        OTEL_METRICS_EXPORTER="none",
-        OTEL_LOGS_EXPORTER="none",
-        OTEL_BSP_SCHEDULE_DELAY="100",
-    )
-    env["PYTHONPATH"] = str(SHOP)
+    env = shop_env(receiver.dsn, otlp.traces_endpoint, CELERY_BROKER_URL=broker)
+    env["OTEL_SERVICE_NAME"] = service
     return env
 
 

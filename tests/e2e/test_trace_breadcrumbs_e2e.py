@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.bugsink import BugsinkServer
 from tests.support.otlp_receiver import OtlpReceiver
-from tests.support.processes import SHOP, base_env, get, start_shop
+from tests.support.processes import get, shop_env, start_shop
 from tests.support.receiver import SentryReceiver
 
 pytestmark = pytest.mark.e2e
@@ -23,17 +23,7 @@ pytestmark = pytest.mark.e2e
 
 @contextmanager
 def _shop(dsn: str, otlp: OtlpReceiver, log: Path, **extra: str) -> Iterator[str]:
-    env = base_env(
-        SENTRY_DSN=dsn,
-        OTEL_SERVICE_NAME="shop",
-        DJANGO_SETTINGS_MODULE="shop.settings",
-        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=otlp.traces_endpoint,
-        OTEL_METRICS_EXPORTER="none",
-        OTEL_LOGS_EXPORTER="none",
-        OTEL_BSP_SCHEDULE_DELAY="100",
-        **extra,
-    )
-    env["PYTHONPATH"] = str(SHOP)
+    env = shop_env(dsn, otlp.traces_endpoint, **extra)
     server, base = start_shop(env, log)
     try:
         yield base

@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.bugsink import BugsinkServer
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.support.processes import BIN, REPO, SHOP, base_env, get, start_shop
+from tests.support.processes import BIN, REPO, base_env, get, shop_env, start_shop
 
 pytestmark = pytest.mark.e2e
 
@@ -36,18 +36,7 @@ def _shop(env: dict[str, str], log: Path) -> Iterator[str]:
 
 
 def _shop_env(dsn: str, otlp: OtlpReceiver, environment: str) -> dict[str, str]:
-    env = base_env(
-        SENTRY_DSN=dsn,
-        SENTRY_ENVIRONMENT=environment,
-        OTEL_SERVICE_NAME="shop",
-        DJANGO_SETTINGS_MODULE="shop.settings",
-        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=otlp.traces_endpoint,
-        OTEL_METRICS_EXPORTER="none",
-        OTEL_LOGS_EXPORTER="none",
-        OTEL_BSP_SCHEDULE_DELAY="100",
-    )
-    env["PYTHONPATH"] = str(SHOP)
-    return env
+    return shop_env(dsn, otlp.traces_endpoint, SENTRY_ENVIRONMENT=environment)
 
 
 def test_each_error_is_one_bugsink_event_whose_trace_reached_the_otlp_receiver(

@@ -94,6 +94,23 @@ def get(url: str, headers: Mapping[str, str] | None = None) -> int:
 SHOP = REPO / "examples" / "shop"
 
 
+def shop_env(dsn: str, traces_endpoint: str, **extra: str) -> dict[str, str]:
+    """The environment a user gives the example shop under ``opentelemetry-instrument``:
+    errors to ``dsn``, spans over OTLP/HTTP to ``traces_endpoint``, exported quickly."""
+    env = base_env(
+        SENTRY_DSN=dsn,
+        OTEL_SERVICE_NAME="shop",
+        DJANGO_SETTINGS_MODULE="shop.settings",
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=traces_endpoint,
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="none",
+        OTEL_BSP_SCHEDULE_DELAY="100",
+        **extra,
+    )
+    env["PYTHONPATH"] = str(SHOP)
+    return env
+
+
 def start_shop(env: Mapping[str, str], log: Path) -> tuple[ServerProcess, str]:
     """The example shop under ``opentelemetry-instrument ... runserver --noreload``, as a user
     runs it; returns the process and its base URL once it answers."""
