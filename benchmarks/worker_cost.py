@@ -38,9 +38,9 @@ class KeepingTransport:
 
 def compression_figures(bodies: list[bytes]) -> dict[str, float]:
     """Sizes before/after gzip and the time of the worker's gzip step alone, per envelope."""
-    from otel_sentry_bridge.transport.compress import gzip_body
+    from otel_sentry_bridge.transport.compress import GZIP_MAGIC, gzip_body
 
-    raw = [gzip.decompress(b) if b[:2] == b"\x1f\x8b" else b for b in bodies]
+    raw = [gzip.decompress(b) if b[:2] == GZIP_MAGIC else b for b in bodies]
     start = time.perf_counter_ns()
     for data in raw:
         gzip_body(data)

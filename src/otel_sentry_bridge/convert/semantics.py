@@ -30,27 +30,19 @@ def _first(attributes: Mapping[str, Any], *keys: str) -> Any:
     return None
 
 
-def _http_method(attributes: Mapping[str, Any]) -> str | None:
+def http_method(attributes: Mapping[str, Any]) -> str | None:
+    """``http.request.method`` (stable) or ``http.method`` (old)."""
     method = _first(attributes, "http.request.method", "http.method")
     return str(method) if method is not None else None
 
 
-def _http_status(attributes: Mapping[str, Any]) -> int | None:
+def http_status(attributes: Mapping[str, Any]) -> int | None:
+    """``http.response.status_code`` (stable) or ``http.status_code`` (old), as an int."""
     status = _first(attributes, "http.response.status_code", "http.status_code")
     try:
         return int(status) if status is not None else None
     except (TypeError, ValueError):
         return None
-
-
-def http_method(attributes: Mapping[str, Any]) -> str | None:
-    """``http.request.method`` (stable) or ``http.method`` (old)."""
-    return _http_method(attributes)
-
-
-def http_status(attributes: Mapping[str, Any]) -> int | None:
-    """``http.response.status_code`` (stable) or ``http.status_code`` (old), as an int."""
-    return _http_status(attributes)
 
 
 def db_system(attributes: Mapping[str, Any]) -> str | None:
@@ -69,7 +61,7 @@ def span_op(span: SpanView) -> str:
     """Sentry's operation name, e.g. ``http.server``, ``db``, ``queue.process``."""
     attributes = span.attributes
     kind = span.kind.upper()
-    if _http_method(attributes) is not None:
+    if http_method(attributes) is not None:
         return "http.client" if kind == "CLIENT" else "http.server"
     if "db.system" in attributes or "db.system.name" in attributes:
         return "db"
@@ -99,7 +91,7 @@ _HTTP_STATUS = {
 
 def span_status(span: SpanView) -> str:
     """Sentry span status from the HTTP status when there is one, else the OTel status."""
-    code = _http_status(span.attributes)
+    code = http_status(span.attributes)
     if code is not None and code >= 400:
         return _HTTP_STATUS.get(code, "invalid_argument" if code < 500 else "internal_error")
     if span.status_code == "ERROR":
@@ -117,8 +109,9 @@ def transaction_name(span: SpanView) -> str:
     return span.name
 
 
-def _url_parts(attributes: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """(url without query, query) from whichever conventions the span uses."""
+def url_parts(attributes: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(URL without its query, query) from ``url.full``/``http.url`` or their parts, in
+    whichever conventions the span uses."""
     full = _first(attributes, "url.full", "http.url")
     if full is not None:
         parts = urlsplit(str(full))
@@ -141,18 +134,13 @@ def _url_parts(attributes: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return f"{scheme}://{netloc}{path}", (str(query) if query else None)
 
 
-def url_parts(attributes: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """(URL without its query, query) from ``url.full``/``http.url`` or their parts."""
-    return _url_parts(attributes)
-
-
 def request_interface(span: SpanView, *, send_default_pii: bool) -> dict[str, Any] | None:
     """Sentry's ``request`` interface for a server span with HTTP attributes, else None."""
     attributes = span.attributes
-    method = _http_method(attributes)
+    method = http_method(attributes)
     if method is None or span.kind.upper() == "CLIENT":
         return None
-    url, query = _url_parts(attributes)
+    url, query = url_parts(attributes)
     request: dict[str, Any] = {"method": method}
     if url:
         request["url"] = url

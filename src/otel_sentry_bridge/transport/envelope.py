@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..dsn import Dsn
+from .compress import GZIP_MAGIC
 
 __all__ = [
     "MalformedEnvelope",
@@ -30,7 +31,6 @@ __all__ = [
 Headers = dict[str, Any]
 Item = tuple[Headers, bytes]
 
-_GZIP_MAGIC = b"\x1f\x8b"
 _MAX_DEPTH = 100  # deeper data is cut; also keeps the fallback walk clear of RecursionError
 _CYCLE = "<cycle>"
 _TOO_DEEP = "<max depth>"
@@ -235,7 +235,7 @@ def client_report_item(
 def decode_events(data: bytes, item_type: str = "event") -> list[dict[str, Any]]:
     """The JSON payloads of the ``event`` items (or those of ``item_type``, e.g.
     ``"transaction"``) in ``data``, gzip-compressed or not."""
-    if data[:2] == _GZIP_MAGIC:
+    if data[:2] == GZIP_MAGIC:
         data = gzip.decompress(data)
     _, items = decode_envelope(data)
     events: list[dict[str, Any]] = []

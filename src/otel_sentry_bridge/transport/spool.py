@@ -33,6 +33,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+from .compress import GZIP_MAGIC
 from .envelope import decode_envelope
 
 __all__ = ["Spool", "SpoolEntry"]
@@ -378,7 +379,7 @@ def _problem(data: bytes) -> str | None:
     if not data:
         return "empty file"
     try:
-        if data[:2] == b"\x1f\x8b":  # stored as the worker compressed it
+        if data[:2] == GZIP_MAGIC:  # stored as the worker compressed it
             data = gzip.decompress(data)
         _, items = decode_envelope(data)
     except Exception as exc:  # MalformedEnvelope; RecursionError from absurdly nested JSON
