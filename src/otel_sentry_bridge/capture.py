@@ -27,7 +27,7 @@ from . import attributes as attr
 from .config import Settings, load_settings
 from .filters import IgnoredTypes
 from .formatting import stacktrace
-from .scrub import Scrubber, safe_repr
+from .scrub import Scrubber, safe_repr, scrubber_for
 from .store import store
 
 __all__ = [
@@ -282,7 +282,8 @@ def capture_exception(
                 "formatted": formatted,
             }
         if settings.include_local_variables:
-            all_extras["frame_vars"] = _frame_vars(exc.__traceback__, Scrubber())
+            scrubber = scrubber_for(settings.denylist)
+            all_extras["frame_vars"] = _frame_vars(exc.__traceback__, scrubber)
         _capture(attributes, exc, all_extras, name=name, recorded_elsewhere=recorded_elsewhere)
         return event_id
     except Exception:

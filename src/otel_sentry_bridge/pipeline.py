@@ -32,7 +32,7 @@ from .delivery import Delivery
 from .dsn import Dsn
 from .filters import IgnoredTypes
 from .limits import enforce_limits
-from .scrub import Scrubber, scrub_event
+from .scrub import scrub_event, scrubber_for
 from .source import SourceCache
 from .spans import record_view, span_view
 from .store import CaptureStore, store
@@ -55,7 +55,7 @@ def _runtime() -> dict[str, str]:
 
 def convert_context(settings: Settings, capture_store: CaptureStore = store) -> ConvertContext:
     """The conversion's view of this process (reads ``sys.path`` and the host name once)."""
-    scrubber = Scrubber(extra=settings.denylist)
+    scrubber = scrubber_for(settings.denylist)
 
     def span_breadcrumbs_for(trace_id: int, until_ns: int) -> list[dict[str, Any]]:
         crumbs = []
@@ -125,7 +125,7 @@ class Pipeline:
         self._ignored = IgnoredTypes(settings.ignored_exceptions)
         self._ctx = convert_context(settings, capture_store)
         self._store = capture_store
-        self._scrubber = Scrubber(extra=settings.denylist)
+        self._scrubber = scrubber_for(settings.denylist)
         self._sent: OrderedDict[tuple[int, Signature], None] = OrderedDict()
         self._lock = threading.Lock()
         # (reason, category) -> events dropped; shared with the sender, sent as client reports

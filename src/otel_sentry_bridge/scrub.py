@@ -19,6 +19,7 @@ import logging
 import re
 import reprlib
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -28,6 +29,7 @@ __all__ = [
     "Scrubber",
     "safe_repr",
     "scrub_event",
+    "scrubber_for",
 ]
 
 _log = logging.getLogger("otel_sentry_bridge")
@@ -551,6 +553,13 @@ _SECTIONS: dict[str, Callable[[_Walk, Any], Any]] = {
     "contexts": _Walk.contexts,
     "user": _Walk.user,
 }
+
+
+@lru_cache(maxsize=8)
+def scrubber_for(extra: tuple[str, ...] = ()) -> Scrubber:
+    """The process's scrubber for the default words plus ``extra`` (``OTEL_SENTRY_DENYLIST``):
+    one per word list, so its compiled pattern and decision cache serve every caller."""
+    return Scrubber(extra=extra)
 
 
 def scrub_event(event: dict[str, Any], scrubber: Scrubber) -> dict[str, Any]:

@@ -27,7 +27,6 @@ import logging
 import time
 from collections.abc import Callable
 from contextvars import Token
-from functools import lru_cache
 from typing import Any
 
 from celery import signals
@@ -41,7 +40,7 @@ from opentelemetry.propagators.textmap import Getter
 from .. import attributes as attr
 from ..capture import already_captured, capture_exception, current_settings, exception_type_name
 from ..logging import SpanEventHandler, ensure_installed
-from ..scrub import Scrubber, safe_repr
+from ..scrub import safe_repr, scrubber_for
 from ..store import store
 from .task_data import parameter_names, soft_time_limit_fingerprint, task_extras
 
@@ -143,7 +142,7 @@ def _report(
         args=args,
         kwargs=kwargs,
         names=parameter_names(getattr(task, "run", None) or task),
-        is_sensitive=_scrubber(settings.denylist).is_sensitive,
+        is_sensitive=scrubber_for(settings.denylist).is_sensitive,
         fingerprint=(
             soft_time_limit_fingerprint(name) if isinstance(exc, SoftTimeLimitExceeded) else None
         ),
@@ -190,11 +189,6 @@ def _request_of(task: Any, task_id: str | None) -> Any:
     if request is None or task_id is None or getattr(request, "id", None) != task_id:
         return None
     return request
-
-
-@lru_cache(maxsize=8)
-def _scrubber(denylist: tuple[str, ...]) -> Scrubber:
-    return Scrubber(extra=denylist)
 
 
 def _recorded_by_otel(task: Any, task_id: str | None, span: trace.Span) -> bool:
