@@ -159,6 +159,16 @@ class Scrubber:
         """A copy of ``values`` (one level) with sensitive keys filtered."""
         return {k: (FILTERED if self.is_sensitive(k) else v) for k, v in values.items()}
 
+    def url(self, url: str) -> str:
+        """``url`` with sensitive query values and its password (or DSN key) filtered."""
+        base, sep, query = url.partition("?")
+        if sep:
+            query, hash_sep, fragment = query.partition("#")
+            scrubbed = self.query_string(query)
+            if scrubbed is not query:
+                url = f"{base}?{scrubbed}{hash_sep}{fragment}"
+        return value_text(url)
+
     def query_string(self, query: str) -> str:
         """``a=1&token=x`` -> ``a=1&token=[Filtered]``; keeps order and unknown parts."""
         return self._pairs(query, "&")
@@ -408,15 +418,7 @@ class _Walk:
         return value_text(data)
 
     def url(self, url: Any) -> Any:
-        if not isinstance(url, str):
-            return url
-        base, sep, query = url.partition("?")
-        if sep:
-            query, hash_sep, fragment = query.partition("#")
-            scrubbed = self.s.query_string(query)
-            if scrubbed is not query:
-                url = f"{base}?{scrubbed}{hash_sep}{fragment}"
-        return value_text(url)
+        return self.s.url(url) if isinstance(url, str) else url
 
     # -- the other places -------------------------------------------------------------------
 

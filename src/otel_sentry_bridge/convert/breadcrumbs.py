@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..scrub import Scrubber, value_text
+from ..scrub import Scrubber
 from .model import SpanView
 from .semantics import db_statement, db_system, http_method, http_status, span_op, url_parts
 
@@ -28,9 +28,7 @@ def scrubbed_url(attributes: Mapping[str, Any], scrubber: Scrubber) -> str | Non
     url, query = url_parts(attributes)
     if url is None:
         return None
-    if query:
-        url = f"{url}?{scrubber.query_string(query)}"
-    return value_text(url)
+    return scrubber.url(f"{url}?{query}" if query else url)
 
 
 def _level(span: SpanView, status: int | None) -> str:

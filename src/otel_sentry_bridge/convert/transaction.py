@@ -58,9 +58,8 @@ def _value(key: str, value: Any, scrubber: Scrubber) -> Any:
         return FILTERED
     if isinstance(value, str):
         if key in _URL_KEYS:
-            base, sep, query = value.partition("?")
-            value = f"{base}?{scrubber.query_string(query)}" if sep else value
-        elif key in _QUERY_KEYS:
+            return scrubber.url(value)
+        if key in _QUERY_KEYS:
             value = scrubber.query_string(value)
         elif key in _STATEMENT_KEYS:
             return scrubber.free_text(value)
