@@ -28,11 +28,12 @@ from .config import Settings, load_settings
 from .filters import IgnoredTypes
 from .formatting import stacktrace
 from .scrub import Scrubber, safe_repr, scrubber_for
-from .store import store
+from .store import AnnotationKey, store
 
 __all__ = [
     "DirectCapture",
     "already_captured",
+    "annotation_key",
     "breadcrumb_key",
     "capture_exception",
     "capture_message",
@@ -131,6 +132,12 @@ def _message(exc: BaseException) -> str:
         return safe_repr(exc)
 
 
+def annotation_key(span_id: int, exc: BaseException) -> AnnotationKey:
+    """How the worker finds what a hook left for ``exc`` when another instrumentation records
+    it on the span: (span id, type and message as ``Span.record_exception`` writes them)."""
+    return (span_id, exception_type_name(type(exc)), _message(exc))
+
+
 @lru_cache(maxsize=8)
 def _ignored_types(names: tuple[str, ...]) -> IgnoredTypes:
     return IgnoredTypes(names)
@@ -202,8 +209,7 @@ def _capture(
         if recorded_elsewhere:
             # The Django instrumentation records this very exception on this span when the
             # response goes out; tell the worker which event id and mechanism it carries.
-            key = (context.span_id, exception_type_name(type(exc)), _message(exc))
-            store.annotate(key, attributes)
+            store.annotate(annotation_key(context.span_id, exc), attributes)
             return
         # What Span.record_exception writes, with the cheap stacktrace text (see formatting).
         span.add_event(

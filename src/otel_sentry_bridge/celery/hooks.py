@@ -38,9 +38,9 @@ from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 
 from .. import attributes as attr
-from ..capture import already_captured, capture_exception, current_settings, exception_type_name
+from ..capture import already_captured, annotation_key, capture_exception, current_settings
 from ..logging import SpanEventHandler, ensure_installed
-from ..scrub import safe_repr, scrubber_for
+from ..scrub import scrubber_for
 from ..store import store
 from .task_data import parameter_names, soft_time_limit_fingerprint, task_extras
 
@@ -129,8 +129,7 @@ def _report(
         # on the span all the same (its own ``throws`` check looks at billiard's wrapper, not
         # at the exception): tell the pipeline that copy is for tracing only.
         if _recorded_by_otel(task, task_id, span):
-            key = (span.get_span_context().span_id, exception_type_name(type(exc)), _text(exc))
-            store.annotate(key, {attr.SEND: False})
+            store.annotate(annotation_key(span.get_span_context().span_id, exc), {attr.SEND: False})
         return
     name = str(getattr(task, "name", None) or "celery.task")
     request = _request_of(task, task_id)
@@ -172,14 +171,6 @@ def _expected(task: Any, exc: BaseException) -> bool:
         return isinstance(exc, tuple(throws))
     except TypeError:  # not classes: nothing is expected
         return False
-
-
-def _text(exc: BaseException) -> str:
-    """``exception.message`` as ``Span.record_exception`` writes it."""
-    try:
-        return str(exc)
-    except Exception:
-        return safe_repr(exc)
 
 
 def _request_of(task: Any, task_id: str | None) -> Any:
