@@ -32,7 +32,7 @@ from .capture import (
     sentry_level,
 )
 from .config import Settings
-from .scrub import Scrubber, safe_repr
+from .scrub import safe_repr, scrubber_for
 from .store import store
 from .worker import is_worker_thread
 
@@ -91,7 +91,7 @@ class SpanEventHandler(logging.Handler):
         self._local = threading.local()
         self._span_counts: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._counts_lock = threading.Lock()
-        self._scrubber = Scrubber()
+        self._scrubber = scrubber_for()
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno < min(self.event_level, self.breadcrumb_level):

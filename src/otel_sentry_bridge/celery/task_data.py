@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
+from itertools import islice
 from typing import Any
 
 from ..scrub import FILTERED, safe_repr
@@ -49,12 +50,7 @@ def bounded(value: Any, depth: int = 0) -> Any:
 
 
 def _first(items: Any) -> list[Any]:
-    out = []
-    for index, item in enumerate(items):
-        if index >= MAX_ITEMS:
-            break
-        out.append(item)
-    return out
+    return list(islice(items, MAX_ITEMS))
 
 
 def parameter_names(func: Callable[..., Any]) -> list[str]:

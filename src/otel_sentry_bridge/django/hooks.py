@@ -21,7 +21,7 @@ from django.core.signals import got_request_exception
 
 from ..capture import capture_exception, current_settings
 from ..config import Settings
-from ..scrub import FILTERED, Scrubber
+from ..scrub import FILTERED, scrubber_for
 from .untraced import warn_if_untraced_asgi
 
 __all__ = ["install", "request_extras", "uninstall"]
@@ -29,7 +29,7 @@ __all__ = ["install", "request_extras", "uninstall"]
 # Where opentelemetry-instrumentation-django keeps the exception it will record.
 _OTEL_EXCEPTION_KEY = "opentelemetry-instrumentor-django.exception_key"
 _DISPATCH_UID = "otel_sentry_bridge.got_request_exception"
-_scrubber = Scrubber()
+_scrubber = scrubber_for()  # the default words; the pipeline adds OTEL_SENTRY_DENYLIST
 
 
 def install() -> None:
