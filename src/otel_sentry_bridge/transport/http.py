@@ -103,7 +103,7 @@ class HttpTransport:
         self._timeout = timeout
         self._gzip = gzip
         self._verify = verify
-        self._headers = {
+        headers = {
             "X-Sentry-Auth": dsn.auth_header(_CLIENT),
             "Content-Type": "application/x-sentry-envelope",
             "User-Agent": _CLIENT,
@@ -114,7 +114,7 @@ class HttpTransport:
             gzipped: requests.Request(
                 "POST",
                 self._url,
-                headers={**self._headers, **({"Content-Encoding": "gzip"} if gzipped else {})},
+                headers={**headers, **({"Content-Encoding": "gzip"} if gzipped else {})},
             ).prepare()
             for gzipped in (False, True)
         }
