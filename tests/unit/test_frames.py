@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import gzip
-
 from otel_sentry_bridge.convert import frames
 from otel_sentry_bridge.convert.frames import CodeLayout
-from otel_sentry_bridge.transport.compress import gzip_body
 
 LAYOUT = CodeLayout(
     import_roots=("/srv/app/src/", "/usr/lib/python3.11/site-packages/"),
@@ -41,11 +38,3 @@ def test_memo_is_not_part_of_the_layout_identity() -> None:
     twin = CodeLayout(import_roots=LAYOUT.import_roots, stdlib_roots=LAYOUT.stdlib_roots)
     LAYOUT.placement("/srv/app/src/shop/models.py")
     assert twin == LAYOUT and hash(twin) == hash(LAYOUT)
-
-
-def test_gzip_body_is_a_standard_gzip_stream() -> None:
-    data = b'{"event_id":"0123"}\n' * 200
-    body = gzip_body(data)
-    assert body[:2] == b"\x1f\x8b"
-    assert gzip.decompress(body) == data
-    assert len(body) < len(data) // 5

@@ -8,12 +8,27 @@ __all__ = ["GZIP_MAGIC", "gzip_body"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 # Level 1: an event envelope shrinks about 3.3x instead of 3.5x at level 6, for half the
-# CPU; zlib's own gzip framing (wbits=31) skips the gzip module's Python-level header code.
+# CPU; zlib's own gzip framing (wbits 16 + window bits) skips the gzip module's Python code.
 _LEVEL = 1
-_GZIP_WBITS = 31
+_GZIP_FRAMING = 16
+_MIN_WINDOW_BITS = 9
+_MAX_WINDOW_BITS = 15
+
+
+def _sized_state(size: int) -> tuple[int, int]:
+    """(wbits, memLevel) for ``size`` bytes of input.
+
+    zlib's defaults (a 32 KiB window, memLevel 8) allocate and clear ~260 KB of state per
+    stream, which costs more than compressing a typical 2-8 KB envelope (~60 us of ~70). A
+    window no larger than the input finds the same matches, and a hash table scaled with it
+    gives the same output here to within a few bytes, in a sixth of the time.
+    """
+    window = max(_MIN_WINDOW_BITS, min(_MAX_WINDOW_BITS, (size - 1).bit_length()))
+    return _GZIP_FRAMING + window, max(1, min(8, window - 7))
 
 
 def gzip_body(data: bytes) -> bytes:
     """``data`` as a gzip stream (``Content-Encoding: gzip``)."""
-    compressor = zlib.compressobj(_LEVEL, zlib.DEFLATED, _GZIP_WBITS)
+    wbits, mem_level = _sized_state(len(data))
+    compressor = zlib.compressobj(_LEVEL, zlib.DEFLATED, wbits, mem_level)
     return compressor.compress(data) + compressor.flush()
