@@ -38,12 +38,13 @@ def _event_like(frames: int) -> bytes:
     return json.dumps(event).encode()
 
 
-@pytest.mark.parametrize(
-    "data",
-    [b"", b"x", b"ab" * 255, b"ab" * 256, b"abc" * 171, _event_like(3), _event_like(40)]
-    + [_event_like(400), bytes(random.Random(7).getrandbits(8) for _ in range(70_000))],
-    ids=lambda d: f"{len(d)}B",
-)
+_NOISE = bytes(random.Random(7).getrandbits(8) for _ in range(70_000))
+# around the window sizes' edges (512 B = 2**9), event-like JSON, and incompressible data
+_BODIES = [b"", b"x", b"ab" * 255, b"ab" * 256, b"abc" * 171, _NOISE]
+_BODIES += [_event_like(frames) for frames in (3, 40, 400)]
+
+
+@pytest.mark.parametrize("data", _BODIES, ids=lambda d: f"{len(d)}B")
 def test_every_size_round_trips_as_a_gzip_stream(data: bytes) -> None:
     body = gzip_body(data)
     assert body[:2] == GZIP_MAGIC
