@@ -77,7 +77,8 @@ class KeepAliveServer:
 
     def __init__(self) -> None:
         self.ports: list[int] = []
-        ports = self.ports
+        self.paths: list[str] = []  # the request targets: absolute URLs when used as a proxy
+        ports, paths = self.ports, self.paths
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -85,6 +86,7 @@ class KeepAliveServer:
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers["Content-Length"]))
                 ports.append(self.client_address[1])
+                paths.append(self.path)
                 self.send_response(200)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
@@ -173,6 +175,34 @@ def test_reuses_one_keep_alive_connection(keep_alive_server: KeepAliveServer) ->
 
     assert len(keep_alive_server.ports) == 3
     assert len(set(keep_alive_server.ports)) == 1
+
+
+_PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
+
+
+@pytest.mark.parametrize("bypass", [False, True], ids=["via-proxy", "no-proxy"])
+def test_http_proxy_and_no_proxy_from_the_environment_are_honoured(
+    keep_alive_server: KeepAliveServer, monkeypatch: pytest.MonkeyPatch, bypass: bool
+) -> None:
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    proxy_port = keep_alive_server.server.server_address[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy_port}")
+    if bypass:
+        monkeypatch.setenv("NO_PROXY", "sentry.example.invalid")
+    dsn = Dsn.parse("http://publickey@sentry.example.invalid:9000/42")
+    sender = HttpTransport(dsn, timeout=5.0)
+    try:
+        result = sender.send(make_envelope(dsn))
+    finally:
+        sender.close()
+
+    if bypass:  # straight to a host that does not resolve
+        assert not result.ok and result.error
+        assert keep_alive_server.paths == []
+    else:
+        assert result.ok, result
+        assert keep_alive_server.paths == ["http://sentry.example.invalid:9000/api/42/envelope/"]
 
 
 @pytest.mark.parametrize(
