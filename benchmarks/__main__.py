@@ -90,7 +90,7 @@ def latency_rounds(port: int) -> dict[str, list[dict[str, Any]]]:
     runs: dict[str, list[dict[str, Any]]] = {config: [] for config in CONFIGS}
     for index in range(SIZES["rounds"]):
         print(f"round {index + 1}/{SIZES['rounds']}:", end="", flush=True)
-        for config in CONFIGS:  # A B C C-capture D D-http, A B C ...
+        for config in CONFIGS:  # A B B-post C C-capture D D-http, A B ...
             print(f" {config}", end="", flush=True)
             runs[config].append(
                 run(
@@ -131,6 +131,9 @@ def main() -> None:
             "C/B_per_round": paired_values(runs, "C", "B", e, ratio),
             "C-B_us": paired(runs, "C", "B", e, diff),
             "C-capture-B_us": paired(runs, "C-capture", "B", e, diff),
+            "B-post-B_us": paired(runs, "B-post", "B", e, diff),
+            "C/B-post": paired(runs, "C", "B-post", e, ratio),
+            "C-B-post_us": paired(runs, "C", "B-post", e, diff),
             "D-A_us": paired(runs, "D", "A", e, diff),
             "D-http-A_us": paired(runs, "D-http", "A", e, diff),
         }
@@ -150,6 +153,14 @@ def main() -> None:
         "boom_capture_us_vs_otel": ratios["boom"]["C-capture-B_us"],
         "logerr_capture_us_vs_otel": ratios["logerr"]["C-capture-B_us"],
         "sentry_sdk_http_boom_added_us_vs_bare": ratios["boom"]["D-http-A_us"],
+        # What delivering any error costs the next request (B-post - B), and the bridge's
+        # cost above that floor (C - B-post).
+        "boom_delivery_floor_us": ratios["boom"]["B-post-B_us"],
+        "logerr_delivery_floor_us": ratios["logerr"]["B-post-B_us"],
+        "boom_added_us_vs_delivery_floor": ratios["boom"]["C-B-post_us"],
+        "logerr_added_us_vs_delivery_floor": ratios["logerr"]["C-B-post_us"],
+        "boom_ratio_vs_delivery_floor": ratios["boom"]["C/B-post"],
+        "logerr_ratio_vs_delivery_floor": ratios["logerr"]["C/B-post"],
         "worker_us_per_event": worker["worker_us_per_event"],
         "events_per_s": delivery["events_per_s"],
         "burst_delivered_fraction": burst["delivered_fraction"],
@@ -185,7 +196,11 @@ def main() -> None:
         "'worker cost per event' figure.",
         "C-capture is C with the worker's share dropped after on_end: C-capture - B is the "
         "capture work on the request thread; C - C-capture is what the background conversion "
-        "and delivery, run between the timed requests, leave behind (cold caches).",
+        "and delivery, run between the timed requests, leave behind for the next request.",
+        "B-post is B plus, after each error request (untimed), one ready envelope handed to a "
+        "thread and POSTed to the receiver: the least any in-process sender does per error. "
+        "B-post - B is what that alone costs the next request; C - B-post is the bridge's "
+        "cost above it.",
         "sentry-sdk's request-thread cost per error is D-A with its discarding transport "
         "(the lower of its two figures).",
         f"events received/errors made per round: {checks}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import os
@@ -16,6 +17,44 @@ DSN_KEY = "benchkey"
 
 def dsn(port: int) -> str:
     return f"http://{DSN_KEY}@127.0.0.1:{port}/1"
+
+
+def sample_envelope_gzip() -> bytes:
+    """A gzipped error envelope of the failing view's size (a chained exception, six frames
+    each with source context and locals: ~7 KB of JSON), for B-post's stand-in sender."""
+    frames = [
+        {
+            "filename": f"shop/orders_{i}.py",
+            "abs_path": f"/srv/shop/orders_{i}.py",
+            "function": f"step_{i}",
+            "module": f"shop.orders_{i}",
+            "lineno": 40 + i,
+            "in_app": True,
+            "context_line": f"    return step_{i + 1}(order_id)",
+            "pre_context": ["", f"def step_{i}(order_id):", '    """One step."""'],
+            "post_context": ["", ""],
+            "vars": {"order_id": "17", "request": "<WSGIRequest: GET '/boom/'>"},
+        }
+        for i in range(6)
+    ]
+    event = {
+        "event_id": "0" * 32,
+        "timestamp": "2026-01-01T00:00:00.000000Z",
+        "platform": "python",
+        "level": "error",
+        "exception": {
+            "values": [
+                {"type": t, "value": "order 17 not found", "stacktrace": {"frames": frames}}
+                for t in ("KeyError", "OrderLookupError")
+            ]
+        },
+        "contexts": {"trace": {"trace_id": "a" * 32, "span_id": "b" * 16}},
+        "request": {"method": "GET", "url": "http://bench.local/boom/"},
+    }
+    payload = json.dumps(event, separators=(",", ":")).encode()
+    item = json.dumps({"type": "event", "length": len(payload)}).encode()
+    envelope = b"\n".join((json.dumps({"event_id": "0" * 32}).encode(), item, payload))
+    return gzip.compress(envelope + b"\n", compresslevel=1)
 
 
 def percentile(sorted_values: Sequence[float], fraction: float) -> float:

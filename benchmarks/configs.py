@@ -5,6 +5,10 @@
   discarding exporter.
 - C: B + this bridge (SentrySpanProcessor, Django signal hook, SpanEventHandler on the root
   logger) sending over HTTP to the loopback receiver.
+- B-post: B, plus the least that any in-process error sender does after a request that made
+  an error: hand a ready envelope to another thread, which POSTs it to the receiver (one
+  keep-alive ``http.client`` connection), and wait until it is answered. C - B-post is the
+  bridge's cost above that floor.
 - C-capture: C with the worker's share switched off (spans are scanned in ``on_end`` and then
   dropped): the capture work done on the request thread alone, without the after-effects of
   the background conversion and delivery on the next request.
@@ -22,13 +26,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .common import dsn
+from .common import DSN_KEY, dsn, sample_envelope_gzip
 
-CONFIGS = ("A", "B", "C", "C-capture", "D", "D-http")
+CONFIGS = ("A", "B", "B-post", "C", "C-capture", "D", "D-http")
+# Endpoints whose requests make one error event each (``settle`` is told which one ran).
+ERROR_ENDPOINTS = frozenset({"boom", "logerr"})
 Handler = Callable[[dict[str, Any], Callable[..., Any]], Any]
 
 
-def _noop() -> None:
+def _noop(endpoint: str) -> None:
     return None
 
 
@@ -36,8 +42,9 @@ def _noop() -> None:
 class Setup:
     handler: Handler
     # Drains background work between timed requests (untimed), so each request is measured
-    # on an otherwise idle process; the worker's own cost is measured separately.
-    settle: Callable[[], None] = _noop
+    # on an otherwise idle process; the worker's own cost is measured separately. Called with
+    # the endpoint the request went to.
+    settle: Callable[[str], None] = _noop
     flush: Callable[[float], bool] = lambda timeout: True
     info: Callable[[], dict[str, Any]] = field(default=lambda: {})
 
@@ -56,6 +63,10 @@ def build(config: str, port: int) -> Setup:
     logging.getLogger().addHandler(logging.NullHandler())
     if config == "A":
         return Setup(handler=_wsgi_handler())
+    if config == "B-post":
+        setup = _otel(with_bridge=False, port=port)
+        setup.settle = _post_after_errors(port)
+        return setup
     return _otel(with_bridge=config.startswith("C"), port=port, deliver=config == "C")
 
 
@@ -115,7 +126,7 @@ def _otel(*, with_bridge: bool, port: int, deliver: bool = True) -> Setup:
         extra = {} if deliver else {"handed_over": handed_over["spans"]}
         return {"bridge_sent": bridge.pipeline.sent_count, "bridge_lost": lost, **extra}
 
-    def settle() -> None:
+    def settle(endpoint: str) -> None:
         bridge.force_flush(10_000)
 
     return Setup(
@@ -165,4 +176,41 @@ def _sentry_sdk(config: str, port: int) -> Setup:
         sentry_sdk.flush(timeout=timeout)
         return True
 
-    return Setup(handler=handler, settle=lambda: sentry_sdk.flush(timeout=10), flush=flush)
+    return Setup(handler=handler, settle=lambda endpoint: sentry_sdk.flush(timeout=10), flush=flush)
+
+
+def _post_after_errors(port: int) -> Callable[[str], None]:
+    """``settle`` for B-post: after an error endpoint, one envelope handed to a sender thread
+    and POSTed to the receiver, waited for. No conversion, no serialisation, no compression:
+    only the thread hand-off and the HTTP exchange that delivering any error takes."""
+    import http.client
+    import queue
+    import threading
+
+    headers = {
+        "Content-Type": "application/x-sentry-envelope",
+        "Content-Encoding": "gzip",
+        "X-Sentry-Auth": f"Sentry sentry_version=7, sentry_key={DSN_KEY}",
+    }
+    body = sample_envelope_gzip()
+    requests: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+    answers: queue.SimpleQueue[int] = queue.SimpleQueue()
+
+    def sender() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        while True:
+            body = requests.get()
+            conn.request("POST", "/api/1/envelope/", body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            answers.put(response.status)
+
+    threading.Thread(target=sender, name="bench-post", daemon=True).start()
+
+    def settle(endpoint: str) -> None:
+        if endpoint in ERROR_ENDPOINTS:
+            requests.put(body)
+            if answers.get(timeout=10) != 200:
+                raise SystemExit("B-post: the receiver did not accept the envelope")
+
+    return settle

@@ -110,12 +110,12 @@ def render(results: dict[str, Any]) -> str:
         f"Per request, µs: median over {results['rounds']} rounds of each round's "
         f"mean / p50 / p99 ({results['requests_per_endpoint']} requests per endpoint per round)"
     )
-    head = "config  " + "".join(f"| {ENDPOINT_NAMES[e]:^23} " for e in endpoints)
+    head = "config    " + "".join(f"| {ENDPOINT_NAMES[e]:^23} " for e in endpoints)
     add(head)
-    add("        " + "| " + "   mean     p50     p99 | " * len(endpoints))
+    add("          " + "| " + "   mean     p50     p99 | " * len(endpoints))
     add("-" * len(head))
     for config, cells in latency.items():
-        add(f"{config:<8}" + "".join(f"| {_fmt_cell(cells[e])} " for e in endpoints))
+        add(f"{config:<10}" + "".join(f"| {_fmt_cell(cells[e])} " for e in endpoints))
     add("")
     add("Ratios (median over rounds of the same round's means):")
     add(
@@ -142,6 +142,15 @@ def render(results: dict[str, Any]) -> str:
         f"  of which capture work on the request thread (C-capture - B): failing view "
         f"{x['boom_capture_us_vs_otel']:.0f} µs, logged error {x['logerr_capture_us_vs_otel']:.0f}"
         " µs; the rest is the after-effect of the worker's and sender's run between requests"
+    )
+    add(
+        f"  delivery floor (B-post - B: a thread hand-off and one loopback POST per error, run "
+        f"between requests): failing view {x['boom_delivery_floor_us']:.0f} µs, logged error "
+        f"{x['logerr_delivery_floor_us']:.0f} µs; the bridge above it (C - B-post): "
+        f"{x['boom_added_us_vs_delivery_floor']:.0f} µs "
+        f"(C/B-post {x['boom_ratio_vs_delivery_floor']:.3f}) and "
+        f"{x['logerr_added_us_vs_delivery_floor']:.0f} µs "
+        f"(C/B-post {x['logerr_ratio_vs_delivery_floor']:.3f})"
     )
     w = x["worker"]
     add(

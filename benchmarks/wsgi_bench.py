@@ -55,17 +55,17 @@ def latency(setup: Setup, port: int, requests: int, warmup: int) -> dict[str, An
     for _ in range(warmup):
         for endpoint in ENDPOINTS:
             call(endpoint)
-            setup.settle()
+            setup.settle(endpoint)
     before = receiver_counts(port)["events"]
     summaries = {}
     for endpoint in ENDPOINTS:
         for _ in range(max(1, warmup // 4)):
             call(endpoint)
-            setup.settle()
+            setup.settle(endpoint)
         values = []
         for _ in range(requests):
             values.append(call(endpoint))
-            setup.settle()
+            setup.settle(endpoint)
         summaries[endpoint] = summarise_ns(values)
     setup.flush(30.0)
     received = receiver_counts(port)["events"] - before

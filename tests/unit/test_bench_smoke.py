@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 
-from benchmarks.common import percentile, summarise_ns
+from benchmarks.common import percentile, sample_envelope_gzip, summarise_ns
 from benchmarks.receiver import count_items, decode_body
 
 
@@ -44,3 +44,10 @@ def test_percentiles_and_summary() -> None:
     assert percentile(values, 0.99) == 99
     summary = summarise_ns([1000, 2000, 3000])
     assert summary["mean_us"] == 2.0 and summary["p50_us"] == 2.0 and summary["n"] == 3
+
+
+def test_b_posts_stand_in_envelope_is_one_gzipped_event_of_the_failing_views_size() -> None:
+    body = sample_envelope_gzip()
+    envelope = decode_body(body, "gzip")
+    assert count_items(envelope) == {"event": 1}
+    assert 3000 < len(envelope) < 12000
