@@ -52,7 +52,12 @@ class SentryBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         options = {k: v for k, v in kwargs.items() if k in Settings.__dataclass_fields__}
         settings = load_settings(options)
         if not settings.dsn:
-            _log.info("otel-sentry-bridge: SENTRY_DSN is not set; not sending errors to Sentry")
+            # A warning: opentelemetry-instrument loaded us, so errors were meant to go
+            # somewhere (and INFO lines are invisible without logging configuration).
+            _log.warning(
+                "otel-sentry-bridge: SENTRY_DSN is not set; not sending errors to Sentry "
+                "(turn this off with OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=sentry_bridge)"
+            )
             return
         if not hasattr(provider, "add_span_processor"):
             _log.warning(

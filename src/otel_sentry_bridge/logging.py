@@ -94,6 +94,9 @@ class SpanEventHandler(logging.Handler):
         self._scrubber = scrubber_for()
 
     def emit(self, record: logging.LogRecord) -> None:
+        last_resort = logging.lastResort
+        if last_resort is not None and record.levelno >= last_resort.level:
+            self._stand_in_for_last_resort(record, last_resort)
         if record.levelno < min(self.event_level, self.breadcrumb_level):
             return
         if getattr(self._local, "busy", False) or _ignored_logger(record.name):
@@ -111,6 +114,24 @@ class SpanEventHandler(logging.Handler):
             pass
         finally:
             self._local.busy = False
+
+    def _stand_in_for_last_resort(self, record: logging.LogRecord, last: logging.Handler) -> None:
+        """Logging prints a WARNING+ record that meets no handler on stderr (``lastResort``);
+        this handler counts as one, so an application without logging configuration would
+        lose its error output (and see none of our warnings) once we are attached. When no
+        other handler is on the record's way up, print it as logging would have."""
+        try:
+            logger: Any = logging.Logger.manager.loggerDict.get(record.name)
+            if not isinstance(logger, logging.Logger):  # the root, or a hand-made record
+                logger = logging.getLogger()
+            while logger is not None:
+                for handler in logger.handlers:
+                    if handler is not self:
+                        return
+                logger = logger.parent if logger.propagate else None
+            last.handle(record)
+        except Exception:  # logging must never break the caller
+            pass
 
     def _emit(self, record: logging.LogRecord) -> None:
         exc = record.exc_info[1] if record.exc_info else None

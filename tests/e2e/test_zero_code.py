@@ -16,6 +16,7 @@ import pytest
 from tests.support.bugsink import BugsinkServer
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.support.processes import BIN, REPO, base_env, get, shop_env, start_shop
+from tests.support.receiver import SentryReceiver
 
 pytestmark = pytest.mark.e2e
 
@@ -140,6 +141,33 @@ def test_instrumentor_without_dsn_logs_and_does_nothing() -> None:
     )
     assert result.stdout.strip() == "not attached", result.stderr
     assert result.stderr.count("SENTRY_DSN is not set") == 1
+
+
+def test_without_dsn_or_logging_configuration_the_warning_is_still_printed() -> None:
+    result = _instrumented(_PROBE)
+    assert result.stdout.strip() == "not attached", result.stderr
+    assert result.stderr.count("SENTRY_DSN is not set") == 1, result.stderr
+
+
+def test_an_app_without_logging_configuration_still_prints_its_errors(
+    sentry_receiver: SentryReceiver,
+) -> None:
+    # Python prints WARNING+ records that meet no handler (logging.lastResort); the bridge's
+    # handler on the root logger must not swallow them.
+    script = (
+        "import logging, sys; log = logging.getLogger('shop.payments');"
+        "log.info('an info line'); log.warning('card expires soon for order %s', 6);"
+        "\ntry:\n    {}['token']\nexcept KeyError:\n"
+        "    log.exception('card declined for order %s', 7)\n"
+        "from opentelemetry import trace; trace.get_tracer_provider().force_flush()"
+    )
+    result = _instrumented(script, SENTRY_DSN=sentry_receiver.dsn)
+    assert result.returncode == 0, result.stderr
+    assert "card expires soon for order 6" in result.stderr
+    assert "card declined for order 7" in result.stderr and "KeyError: 'token'" in result.stderr
+    assert "an info line" not in result.stderr
+    [event] = sentry_receiver.wait_for_events(1)
+    assert event["logentry"]["formatted"] == "card declined for order 7"
 
 
 def test_invalid_env_value_is_reported_once_naming_the_variable() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -108,3 +109,56 @@ def test_bad_format_arguments_do_not_lose_the_record(setup: Setup) -> None:
     assert provider.force_flush(5000)
     (event,) = transport.events
     assert "two placeholders" in event["logentry"]["formatted"]
+
+
+@contextmanager
+def only_our_handler(name: str) -> Iterator[logging.Logger]:
+    """A logger whose records meet our handler and no other: it does not propagate, and
+    pytest's capture handlers (which pytest also puts on non-propagating loggers) are taken
+    off for the duration."""
+    logger = logging.getLogger(name)
+    saved = logger.handlers[:], logger.propagate, logger.level
+    logger.handlers = [SpanEventHandler()]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield logger
+    finally:
+        logger.handlers, logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
+
+
+def test_a_record_meeting_no_other_handler_still_prints_as_logging_would(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Without our handler, logging would print WARNING and above on stderr (lastResort):
+    # attaching it must not silence that.
+    provider, transport, _ = setup
+    tracer = provider.get_tracer("t")
+    with only_our_handler("tests.alone") as alone, tracer.start_as_current_span("s"):
+        alone.info("an info line")
+        alone.warning("stock low for sku %s", 7)
+        try:
+            {}["k"]
+        except KeyError:
+            alone.exception("card declined for order %s", 17)
+    provider.force_flush()
+
+    err = capsys.readouterr().err
+    assert "stock low for sku 7" in err
+    assert "card declined for order 17" in err and "KeyError: 'k'" in err
+    assert "an info line" not in err  # lastResort's own threshold is WARNING
+    assert len(transport.events) == 1  # and the error still became an event
+
+
+def test_nothing_extra_is_printed_when_another_handler_takes_the_record(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    provider, transport, _ = setup
+    with only_our_handler("tests.alone") as alone:
+        alone.addHandler(logging.NullHandler())
+        alone.error("handled elsewhere")
+    provider.force_flush()
+
+    assert "handled elsewhere" not in capsys.readouterr().err
+    assert len(transport.events) == 1
