@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
+import io
 import threading
+import tokenize
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -40,4 +43,15 @@ class SourceCache:
             return None
         if len(data) > _MAX_FILE_BYTES or b"\0" in data:
             return None
-        return tuple(data.decode("utf-8", "replace").splitlines())
+        return tuple(data.decode(_source_encoding(data), "replace").splitlines())
+
+
+def _source_encoding(data: bytes) -> str:
+    """The encoding Python itself reads the file with: a BOM or a PEP 263 ``coding:`` line
+    in the first two lines (``# -*- coding: latin-1 -*-``), else UTF-8."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        codecs.lookup(encoding)
+    except (SyntaxError, LookupError):  # an unknown or contradictory declaration
+        return "utf-8"
+    return encoding  # "utf-8-sig" after a BOM: decoding drops it
