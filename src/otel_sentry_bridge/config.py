@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError, InvalidDsn
+from .sentry_names import environment_problem, release_problem
 
 __all__ = ["DEFAULT_IGNORED_EXCEPTIONS", "ENV_VARS", "Settings", "load_settings"]
 
@@ -160,6 +161,24 @@ def _to_optional_str(value: Any) -> str | None:
     return text or None
 
 
+def _to_environment(value: Any) -> str | None:
+    # A name Sentry would drop is refused here, so the default (resource, else "production")
+    # reaches Sentry instead of an event without environment.
+    text = _to_optional_str(value)
+    problem = environment_problem(text) if text is not None else None
+    if problem:
+        raise ValueError(problem)
+    return text
+
+
+def _to_release(value: Any) -> str | None:
+    text = _to_optional_str(value)
+    problem = release_problem(text) if text is not None else None
+    if problem:
+        raise ValueError(problem)
+    return text
+
+
 def _to_dsn(value: Any) -> str | None:
     # Only a string: str() of anything else is never a usable DSN, and could run code that
     # puts the secret into the error message.
@@ -183,8 +202,8 @@ def _to_callable(value: Any) -> Any:
 
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "dsn": _to_dsn,
-    "environment": _to_optional_str,
-    "release": _to_optional_str,
+    "environment": _to_environment,
+    "release": _to_release,
     "server_name": _to_optional_str,
     "sample_rate": _to_rate,
     "traces_sample_rate": _to_rate,

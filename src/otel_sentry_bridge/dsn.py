@@ -17,6 +17,8 @@ __all__ = ["Dsn"]
 
 _SCHEMES = ("http", "https")
 _PROJECT_ID = re.compile(r"[0-9]+")  # str.isdigit() would also accept "²" and other digits
+_QUOTES = "\"'"
+_SCHEME_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # RFC 3986 scheme, then "//"
 _FORMAT_HINT = "expected <scheme>://<public_key>@<host>[:<port>][/<path>]/<project_id>"
 
 
@@ -42,8 +44,16 @@ class Dsn:
         if not isinstance(raw, str):
             raise InvalidDsn(f"Sentry DSN must be a string, not {type(raw).__name__}")
         text = raw.strip()  # values from env files often carry a trailing newline
+        # Docker env files and some shells pass quotes on literally; a DSN never starts with
+        # one, so one matching pair around it is unwrapped.
+        if len(text) >= 2 and text[0] in _QUOTES and text[-1] == text[0]:
+            text = text[1:-1].strip()
         if not text:
             raise InvalidDsn("Sentry DSN is empty")
+        if text[0] in _QUOTES or text[-1] in _QUOTES:
+            raise InvalidDsn(f"Sentry DSN starts or ends with a stray quote ({_FORMAT_HINT})")
+        if not _SCHEME_PREFIX.match(text):  # else "key@host/1" would get "has no public key"
+            raise InvalidDsn(f"Sentry DSN does not start with <scheme>:// ({_FORMAT_HINT})")
         try:
             parts = urlsplit(text)
         except ValueError:  # e.g. an unclosed "[" around an IPv6 address

@@ -247,6 +247,18 @@ def test_blank_optional_string_env_value_means_unset() -> None:
         ("OTEL_SENTRY_BREADCRUMB_LEVEL", "-5"),
         ("OTEL_SENTRY_MAX_BREADCRUMBS", ""),
         ("OTEL_SENTRY_TRACE_URL_TEMPLATE", "https://jaeger.example.com/trace/"),
+        # Names Sentry would drop (see test_sentry_names for the rules against relay).
+        ("SENTRY_ENVIRONMENT", "e" * 65),
+        ("SENTRY_ENVIRONMENT", "é" * 32 + "e"),  # 65 bytes
+        ("SENTRY_ENVIRONMENT", "prod\nuction"),
+        ("SENTRY_ENVIRONMENT", "a/b c"),
+        ("SENTRY_ENVIRONMENT", "None"),
+        ("SENTRY_ENVIRONMENT", ".."),
+        ("SENTRY_RELEASE", "r" * 201),
+        ("SENTRY_RELEASE", ".."),
+        ("SENTRY_RELEASE", "latest"),
+        ("SENTRY_RELEASE", "1.0\tbeta"),
+        ("SENTRY_RELEASE", "a\\b"),
     ],
 )
 def test_invalid_env_value_warns_once_naming_the_variable_and_keeps_default(
@@ -259,6 +271,54 @@ def test_invalid_env_value_warns_once_naming_the_variable_and_keeps_default(
     assert settings == Settings()
     assert len(warn.messages) == 1
     assert variable in warn.messages[0]
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw", "expected"),
+    [
+        ("SENTRY_ENVIRONMENT", "e" * 64, "e" * 64),
+        ("SENTRY_ENVIRONMENT", "é" * 32, "é" * 32),  # 64 bytes
+        ("SENTRY_ENVIRONMENT", "eu west", "eu west"),
+        ("SENTRY_ENVIRONMENT", "prödüktion", "prödüktion"),
+        ("SENTRY_ENVIRONMENT", "latest", "latest"),
+        ("SENTRY_ENVIRONMENT", " staging\n", "staging"),  # trimmed before the check
+        ("SENTRY_RELEASE", "r" * 200, "r" * 200),
+        ("SENTRY_RELEASE", "my app 1.0", "my app 1.0"),
+        ("SENTRY_RELEASE", "None", "None"),
+        ("SENTRY_RELEASE", "...", "..."),
+        ("SENTRY_RELEASE", "1.0\n", "1.0"),
+    ],
+)
+def test_env_names_sentry_keeps_are_accepted_without_warning(
+    variable: str, raw: str, expected: str
+) -> None:
+    warn = Warnings()
+
+    settings = load(environ={variable: raw}, warn=warn)
+
+    assert getattr(settings, ENV_VARS[variable]) == expected
+    assert warn.messages == []
+
+
+def test_invalid_environment_message_says_why_sentry_drops_it() -> None:
+    warn = Warnings()
+
+    load(environ={"SENTRY_ENVIRONMENT": "a/b c", "SENTRY_RELEASE": "latest"}, warn=warn)
+
+    assert len(warn.messages) == 2
+    environment, release = sorted(warn.messages)
+    assert environment.startswith("SENTRY_ENVIRONMENT") and "'/'" in environment
+    assert release.startswith("SENTRY_RELEASE") and "reserved" in release
+
+
+def test_invalid_environment_in_django_settings_warns_and_keeps_the_default() -> None:
+    warn = Warnings()
+
+    settings = load(django={"ENVIRONMENT": "None", "release": "r" * 201}, warn=warn)
+
+    assert (settings.environment, settings.release) == (None, None)
+    assert len(warn.messages) == 2
+    assert all("OTEL_SENTRY_BRIDGE" in message for message in warn.messages)
 
 
 def test_invalid_env_value_keeps_the_django_value_below_it() -> None:
@@ -322,6 +382,12 @@ def test_default_warn_logs_to_the_package_logger(
         ("in_app_include", 5),
         ("trace_url_template", "https://jaeger.example.com/trace/"),
         ("before_send", "not callable"),
+        ("environment", "e" * 65),
+        ("environment", "none"),
+        ("environment", "qa/eu"),
+        ("release", "r" * 201),
+        ("release", "LATEST"),
+        ("release", "1.0\n2"),
     ],
 )
 def test_invalid_keyword_option_raises_config_error_naming_it(name: str, value: Any) -> None:

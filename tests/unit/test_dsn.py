@@ -39,6 +39,19 @@ def test_tolerates_surrounding_whitespace_a_trailing_slash_and_upper_case_scheme
     assert Dsn.parse(f"  HTTPS://{KEY}@host/42/\n") == Dsn.parse(f"https://{KEY}@host/42")
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        f'"https://{KEY}@host/42"',  # docker env files keep the quotes
+        f"'https://{KEY}@host/42'",
+        f' "https://{KEY}@host/42"\n',
+        f'" https://{KEY}@host/42/ "',
+    ],
+)
+def test_one_pair_of_matching_quotes_around_the_dsn_is_dropped(raw: str) -> None:
+    assert Dsn.parse(raw) == Dsn.parse(f"https://{KEY}@host/42")
+
+
 def test_legacy_secret_goes_into_the_auth_header_but_not_the_public_dsn() -> None:
     dsn = Dsn.parse(f"https://{KEY}:{SECRET}@host/42")
 
@@ -81,7 +94,9 @@ def test_is_immutable() -> None:
         ("", "empty"),
         ("   ", "empty"),
         (f"ftp://{KEY}:{SECRET}@host/42", "scheme 'ftp'"),
-        (f"{KEY}@host/42", "no public key"),
+        (f"{KEY}@host/42", "does not start with <scheme>://"),
+        (f"https:/{KEY}@host/42", "does not start with <scheme>://"),
+        ("nonsense", "does not start with <scheme>://"),
         ("https://host/42", "no public key"),
         (f"https://:{SECRET}@host/42", "no public key"),
         (f"https://{KEY}:{SECRET}@/42", "no host"),
@@ -95,6 +110,15 @@ def test_is_immutable() -> None:
         (f"https://{KEY}:{SECRET}@host:0/42", "invalid port"),
         (f"https://{KEY}:{SECRET}@[::1/42", "not a valid URL"),
         (f"https://{KEY}/{SECRET}@host/42", "no public key"),  # a "/" in the user info
+        ('""', "empty"),
+        ("' '", "empty"),
+        (f'"https://{KEY}:{SECRET}@host/42', "stray quote"),
+        (f'https://{KEY}:{SECRET}@host/42"', "stray quote"),
+        (f"\"https://{KEY}:{SECRET}@host/42'", "stray quote"),  # quotes that do not match
+        (f"\"'https://{KEY}:{SECRET}@host/42'\"", "stray quote"),  # quoted twice
+        (f'"ftp://{KEY}:{SECRET}@host/42"', "scheme 'ftp'"),  # unquoted, then checked as usual
+        (f"'https://{KEY}:{SECRET}@host/abc'", "non-numeric project id"),
+        ('"https://host/42"', "no public key"),
     ],
 )
 def test_malformed_dsn_raises_invalid_dsn_without_leaking_the_key(

@@ -6,6 +6,7 @@ in through :class:`ConvertContext`, so the same inputs always give the same outp
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 from .. import attributes as attr
 from .._version import SDK_NAME, __version__
 from ..config import Settings
+from ..sentry_names import environment_problem, release_problem
 from .breadcrumbs import merge_breadcrumbs
 from .frames import CodeLayout, SourceReader, sentry_frames
 from .model import EventView, SpanView
@@ -44,6 +46,10 @@ _RESOURCE_TAGS = (
     "cloud.region",
 )
 _LEVELS = {"critical": "fatal", "fatal": "fatal", "error": "error", "warning": "warning"}
+_ENVIRONMENT_KEYS = ("deployment.environment.name", "deployment.environment")
+_NAME_CHECKS_SIZE = 64  # distinct resource values remembered; a process usually has one
+
+_log = logging.getLogger("otel_sentry_bridge")
 
 
 def sdk_info() -> dict[str, Any]:
@@ -83,6 +89,13 @@ class ConvertContext:
     # (ns), oldest first.
     span_breadcrumbs_for: Callable[[int, int], list[dict[str, Any]]] = _no_span_breadcrumbs
     new_event_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+    # Where a resource environment/release Sentry would drop is reported (once per value).
+    warn: Callable[[str], None] = _log.warning
+    # (attribute, value) -> the value to send, None when Sentry would drop it: the resource
+    # is the same for every span of a process, so each value is checked and reported once.
+    name_checks: dict[tuple[str, str], str | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)
@@ -271,6 +284,39 @@ def _resource_str(resource: Mapping[str, Any], *keys: str) -> str | None:
     return None
 
 
+def _resource_name(
+    resource: Mapping[str, Any],
+    keys: Sequence[str],
+    problem: Callable[[str], str | None],
+    ctx: ConvertContext,
+) -> str | None:
+    """The first of ``keys`` whose value Sentry keeps; a value it would drop (losing the
+    field) is reported once and skipped, as if the attribute were absent."""
+    for key in keys:
+        value = resource.get(key)
+        if not value:
+            continue
+        text = _text(value)
+        cache_key = (key, text)
+        if cache_key in ctx.name_checks:
+            checked = ctx.name_checks[cache_key]
+        else:
+            checked = text.strip() or None  # relay trims too
+            reason = problem(checked) if checked else None
+            if reason:
+                ctx.warn(
+                    f"otel-sentry-bridge: resource attribute {key}: invalid value {text!r}: "
+                    f"{reason}; ignored"
+                )
+                checked = None
+            if len(ctx.name_checks) >= _NAME_CHECKS_SIZE:
+                ctx.name_checks.clear()
+            ctx.name_checks[cache_key] = checked
+        if checked:
+            return checked
+    return None
+
+
 def _merge(event: dict[str, Any], extras: Mapping[str, Any]) -> None:
     """Fold out-of-band data into the event: dicts are merged one level deep."""
     for key, value in extras.items():
@@ -302,8 +348,9 @@ def common_fields(span: SpanView, ctx: ConvertContext) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "transaction": transaction_name(span),
         "server_name": settings.server_name or _resource_str(resource, "host.name") or ctx.hostname,
+        # Settings values were checked by load_settings; resource values are checked here.
         "environment": settings.environment
-        or _resource_str(resource, "deployment.environment.name", "deployment.environment")
+        or _resource_name(resource, _ENVIRONMENT_KEYS, environment_problem, ctx)
         or "production",
         "sdk": sdk_info(),
         "contexts": {
@@ -315,7 +362,9 @@ def common_fields(span: SpanView, ctx: ConvertContext) -> dict[str, Any]:
             },
         },
     }
-    release = settings.release or _resource_str(resource, "service.version")
+    release = settings.release or _resource_name(
+        resource, ("service.version",), release_problem, ctx
+    )
     if release:
         fields["release"] = release
     if ctx.runtime:
