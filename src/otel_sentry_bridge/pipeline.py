@@ -24,7 +24,7 @@ from . import attributes as attr
 from .capture import DirectCapture
 from .config import Settings
 from .convert.breadcrumbs import span_breadcrumb
-from .convert.event import ConvertContext, Signature, build_events, sdk_info
+from .convert.event import ConvertContext, Identity, build_events, sdk_info
 from .convert.frames import CodeLayout
 from .convert.model import EventView, SpanView
 from .convert.transaction import build_transaction
@@ -44,6 +44,10 @@ __all__ = ["Pipeline", "convert_context", "envelope_for"]
 
 _log = logging.getLogger("otel_sentry_bridge")
 _DEDUPE_SIZE = 4096
+# How an error of a trace was reported: by one of our captures, or as a copy another
+# instrumentation recorded without our event id.
+_CAPTURED = "captured"
+_ANONYMOUS = "anonymous"
 
 
 def _runtime() -> dict[str, str]:
@@ -126,7 +130,8 @@ class Pipeline:
         self._ctx = convert_context(settings, capture_store)
         self._store = capture_store
         self._scrubber = scrubber_for(settings.denylist)
-        self._sent: OrderedDict[tuple[int, Signature], None] = OrderedDict()
+        # (trace id, capture id or signature) -> _CAPTURED / _ANONYMOUS, the newest last
+        self._sent: OrderedDict[tuple[int, object], str] = OrderedDict()
         self._lock = threading.Lock()
         # (reason, category) -> events dropped; shared with the sender, sent as client reports
         self.lost: Counter[tuple[str, str]] = delivery.lost
@@ -137,8 +142,8 @@ class Pipeline:
             return
         view = self._direct_view(item) if isinstance(item, DirectCapture) else span_view(item)
         view = self._with_annotations(view)
-        for signature, event in build_events(view, self._ctx):
-            self._process(view.trace_id, signature, event)
+        for identity, event in build_events(view, self._ctx):
+            self._process(view.trace_id, identity, event)
 
     @staticmethod
     def _direct_view(capture: DirectCapture) -> SpanView:
@@ -179,17 +184,34 @@ class Pipeline:
     def record_loss(self, reason: str, quantity: int = 1, category: str = "error") -> None:
         self.delivery.record_loss(reason, category, quantity)
 
-    def _seen(self, trace_id: int, signature: Signature) -> bool:
-        """Remember (trace, exception); True if it was already sent from another span."""
-        key = (trace_id, signature)
+    def _seen(self, trace_id: int, identity: Identity) -> bool:
+        """True when this error of the trace was already reported from another span.
+
+        A capture of ours is one error (its id; a loop logging the same line twice is two). A
+        copy without our id (an exception recorded again on each span it passes through) is
+        the same error as anything of the trace with its signature; a capture whose exception
+        was already sent as such a copy (a child span recorded it first) is skipped too.
+        """
+        by_signature = (trace_id, identity.signature)
         with self._lock:
-            if key in self._sent:
-                self._sent.move_to_end(key)
+            if identity.capture_id is None:
+                if by_signature in self._sent:
+                    self._sent.move_to_end(by_signature)
+                    return True
+                self._remember(by_signature, _ANONYMOUS)
+                return False
+            by_id = (trace_id, identity.capture_id)
+            if by_id in self._sent or self._sent.get(by_signature) == _ANONYMOUS:
                 return True
-            self._sent[key] = None
-            if len(self._sent) > _DEDUPE_SIZE:
-                self._sent.popitem(last=False)
+            self._remember(by_id, _CAPTURED)
+            if by_signature not in self._sent:
+                self._remember(by_signature, _CAPTURED)
         return False
+
+    def _remember(self, key: tuple[int, object], how: str) -> None:
+        self._sent[key] = how
+        if len(self._sent) > _DEDUPE_SIZE:
+            self._sent.popitem(last=False)
 
     def _ignored_event(self, event: Mapping[str, Any]) -> bool:
         values = (event.get("exception") or {}).get("values") or []
@@ -200,8 +222,8 @@ class Pipeline:
         qualified = f"{module}.{main['type']}" if module else str(main.get("type", ""))
         return self._ignored.matches(qualified)
 
-    def _process(self, trace_id: int, signature: Signature, event: dict[str, Any]) -> None:
-        if self._ignored_event(event) or self._seen(trace_id, signature):
+    def _process(self, trace_id: int, identity: Identity, event: dict[str, Any]) -> None:
+        if self._ignored_event(event) or self._seen(trace_id, identity):
             return
         settings = self.settings
         if settings.sample_rate < 1.0 and random.random() >= settings.sample_rate:

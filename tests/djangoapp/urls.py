@@ -8,6 +8,7 @@ urlpatterns = [
     path("orders/<int:order_id>/boom/", lambda request, order_id: views.boom(request)),
     path("log-exception/", views.log_exception),
     path("log-error/", views.log_error),
+    path("batch/", views.batch),
     path("breadcrumbs/", views.breadcrumbs),
     path("many-logs/", views.many_logs),
     path("unserialisable-extra/", views.unserialisable_extra),

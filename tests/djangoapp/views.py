@@ -49,6 +49,17 @@ def log_error(request: HttpRequest) -> HttpResponse:
     return HttpResponse("logged")
 
 
+def batch(request: HttpRequest) -> HttpResponse:
+    """Three items fail alike: three errors, one log line and one exception object each."""
+    for order_id in (31, 32, 33):
+        try:
+            raise OrderLookupError("order not found")
+        except OrderLookupError:
+            log.exception("could not load order %s", order_id)
+        log.error("skipped item %s", order_id)
+    return HttpResponse("partly done")
+
+
 def breadcrumbs(request: HttpRequest) -> HttpResponse:
     log.info("step one: cart loaded")
     log.warning("step two: stock is low for %s", "sku-1")

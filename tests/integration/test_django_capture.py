@@ -168,6 +168,33 @@ def test_sampled_out_request_still_reaches_sentry(app: Harness) -> None:
     assert event["transaction"] == "/boom/"
 
 
+@pytest.mark.parametrize("sampled", ["01", "00"], ids=["sampled", "sampled-out"])
+def test_errors_alike_in_one_trace_are_each_reported(app: Harness, sampled: str) -> None:
+    # Three failures of one request that share a log template and an exception signature:
+    # six errors, not one per template.
+    trace_id = f"6bf92f3577b34da6a3ce929d0e0e47{sampled}"
+    app.get("/batch/", HTTP_TRACEPARENT=f"00-{trace_id}-00f067aa0ba902b7-{sampled}")
+    events = app.events()
+    logged = sorted(e["logentry"]["formatted"] for e in events)
+    assert logged == [f"could not load order {n}" for n in (31, 32, 33)] + [
+        f"skipped item {n}" for n in (31, 32, 33)
+    ]
+    assert len({e["event_id"] for e in events}) == 6
+    assert {e["contexts"]["trace"]["trace_id"] for e in events} == {trace_id}
+
+
+@pytest.mark.parametrize("sampled", ["01", "00"], ids=["sampled", "sampled-out"])
+def test_two_requests_of_one_trace_failing_alike_are_two_events(app: Harness, sampled: str) -> None:
+    # e.g. a client retrying with the same traceparent: each request's error is its own
+    trace_id = f"7bf92f3577b34da6a3ce929d0e0e47{sampled}"
+    ids = []
+    for _ in range(2):
+        response = app.get("/boom/", HTTP_TRACEPARENT=f"00-{trace_id}-00f067aa0ba902b7-{sampled}")
+        assert response.status_code == 500
+        ids.append(response.wsgi_request.sentry_event_id)
+    assert sorted(e["event_id"] for e in app.events()) == sorted(ids)
+
+
 def test_sampled_out_logged_error_keeps_breadcrumbs(app: Harness) -> None:
     trace_id = "5bf92f3577b34da6a3ce929d0e0e4736"
     app.get("/breadcrumbs/", HTTP_TRACEPARENT=f"00-{trace_id}-00f067aa0ba902b7-00")

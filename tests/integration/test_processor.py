@@ -80,6 +80,45 @@ def test_same_exception_on_child_and_parent_gives_one_event(provider: TracerProv
     assert transport.events[0]["transaction"] == "db.query"
 
 
+def test_an_exception_a_child_span_recorded_is_not_sent_again_when_the_parent_logs_it(
+    provider: TracerProvider,
+) -> None:
+    from otel_sentry_bridge.capture import capture_exception
+
+    transport = CapturingTransport()
+    provider.add_span_processor(SentrySpanProcessor(transport=transport))
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("request"):
+        try:
+            with tracer.start_as_current_span("db.query"):  # records it as it escapes
+                _fail()
+        except ValueError as exc:
+            capture_exception(exc, mechanism="logging")  # what log.exception does
+    assert provider.force_flush(5000)
+    assert len(transport.events) == 1
+
+
+def test_two_captures_alike_in_one_trace_give_two_events(provider: TracerProvider) -> None:
+    from otel_sentry_bridge.capture import capture_exception, capture_message
+
+    transport = CapturingTransport()
+    provider.add_span_processor(SentrySpanProcessor(transport=transport))
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("request"):
+        with tracer.start_as_current_span("item-1"):
+            for _ in range(2):  # two exception objects, one signature
+                try:
+                    _fail()
+                except ValueError as exc:
+                    capture_exception(exc)
+            capture_message("item skipped", template="item skipped")
+        with tracer.start_as_current_span("item-2"):
+            capture_message("item skipped", template="item skipped")
+    assert provider.force_flush(5000)
+    kinds = sorted("exception" in e for e in transport.events)
+    assert kinds == [False, False, True, True]
+
+
 def test_same_exception_type_in_two_traces_gives_two_events(provider: TracerProvider) -> None:
     transport = CapturingTransport()
     provider.add_span_processor(SentrySpanProcessor(transport=transport))

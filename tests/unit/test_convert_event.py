@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import sysconfig
@@ -22,7 +23,7 @@ from otel_sentry_bridge.convert.frames import CodeLayout
 from otel_sentry_bridge.convert.model import EventView, SpanView
 from otel_sentry_bridge.source import SourceCache
 from otel_sentry_bridge.spans import span_view
-from tests.support.relay import assert_valid_event
+from tests.support.relay import assert_valid_event, relay_errors
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -293,6 +294,95 @@ def test_deployment_environment_and_host_name_from_resource() -> None:
     assert (event["environment"], event["server_name"]) == ("qa", "box")
 
 
+def _resource_view(resource: dict[str, Any]) -> SpanView:
+    return SpanView(
+        trace_id=1,
+        span_id=2,
+        name="x",
+        resource=resource,
+        events=(EventView("exception", 1, {"exception.type": "E", "exception.message": "m"}),),
+    )
+
+
+def _warning_ctx(messages: list[str], **settings: Any) -> ConvertContext:
+    return dataclasses.replace(_ctx(**settings), warn=messages.append)
+
+
+def _assert_relay_keeps_environment_and_release(event: dict[str, Any]) -> None:
+    # Only these two: a resource value can also be a tag, which relay judges by other rules.
+    errors = relay_errors(event)
+    assert [e for e in errors if e.get("name") in ("environment", "release")] == []
+
+
+@pytest.mark.parametrize(
+    ("resource", "environment"),
+    [
+        ({"deployment.environment.name": "s" * 64}, "s" * 64),
+        ({"deployment.environment.name": "s" * 65}, "production"),
+        ({"deployment.environment.name": "s" * 100, "deployment.environment": "qa"}, "qa"),
+        ({"deployment.environment.name": "None", "deployment.environment": "a/b"}, "production"),
+        ({"deployment.environment.name": "eu\nwest"}, "production"),
+        ({"deployment.environment.name": " eu west\n"}, "eu west"),  # relay trims it too
+        ({"deployment.environment": "prödüktion"}, "prödüktion"),
+    ],
+)
+def test_resource_environment_sentry_would_drop_is_not_used(
+    resource: dict[str, Any], environment: str
+) -> None:
+    messages: list[str] = []
+    events = [e for _, e in build_events(_resource_view(resource), _warning_ctx(messages))]
+    (event,) = events
+    _assert_relay_keeps_environment_and_release(event)
+    assert event["environment"] == environment
+    dropped = [k for k, v in resource.items() if v.strip() not in (environment, "")]
+    assert len(messages) == len(dropped)
+    for key, message in zip(dropped, messages, strict=True):
+        assert f"resource attribute {key}:" in message
+
+
+@pytest.mark.parametrize(
+    ("version", "release"),
+    [
+        ("r" * 200, "r" * 200),
+        ("r" * 201, None),
+        ("2.0\nx", None),
+        ("latest", None),
+        ("..", None),
+        ("None", "None"),
+        ("2.0 beta", "2.0 beta"),
+        (3, "3"),  # a non-string attribute
+    ],
+)
+def test_resource_release_sentry_would_drop_is_not_used(version: Any, release: str | None) -> None:
+    messages: list[str] = []
+    resource = {"service.version": version}
+    (event,) = [e for _, e in build_events(_resource_view(resource), _warning_ctx(messages))]
+    _assert_relay_keeps_environment_and_release(event)
+    assert event.get("release") == release
+    assert len(messages) == (release is None)
+    assert all("resource attribute service.version:" in m for m in messages)
+
+
+def test_invalid_resource_value_is_checked_and_reported_once_per_context() -> None:
+    messages: list[str] = []
+    ctx = _warning_ctx(messages)
+    view = _resource_view({"deployment.environment.name": "a/b", "service.version": "latest"})
+    for _ in range(5):
+        (_, event), *_ = build_events(view, ctx)
+        assert event["environment"] == "production" and "release" not in event
+    assert len(messages) == 2
+    assert len(ctx.name_checks) == 2
+
+
+def test_settings_values_win_without_checking_the_resource() -> None:
+    messages: list[str] = []
+    view = _resource_view({"deployment.environment.name": "a/b", "service.version": "latest"})
+    ctx = _warning_ctx(messages, environment="staging", release="r1")
+    (_, event), *_ = build_events(view, ctx)
+    assert (event["environment"], event["release"]) == ("staging", "r1")
+    assert messages == []
+
+
 def test_event_id_and_mechanism_come_from_event_attributes(spans: Any) -> None:
     extra = {
         attr.EVENT_ID: "ab" * 16,
@@ -327,6 +417,30 @@ def test_same_exception_recorded_twice_on_a_span_gives_one_event(spans: Any) -> 
     events = _events(span_view(exporter.get_finished_spans()[-1]))
     assert len(events) == 1
     assert events[0]["event_id"] == "cd" * 16  # the id the user was shown
+
+
+def test_our_copy_first_then_another_recorders_copy_gives_one_event(spans: Any) -> None:
+    provider, exporter = spans
+    with provider.get_tracer("tests").start_as_current_span("req") as span:
+        try:
+            _outer()
+        except RuntimeError as exc:
+            span.record_exception(exc, attributes={attr.EVENT_ID: "ab" * 16})  # our capture
+            span.record_exception(exc)  # another instrumentation, after it
+    events = _events(span_view(exporter.get_finished_spans()[-1]))
+    assert [e["event_id"] for e in events] == ["ab" * 16]
+
+
+def test_two_captures_of_exceptions_alike_on_a_span_give_two_events(spans: Any) -> None:
+    provider, exporter = spans
+    with provider.get_tracer("tests").start_as_current_span("req") as span:
+        for event_id in ("ab" * 16, "cd" * 16):
+            try:
+                _outer()
+            except RuntimeError as exc:
+                span.record_exception(exc, attributes={attr.EVENT_ID: event_id})
+    events = _events(span_view(exporter.get_finished_spans()[-1]))
+    assert [e["event_id"] for e in events] == ["ab" * 16, "cd" * 16]
 
 
 def test_two_different_exceptions_on_a_span_give_two_events(spans: Any) -> None:

@@ -10,7 +10,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import attributes as attr
 from .._version import SDK_NAME, __version__
@@ -24,6 +24,7 @@ from .stacktrace import ParsedException, parse_stacktrace, split_type
 
 __all__ = [
     "ConvertContext",
+    "Identity",
     "Signature",
     "build_events",
     "common_fields",
@@ -35,6 +36,18 @@ __all__ = [
 # (exception type, message, innermost frame) identifies "the same exception" across the
 # copies different recorders make of it, on one span or on a child and its parent.
 Signature = tuple[str, str, str]
+
+
+class Identity(NamedTuple):
+    """Which error an event is. ``capture_id`` is the event id one of our captures (signal
+    hook, log handler, Celery hook) gave it: two captures are two errors even when their
+    signatures match (a loop logging the same template, the same exception type raised and
+    caught twice). Copies recorded by other instrumentations carry no id: those are matched
+    by ``signature`` to what was already reported."""
+
+    signature: Signature
+    capture_id: str | None
+
 
 _RESOURCE_TAGS = (
     "service.name",
@@ -102,7 +115,7 @@ class ConvertContext:
 class _Selected:
     event: EventView
     parsed: list[ParsedException]
-    signature: Signature
+    identity: Identity
 
 
 def _text(value: Any) -> str:
@@ -130,18 +143,21 @@ def _signature(event: EventView, parsed: list[ParsedException]) -> Signature:
     )
 
 
-def select_events(span: SpanView) -> list[tuple[EventView, Signature]]:
-    """The span's events that become Sentry events, one per distinct exception.
+def select_events(span: SpanView) -> list[tuple[EventView, Identity]]:
+    """The span's events that become Sentry events: one per capture of ours, and one per
+    distinct exception recorded by anything else.
 
-    The same exception recorded twice on one span (our signal hook and the Django
-    instrumentation's own ``record_exception``) is kept once, preferring the copy that carries
-    our event id, so the id shown to the user is the one Sentry gets.
+    The same exception recorded twice on one span (say our hook's copy and another
+    instrumentation's ``record_exception``) is kept once, preferring the copy that carries our
+    event id, so the id shown to the user is the one Sentry gets.
     """
-    return [(s.event, s.signature) for s in _select(span)]
+    return [(s.event, s.identity) for s in _select(span)]
 
 
 def _select(span: SpanView) -> list[_Selected]:
-    chosen: dict[Signature, _Selected] = {}
+    chosen: dict[object, _Selected] = {}
+    anonymous: dict[Signature, Signature] = {}  # copies without our id, by signature
+    captured: set[Signature] = set()  # signatures of the captures chosen
     for event in span.events:
         if event.name == "exception":
             if event.attributes.get(attr.SEND) is False:
@@ -151,12 +167,18 @@ def _select(span: SpanView) -> list[_Selected]:
             parsed = []
         else:
             continue
-        selected = _Selected(event, parsed, _signature(event, parsed))
-        previous = chosen.get(selected.signature)
-        if previous is None or (
-            attr.EVENT_ID in event.attributes and attr.EVENT_ID not in previous.event.attributes
-        ):
-            chosen[selected.signature] = selected
+        signature = _signature(event, parsed)
+        capture_id = _text(event.attributes.get(attr.EVENT_ID)) or None
+        selected = _Selected(event, parsed, Identity(signature, capture_id))
+        if capture_id is None:
+            if signature not in anonymous and signature not in captured:
+                chosen[signature] = selected
+                anonymous[signature] = signature
+        elif capture_id not in chosen:
+            if anonymous.pop(signature, None) is not None:
+                del chosen[signature]  # our copy of the same exception replaces the other one
+            chosen[capture_id] = selected
+            captured.add(signature)
     return sorted(chosen.values(), key=lambda s: s.event.timestamp_ns)
 
 
@@ -444,6 +466,7 @@ def _build_one(span: SpanView, selected: _Selected, ctx: ConvertContext) -> dict
     return event
 
 
-def build_events(span: SpanView, ctx: ConvertContext) -> list[tuple[Signature, dict[str, Any]]]:
-    """One Sentry event per distinct exception (or error log event) on the span."""
-    return [(selected.signature, _build_one(span, selected, ctx)) for selected in _select(span)]
+def build_events(span: SpanView, ctx: ConvertContext) -> list[tuple[Identity, dict[str, Any]]]:
+    """One Sentry event per capture, and per distinct exception recorded by anything else
+    (see :func:`select_events`)."""
+    return [(selected.identity, _build_one(span, selected, ctx)) for selected in _select(span)]
