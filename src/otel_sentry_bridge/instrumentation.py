@@ -75,7 +75,7 @@ class SentryBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from .logging import install_handler
 
         install_handler()
-        _install_django(settings)
+        _install_django()
         _install_celery()
 
     def _uninstrument(self, **kwargs: Any) -> None:
@@ -122,7 +122,7 @@ def _install_celery() -> None:
         _log.warning("otel-sentry-bridge: could not connect the Celery hooks", exc_info=True)
 
 
-def _install_django(settings: Settings) -> None:
+def _install_django() -> None:
     try:
         from django.core.signals import request_started
     except ImportError:
@@ -141,13 +141,12 @@ def _install_django(settings: Settings) -> None:
             "reads Django settings before manage.py sets it: export it"
         )
         return
-    if settings.response_header:
-        _add_middleware()
+    _add_middleware()  # the event-id header, and errors raised while a response streams
 
 
 def _add_middleware() -> None:
-    """Put the event-id header middleware first, as the OTel Django instrumentation does with
-    its own: it then sees the final response of every request."""
+    """Put our middleware first, as the OTel Django instrumentation does with its own: it
+    then sees the final response of every request."""
     from django.conf import settings as django_settings
 
     for name in ("MIDDLEWARE", "MIDDLEWARE_CLASSES"):

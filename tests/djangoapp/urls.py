@@ -9,6 +9,7 @@ urlpatterns = [
     path("log-exception/", views.log_exception),
     path("log-error/", views.log_error),
     path("batch/", views.batch),
+    path("export/", views.export),
     path("breadcrumbs/", views.breadcrumbs),
     path("many-logs/", views.many_logs),
     path("unserialisable-extra/", views.unserialisable_extra),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,6 +94,27 @@ def test_each_failure_is_one_event_in_a_real_server(
         "step two: stock is low for sku-1",
     ]
     assert all(e["request"]["url"].startswith(server) for e in events)
+
+
+def test_an_error_while_streaming_is_one_event_of_the_request(
+    server: str, sentry_receiver: SentryReceiver
+) -> None:
+    # gunicorn has sent the status line when the iterator fails: the client sees a cut body,
+    # and gunicorn logs the exception (gunicorn.error), which must not be a second event.
+    conn = http.client.HTTPConnection(server.removeprefix("http://"), timeout=10)
+    conn.request("GET", "/export/")
+    response = conn.getresponse()
+    assert response.status == 200
+    with contextlib.suppress(http.client.HTTPException, OSError):
+        response.read()
+    conn.close()
+    (event,) = _until_marker(sentry_receiver, server)
+    assert event["transaction"] == "/export/"
+    main = event["exception"]["values"][-1]
+    assert main["type"] == "OrderLookupError"
+    assert main["mechanism"] == {"type": "django", "handled": False}
+    assert event["request"]["url"] == f"{server}/export/"
+    assert int(event["contexts"]["trace"]["trace_id"], 16) != 0
 
 
 def test_sampled_out_traces_still_reach_sentry(

@@ -3,6 +3,7 @@ at a real OTLP/HTTP receiver, tied together by the trace id."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -15,7 +16,7 @@ import pytest
 
 from tests.support.bugsink import BugsinkServer
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.support.processes import BIN, REPO, base_env, get, shop_env, start_shop
+from tests.support.processes import BIN, REPO, SHOP, base_env, get, shop_env, start_shop
 from tests.support.receiver import SentryReceiver
 
 pytestmark = pytest.mark.e2e
@@ -168,6 +169,21 @@ def test_an_app_without_logging_configuration_still_prints_its_errors(
     assert "an info line" not in result.stderr
     [event] = sentry_receiver.wait_for_events(1)
     assert event["logentry"]["formatted"] == "card declined for order 7"
+
+
+def test_our_middleware_is_inserted_for_streaming_errors_and_the_header() -> None:
+    script = (
+        "from django.conf import settings;"
+        "print(settings.MIDDLEWARE.count('otel_sentry_bridge.django.middleware."
+        "SentryEventIdMiddleware'))"
+    )
+    result = _instrumented(
+        script,
+        SENTRY_DSN="http://key@127.0.0.1:9/1",
+        DJANGO_SETTINGS_MODULE="shop.settings",
+        PYTHONPATH=f"{SHOP}{os.pathsep}{REPO}",
+    )
+    assert result.stdout.strip() == "1", result.stderr
 
 
 def test_invalid_env_value_is_reported_once_naming_the_variable() -> None:

@@ -147,6 +147,34 @@ def test_client_errors_give_no_event(app: Harness, path: str) -> None:
     assert app.events() == []
 
 
+def test_an_error_raised_while_a_response_streams_is_one_event_of_the_request(
+    app: Harness,
+) -> None:
+    from tests.djangoapp.views import OrderLookupError
+
+    response = app.get("/export/")
+    assert response.status_code == 200  # the view returned; the failure comes mid-stream
+    with pytest.raises(OrderLookupError):
+        b"".join(response.streaming_content)
+    (event,) = app.events()
+    span = app.server_span()
+    assert event["contexts"]["trace"]["trace_id"] == format(span.context.trace_id, "032x")
+    assert event["contexts"]["trace"]["span_id"] == format(span.context.span_id, "016x")
+    main = event["exception"]["values"][-1]
+    assert main["type"] == "OrderLookupError"
+    assert main["mechanism"] == {"type": "django", "handled": False}
+    assert event["transaction"] == "/export/"
+    assert event["request"]["url"] == "http://testserver/export/"
+
+
+def test_a_stream_that_completes_is_passed_through_unchanged(app: Harness) -> None:
+    response = app.get("/export/")
+    first_two = [next(iter(response.streaming_content)) for _ in range(1)]
+    assert first_two == [b"order,total\n"]
+    response.close()
+    assert app.events() == []
+
+
 def test_configured_ignored_exception_gives_no_event(
     instrumented_django: InstrumentedDjango, monkeypatch: pytest.MonkeyPatch
 ) -> None:
