@@ -4,7 +4,7 @@ and the logging handler, checked as the events Sentry would receive."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -337,3 +337,32 @@ def test_secrets_are_scrubbed_before_sending(
         assert request["headers"]["X-Api-Key"] == "[Filtered]"
         assert request["cookies"]["csrftoken"] == "[Filtered]"
         assert "value-zq" not in str(event)  # not in any other place either
+
+
+def test_an_async_stream_failing_mid_way_is_reported_too(app: Harness) -> None:
+    import asyncio
+
+    from django.http import StreamingHttpResponse
+    from django.test import RequestFactory
+
+    from otel_sentry_bridge.django.middleware import SentryEventIdMiddleware
+    from tests.djangoapp.views import OrderLookupError, _find_order
+
+    async def rows() -> AsyncIterator[bytes]:
+        yield b"order,total\n"
+        _find_order(41)
+
+    async def view(request: Any) -> StreamingHttpResponse:
+        return StreamingHttpResponse(rows())
+
+    async def consume() -> None:
+        request = RequestFactory().get("/async-export/")
+        response = await SentryEventIdMiddleware(view)(request)
+        async for _chunk in response.streaming_content:
+            pass
+
+    with pytest.raises(OrderLookupError):
+        asyncio.run(consume())
+    (event,) = app.events()
+    assert event["exception"]["values"][-1]["mechanism"] == {"type": "django", "handled": False}
+    assert event["request"]["url"] == "http://testserver/async-export/"
