@@ -443,6 +443,25 @@ def test_two_captures_of_exceptions_alike_on_a_span_give_two_events(spans: Any) 
     assert [e["event_id"] for e in events] == ["ab" * 16, "cd" * 16]
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception notes are new in 3.11")
+@pytest.mark.parametrize("message", ["bad row", "bad row\non two lines", ""])
+def test_exception_notes_follow_the_message_as_python_prints_them(spans: Any, message: str) -> None:
+    provider, exporter = spans
+    with provider.get_tracer("tests").start_as_current_span("req") as span:
+        error = ValueError(message)
+        error.add_note("while importing line 7")
+        error.add_note("of orders.csv")
+        try:
+            raise error
+        except ValueError as exc:
+            span.record_exception(exc)
+    (event,) = _events(span_view(exporter.get_finished_spans()[-1]))
+    notes = "while importing line 7\nof orders.csv"
+    assert event["exception"]["values"][-1]["value"] == (
+        f"{message}\n{notes}" if message else notes
+    )
+
+
 def test_two_different_exceptions_on_a_span_give_two_events(spans: Any) -> None:
     provider, exporter = spans
     with provider.get_tracer("tests").start_as_current_span("req") as span:

@@ -241,7 +241,11 @@ def exception_values(
         chain[-1].type = exc_type  # stacktrace cut short before its last line
     if not chain or not _same_type(chain[-1].type, exc_type):
         chain.append(ParsedException(type=exc_type, message=exc_message))
-    chain[-1].message = exc_message
+    printed = chain[-1].message
+    # The printed message goes on with the exception's notes (add_note), which the attribute
+    # lacks: keep them, as Python shows them under the message.
+    with_notes = printed.startswith(exc_message + "\n") or (printed and not exc_message)
+    chain[-1].message = printed if with_notes else exc_message
 
     raised = chain[-1]
     values: list[dict[str, Any]] = [_value(exc, ctx) for exc in chain[:-1]]
