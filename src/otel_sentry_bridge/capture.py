@@ -51,7 +51,8 @@ _fallback_settings: Settings | None = None
 
 @dataclass
 class DirectCapture:
-    """A capture made while no span was recording; the worker turns it into an event."""
+    """A capture that is not a span event (no span recording, or its log event budget is
+    spent); the worker turns it into an event."""
 
     trace_id: int
     span_id: int
@@ -60,6 +61,11 @@ class DirectCapture:
     # Kept so that its traceback is formatted on the worker, not on the request thread.
     exception: BaseException | None = None
     name: str = "capture"
+    # The tracer provider's resource (environment, release, service tags), which a sampled-out
+    # span does not carry, and what a recording span already holds (route, URL, kind).
+    resource: Mapping[str, Any] | None = None
+    span_attributes: Mapping[str, Any] | None = None
+    span_kind: str = "INTERNAL"
 
     def stacktrace_attributes(self) -> dict[str, Any]:
         """``exception.*`` attributes, computed on the worker thread."""
@@ -224,16 +230,26 @@ def _capture(
         )
         return
     trace_id, span_id = (context.trace_id, context.span_id) if context.is_valid else _new_ids()
-    _submit_direct(
-        DirectCapture(
-            trace_id=trace_id,
-            span_id=span_id,
-            timestamp_ns=time.time_ns(),
-            attributes=attributes,
-            exception=exc,
-            name=name,
-        )
+    capture = DirectCapture(
+        trace_id=trace_id,
+        span_id=span_id,
+        timestamp_ns=time.time_ns(),
+        attributes=attributes,
+        exception=exc,
+        name=name,
+        resource=_provider_resource(),
     )
+    if span.is_recording():  # on_span=False: its details still describe the request
+        capture.name = str(getattr(span, "name", name))
+        capture.span_attributes = dict(getattr(span, "attributes", None) or {})
+        capture.span_kind = getattr(getattr(span, "kind", None), "name", "INTERNAL")
+    _submit_direct(capture)
+
+
+def _provider_resource() -> Mapping[str, Any] | None:
+    resource = getattr(trace.get_tracer_provider(), "resource", None)
+    attributes = getattr(resource, "attributes", None)
+    return attributes if isinstance(attributes, Mapping) else None
 
 
 def capture_exception(

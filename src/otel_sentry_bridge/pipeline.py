@@ -153,6 +153,9 @@ class Pipeline:
             trace_id=capture.trace_id,
             span_id=capture.span_id,
             name=capture.name,
+            kind=capture.span_kind,
+            attributes=dict(capture.span_attributes or {}),
+            resource=dict(capture.resource or {}),
             events=(EventView(name, capture.timestamp_ns, attributes),),
         )
 

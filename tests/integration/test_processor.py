@@ -119,6 +119,54 @@ def test_two_captures_alike_in_one_trace_give_two_events(provider: TracerProvide
     assert kinds == [False, False, True, True]
 
 
+def test_a_sampled_out_error_keeps_the_resources_environment_release_and_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    from otel_sentry_bridge.capture import capture_exception
+
+    resource = Resource.create(
+        {"service.name": "shop", "deployment.environment.name": "staging", "service.version": "1.4"}
+    )
+    sampled_out = TracerProvider(sampler=ALWAYS_OFF, resource=resource)
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: sampled_out)  # the global one
+    transport = CapturingTransport()
+    processor = SentrySpanProcessor(transport=transport)
+    sampled_out.add_span_processor(processor)
+    with sampled_out.get_tracer("t").start_as_current_span("checkout"):
+        try:
+            _fail()
+        except ValueError as exc:
+            capture_exception(exc)
+    assert processor.force_flush(5000)
+    (event,) = transport.events
+    assert (event["environment"], event["release"]) == ("staging", "1.4")
+    assert event["tags"]["service.name"] == "shop"
+    sampled_out.shutdown()
+
+
+def test_an_error_logged_past_the_spans_event_budget_keeps_the_request_details(
+    provider: TracerProvider,
+) -> None:
+    from otel_sentry_bridge.capture import capture_message
+
+    transport = CapturingTransport()
+    provider.add_span_processor(SentrySpanProcessor(transport=transport))
+    attributes = {"http.request.method": "GET", "http.route": "/orders/<int:id>/"}
+    attributes |= {"url.full": "http://shop.local/orders/7/"}
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("GET /orders/<int:id>/", attributes=attributes) as span:
+        span.set_attribute("http.response.status_code", 500)
+        capture_message("stock service down", on_span=False)  # what a spent budget does
+    assert provider.force_flush(5000)
+    (event,) = transport.events
+    assert event["transaction"] == "/orders/<int:id>/"
+    assert event["request"]["url"] == "http://shop.local/orders/7/"
+
+
 def test_same_exception_type_in_two_traces_gives_two_events(provider: TracerProvider) -> None:
     transport = CapturingTransport()
     provider.add_span_processor(SentrySpanProcessor(transport=transport))
