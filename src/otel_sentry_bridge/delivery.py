@@ -45,6 +45,9 @@ __all__ = ["Delivery"]
 _log = logging.getLogger("otel_sentry_bridge")
 _REPORT_INTERVAL = 30.0  # seconds between client reports while losses accumulate
 _SPOOL_BATCH = 20
+# Of the shutdown budget, kept back from the flush for the final client report, so that a
+# flush cut short by a backlog still leaves time to tell the server what was lost.
+_FINAL_REPORT_RESERVE = 0.25
 
 
 @dataclass
@@ -80,6 +83,7 @@ class Delivery:
         self.sent = 0
         self._warned: set[str] = set()
         self._closed = False
+        self._report_due = False  # set by shutdown once every loss is counted
         self._reset()
         ref = weakref.WeakMethod(self._reset)
         os.register_at_fork(after_in_child=lambda: (m := ref()) is not None and m())
@@ -158,8 +162,12 @@ class Delivery:
         return True
 
     def shutdown(self, timeout: float) -> bool:
-        """Send what can be sent within ``timeout``; spool the rest (when configured)."""
-        drained = self.flush(timeout)
+        """Send what can be sent within ``timeout``; spool the rest (when configured); send
+        the final client report if time is left. Returns within about ``timeout`` whatever
+        the server does."""
+        timeout = max(0.0, timeout)
+        deadline = self._clock() + timeout
+        drained = self.flush(timeout - min(_FINAL_REPORT_RESERVE, timeout / 4))
         with self._cond:
             self._closed = True
             left = list(self._outbox)
@@ -175,8 +183,31 @@ class Delivery:
                 lost += 1
         if lost:
             _log.warning("otel-sentry-bridge: %d event(s) not sent before shutdown", lost)
-        self._send_client_report(final=True)
+        self._final_report(deadline)
         return drained and not left
+
+    def _final_report(self, deadline: float) -> None:
+        """Let the sender thread send the last client report; wait for it until ``deadline``.
+
+        Not sent from here: against a server that accepts connections and never answers, a
+        POST blocks for the whole HTTP timeout (connect, then read), and so would the exit of
+        the process. The sender thread sends it as its last act (after the envelope it may be
+        sending, on the same connection) and is waited for only until the deadline, then
+        abandoned: it is a daemon. Not a thread of its own: Python 3.12+ cannot start threads
+        in an atexit handler, which is where a TracerProvider shuts us down.
+        """
+        with self._cond:
+            self._report_due = True
+            self._cond.notify_all()
+            if not self.lost - self._reported:
+                return
+        # No sender thread yet (nothing was ever submitted): start one for the report, unless
+        # the interpreter refuses (3.12+ at exit); the report is then skipped, never blocking.
+        if not self._ensure_thread():
+            return
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - self._clock()))
 
     def close(self) -> None:
         self._transport.close()
@@ -207,6 +238,7 @@ class Delivery:
         while True:
             item, closed = self._next_item()
             if closed:
+                self._send_client_report(final=True)
                 return
             if item is not None:
                 try:
@@ -221,9 +253,12 @@ class Delivery:
 
     def _next_item(self) -> tuple[_Item | None, bool]:
         """(item to send now, closed). Waits for work, a retry time or a rate limit to end,
-        and returns (None, False) at least every report interval."""
+        and returns (None, False) at least every report interval. Once closed, returns
+        (None, True) when shutdown has counted what it could not keep."""
         with self._cond:
             if self._closed:
+                while not self._report_due:
+                    self._cond.wait()
                 return None, True
             wait = self._wait_time(self._clock())
             if wait <= 0:
@@ -233,7 +268,7 @@ class Delivery:
                     return item, False
                 wait = _REPORT_INTERVAL
             self._cond.wait(min(wait, _REPORT_INTERVAL))
-            return None, self._closed
+            return None, False  # closed or not, the next call tells
 
     def _wait_time(self, now: float) -> float:
         if self._degraded_until is not None and now < self._degraded_until:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from otel_sentry_bridge import SentrySpanProcessor
 from otel_sentry_bridge.transport.retry import Backoff
-from tests.support.processes import free_port
+from tests.support.processes import base_env, free_port
 from tests.support.receiver import SentryReceiver
 
 FAST = Backoff(initial=0.05, factor=2.0, maximum=0.4, jitter=0.1, give_up_after=60.0)
@@ -184,3 +188,150 @@ def test_spool_keeps_events_through_an_outage_and_a_restart(
         second.shutdown()
     assert _values(accepted) == sorted(f"failure {n}" for n in range(5))
     assert list((tmp_path / "ready").iterdir()) == []
+
+
+class SilentServer:
+    """A loopback peer that accepts connections and never answers: a hung Sentry. Closing it
+    closes every connection, which releases the senders still waiting for a reply."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.02)  # accept() polls, so that close() can stop it
+        self._connections: list[socket.socket] = []
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+        self.dsn = f"http://publickey@127.0.0.1:{self._listener.getsockname()[1]}/42"
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            with self._cond:
+                self._connections.append(connection)
+                self._cond.notify_all()
+
+    def wait_for_connections(self, n: int, timeout: float = 10.0) -> None:
+        with self._cond:
+            assert self._cond.wait_for(lambda: len(self._connections) >= n, timeout)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._listener.close()
+        with self._cond:
+            for connection in self._connections:
+                connection.close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[SilentServer]:
+    server = SilentServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _timed_shutdown(processor: SentrySpanProcessor) -> float:
+    began = time.monotonic()
+    processor.shutdown()
+    return time.monotonic() - began
+
+
+def test_shutdown_keeps_its_deadline_while_a_send_hangs(
+    provider: TracerProvider, silent_server: SilentServer, tmp_path: Path
+) -> None:
+    def drop_the_last(event: dict[str, Any]) -> dict[str, Any] | None:
+        # A loss that is not spooled: the final client report has something to say.
+        return None if _values([event]) == ["failure 3"] else event
+
+    processor = SentrySpanProcessor(
+        dsn=silent_server.dsn,
+        shutdown_timeout=0.5,
+        http_timeout=10,
+        spool_dir=str(tmp_path),
+        before_send=drop_the_last,
+    )
+    provider.add_span_processor(processor)
+    _errors(provider, 4)
+    silent_server.wait_for_connections(1)  # the first envelope waits for a reply
+    assert processor._worker.flush(5)  # the next two wait behind it
+    elapsed = _timed_shutdown(processor)
+    assert elapsed < 1.5  # not 0.5 s plus a 10 s read timeout (for the final client report)
+    # Spooled as before: the two that were never sent (the third is still in flight).
+    assert len(list((tmp_path / "ready").iterdir())) == 2
+
+
+def test_shutdown_keeps_its_deadline_when_only_the_client_report_hangs(
+    provider: TracerProvider, silent_server: SilentServer
+) -> None:
+    # Nothing is sent but the final client report (for the event before_send dropped).
+    processor = SentrySpanProcessor(
+        dsn=silent_server.dsn, shutdown_timeout=0.5, http_timeout=10, before_send=lambda e: None
+    )
+    provider.add_span_processor(processor)
+    _errors(provider, 1)
+    assert processor.force_flush(5000)
+    elapsed = _timed_shutdown(processor)
+    silent_server.wait_for_connections(1)  # the report was attempted
+    assert elapsed < 1.5
+
+
+def test_final_client_report_is_sent_when_nothing_else_was(
+    provider: TracerProvider, sentry_receiver: SentryReceiver
+) -> None:
+    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, before_send=lambda e: None)
+    provider.add_span_processor(processor)
+    _errors(provider, 2)
+    assert processor.force_flush(5000)
+    assert sentry_receiver.requests == []
+    processor.shutdown()
+    discarded = [
+        d for report in sentry_receiver.client_reports() for d in report["discarded_events"]
+    ]
+    assert discarded == [{"reason": "before_send", "category": "error", "quantity": 2}]
+
+
+def test_process_exit_is_not_held_by_a_server_that_never_answers(
+    silent_server: SilentServer,
+) -> None:
+    # The provider shuts the processor down from its atexit hook, as in any real program.
+    code = """
+        import sys
+        from opentelemetry.sdk.trace import TracerProvider
+        from otel_sentry_bridge import SentrySpanProcessor
+
+        processor = SentrySpanProcessor(dsn=sys.argv[1], shutdown_timeout=0.5, http_timeout=30)
+        provider = TracerProvider()
+        provider.add_span_processor(processor)
+        for n in range(2):
+            span = provider.get_tracer("t").start_span("request")
+            span.record_exception(RuntimeError(f"failure {n}"))
+            span.end()
+        processor.force_flush(300)  # False: the first envelope waits for a reply
+        print("exiting", flush=True)
+    """
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), silent_server.dsn],
+        env=base_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "exiting\n"
+        began = time.monotonic()
+        child.wait(timeout=60)
+        elapsed = time.monotonic() - began
+    finally:
+        child.kill()
+        _, stderr = child.communicate()
+    assert child.returncode == 0, stderr
+    silent_server.wait_for_connections(1)
+    assert elapsed < 3.0, stderr  # shutdown_timeout (0.5 s) and a margin, not 30 s
+    assert "1 event(s) not sent before shutdown" in stderr
