@@ -15,7 +15,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from types import TracebackType
@@ -31,6 +32,7 @@ from .scrub import Scrubber, safe_repr, scrubber_for
 from .store import AnnotationKey, store
 
 __all__ = [
+    "REQUEST_DETAILS",
     "DirectCapture",
     "already_captured",
     "annotation_key",
@@ -47,6 +49,11 @@ _MARK = "__otel_sentry_event_id__"
 _MAX_FRAME_VARS = 40
 _MAX_VAR_CHARS = 256
 _fallback_settings: Settings | None = None
+# Set by the Django middleware while it serves a request: that request's Sentry details
+# (``request``, ``user``, ``transaction``), computed only when a capture needs them.
+REQUEST_DETAILS: ContextVar[Callable[[], Mapping[str, Any]] | None] = ContextVar(
+    "otel_sentry_bridge_request_details", default=None
+)
 
 
 @dataclass
@@ -206,6 +213,12 @@ def _capture(
         crumbs = store.breadcrumbs(breadcrumb_key(context), until=time.time())
         if crumbs:
             extras = {**(extras or {}), "breadcrumbs": {"values": crumbs}}
+    if not span.is_recording() and not (extras and "request" in extras):
+        # No span attributes to read the request from (a sampled-out trace): ask the web
+        # framework's hook, when one is serving a request here.
+        details = REQUEST_DETAILS.get()
+        if details is not None:
+            extras = {**_safe_details(details), **(extras or {})}
     if extras:
         store.put_extras(event_id, extras)
     if on_span and span.is_recording():
@@ -244,6 +257,13 @@ def _capture(
         capture.span_attributes = dict(getattr(span, "attributes", None) or {})
         capture.span_kind = getattr(getattr(span, "kind", None), "name", "INTERNAL")
     _submit_direct(capture)
+
+
+def _safe_details(details: Callable[[], Mapping[str, Any]]) -> Mapping[str, Any]:
+    try:
+        return details()
+    except Exception:  # a half-built request must not cost the event
+        return {}
 
 
 def _provider_resource() -> Mapping[str, Any] | None:

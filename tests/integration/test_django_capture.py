@@ -223,6 +223,16 @@ def test_two_requests_of_one_trace_failing_alike_are_two_events(app: Harness, sa
     assert sorted(e["event_id"] for e in app.events()) == sorted(ids)
 
 
+def test_sampled_out_logged_error_keeps_the_request(app: Harness) -> None:
+    trace_id = "8bf92f3577b34da6a3ce929d0e0e4736"
+    app.get("/log-error/?page=2", HTTP_TRACEPARENT=f"00-{trace_id}-00f067aa0ba902b7-00")
+    (event,) = app.events()
+    assert event["contexts"]["trace"]["trace_id"] == trace_id
+    assert event["request"]["url"] == "http://testserver/log-error/"
+    assert event["request"]["query_string"] == "page=2"
+    assert event["transaction"] == "/log-error/"
+
+
 def test_sampled_out_logged_error_keeps_breadcrumbs(app: Harness) -> None:
     trace_id = "5bf92f3577b34da6a3ce929d0e0e4736"
     app.get("/breadcrumbs/", HTTP_TRACEPARENT=f"00-{trace_id}-00f067aa0ba902b7-00")

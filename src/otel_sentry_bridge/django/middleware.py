@@ -2,6 +2,8 @@
 
 - With ``response_header`` (``OTEL_SENTRY_RESPONSE_HEADER=true``) it adds the Sentry event id
   of a failed request to the response as ``X-Sentry-Event-Id``.
+- While the request is served, it tells captures that have no recording span to read the
+  request from (a sampled-out trace) how to get the request's URL, route and headers.
 - A ``StreamingHttpResponse`` is sent after the view returned, outside Django's exception
   handling: an exception raised by its iterator mid-stream sends no signal, and the request's
   span has already ended. The middleware wraps the iterator so that such an exception is
@@ -22,7 +24,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from opentelemetry import trace
 
-from ..capture import capture_exception, current_settings
+from ..capture import REQUEST_DETAILS, capture_exception, current_settings
 from .hooks import request_extras
 
 __all__ = ["HEADER", "SentryEventIdMiddleware"]
@@ -46,12 +48,22 @@ class SentryEventIdMiddleware:
         if self._is_async:
             return self._acall(request)
         context = trace.get_current_span().get_span_context()
-        return _finish(request, self.get_response(request), context)
+        token = REQUEST_DETAILS.set(lambda: request_extras(request, current_settings()))
+        try:
+            response = self.get_response(request)
+        finally:
+            REQUEST_DETAILS.reset(token)
+        return _finish(request, response, context)
 
     async def _acall(self, request: Any) -> Any:
         context = trace.get_current_span().get_span_context()
-        response_awaitable: Awaitable[Any] = self.get_response(request)
-        return _finish(request, await response_awaitable, context)
+        token = REQUEST_DETAILS.set(lambda: request_extras(request, current_settings()))
+        try:
+            response_awaitable: Awaitable[Any] = self.get_response(request)
+            response = await response_awaitable
+        finally:
+            REQUEST_DETAILS.reset(token)
+        return _finish(request, response, context)
 
 
 def _finish(request: Any, response: Any, context: trace.SpanContext) -> Any:
