@@ -370,8 +370,11 @@ class Delivery:
         if not rate_limited and self._backoff.should_give_up(item.first_failure, now):
             self.record_loss("network_error", item.category)
             return
-        with self._cond:  # keep it at the head, to retry first
-            self._outbox.appendleft(item)
+        with self._cond:
+            if self._closed:  # in flight when shutdown gave up: nobody will send it now
+                self.lost[("network_error", item.category)] += 1
+                return
+            self._outbox.appendleft(item)  # at the head, to retry first
             self._outbox_bytes += len(item.data)
 
     def _spill_outbox(self) -> None:

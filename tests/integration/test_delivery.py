@@ -281,6 +281,22 @@ def test_shutdown_keeps_its_deadline_when_only_the_client_report_hangs(
     assert elapsed < 1.5
 
 
+def test_the_envelope_in_flight_at_shutdown_is_counted_when_its_send_fails(
+    provider: TracerProvider, silent_server: SilentServer
+) -> None:
+    processor = SentrySpanProcessor(dsn=silent_server.dsn, shutdown_timeout=0.3, http_timeout=1)
+    provider.add_span_processor(processor)
+    _errors(provider, 3)
+    silent_server.wait_for_connections(1)  # the first is in flight, two wait behind it
+    assert processor._worker.flush(5)
+    processor.shutdown()
+    lost = processor.pipeline.lost
+    deadline = time.monotonic() + 10
+    while lost[("network_error", "error")] < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the read times out after http_timeout, on the sender thread
+    assert lost[("network_error", "error")] == 3, lost
+
+
 def test_final_client_report_is_sent_when_nothing_else_was(
     provider: TracerProvider, sentry_receiver: SentryReceiver
 ) -> None:
