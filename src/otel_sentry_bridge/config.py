@@ -161,22 +161,22 @@ def _to_optional_str(value: Any) -> str | None:
     return text or None
 
 
-def _to_environment(value: Any) -> str | None:
-    # A name Sentry would drop is refused here, so the default (resource, else "production")
-    # reaches Sentry instead of an event without environment.
-    text = _to_optional_str(value)
-    problem = environment_problem(text) if text is not None else None
-    if problem:
-        raise ValueError(problem)
-    return text
+def _sentry_name(problem_of: Callable[[str], str | None]) -> Callable[[Any], str | None]:
+    """A converter refusing a name Sentry would drop, so that the default (the resource's
+    value, else "production" for the environment) reaches Sentry instead of no value."""
+
+    def convert(value: Any) -> str | None:
+        text = _to_optional_str(value)
+        problem = problem_of(text) if text is not None else None
+        if problem:
+            raise ValueError(problem)
+        return text
+
+    return convert
 
 
-def _to_release(value: Any) -> str | None:
-    text = _to_optional_str(value)
-    problem = release_problem(text) if text is not None else None
-    if problem:
-        raise ValueError(problem)
-    return text
+_to_environment = _sentry_name(environment_problem)
+_to_release = _sentry_name(release_problem)
 
 
 def _to_dsn(value: Any) -> str | None:

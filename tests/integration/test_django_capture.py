@@ -67,15 +67,19 @@ def test_failing_view_gives_one_unhandled_django_event(app: Harness) -> None:
     response = app.get("/orders/17/boom/")
     assert response.status_code == 500
     (event,) = app.events()
+    _assert_unhandled_on_the_request_span(app, event)
+    assert event["request"]["url"] == "http://testserver/orders/17/boom/"
+    assert event["request"]["method"] == "GET"
+    assert event["transaction"] == "/orders/<int:order_id>/boom/"
+
+
+def _assert_unhandled_on_the_request_span(app: Harness, event: dict[str, Any]) -> None:
     span = app.server_span()
     assert event["contexts"]["trace"]["trace_id"] == format(span.context.trace_id, "032x")
     assert event["contexts"]["trace"]["span_id"] == format(span.context.span_id, "016x")
     main = event["exception"]["values"][-1]
     assert main["type"] == "OrderLookupError"
     assert main["mechanism"] == {"type": "django", "handled": False}
-    assert event["request"]["url"] == "http://testserver/orders/17/boom/"
-    assert event["request"]["method"] == "GET"
-    assert event["transaction"] == "/orders/<int:order_id>/boom/"
 
 
 def test_exception_is_recorded_once_on_the_span(app: Harness) -> None:
@@ -157,20 +161,14 @@ def test_an_error_raised_while_a_response_streams_is_one_event_of_the_request(
     with pytest.raises(OrderLookupError):
         b"".join(response.streaming_content)
     (event,) = app.events()
-    span = app.server_span()
-    assert event["contexts"]["trace"]["trace_id"] == format(span.context.trace_id, "032x")
-    assert event["contexts"]["trace"]["span_id"] == format(span.context.span_id, "016x")
-    main = event["exception"]["values"][-1]
-    assert main["type"] == "OrderLookupError"
-    assert main["mechanism"] == {"type": "django", "handled": False}
+    _assert_unhandled_on_the_request_span(app, event)
     assert event["transaction"] == "/export/"
     assert event["request"]["url"] == "http://testserver/export/"
 
 
-def test_a_stream_that_completes_is_passed_through_unchanged(app: Harness) -> None:
+def test_a_stream_closed_before_it_fails_passes_through_without_an_event(app: Harness) -> None:
     response = app.get("/export/")
-    first_two = [next(iter(response.streaming_content)) for _ in range(1)]
-    assert first_two == [b"order,total\n"]
+    assert next(iter(response.streaming_content)) == b"order,total\n"
     response.close()
     assert app.events() == []
 
