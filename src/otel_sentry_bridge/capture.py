@@ -213,9 +213,10 @@ def _capture(
         crumbs = store.breadcrumbs(breadcrumb_key(context), until=time.time())
         if crumbs:
             extras = {**(extras or {}), "breadcrumbs": {"values": crumbs}}
-    if not span.is_recording() and not (extras and "request" in extras):
-        # No span attributes to read the request from (a sampled-out trace): ask the web
-        # framework's hook, when one is serving a request here.
+    if not (extras and "request" in extras):
+        # The web framework's own view of the request it is serving here, when it lends one:
+        # better than the span's attributes (which a sampled-out trace does not have, and
+        # which lack the path under the stable HTTP conventions).
         details = REQUEST_DETAILS.get()
         if details is not None:
             extras = {**_safe_details(details), **(extras or {})}

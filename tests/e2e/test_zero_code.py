@@ -186,6 +186,19 @@ def test_our_middleware_is_inserted_for_streaming_errors_and_the_header() -> Non
     assert result.stdout.strip() == "1", result.stderr
 
 
+def test_under_the_stable_http_conventions_a_logged_error_keeps_its_url(
+    sentry_receiver: SentryReceiver, otlp: OtlpReceiver, tmp_path: Path
+) -> None:
+    # runserver's span then has no url.path: the URL must come from Django's request
+    env = shop_env(sentry_receiver.dsn, otlp.traces_endpoint, OTEL_SEMCONV_STABILITY_OPT_IN="http")
+    with _shop(env, tmp_path / "shop.log") as base:
+        assert get(f"{base}/payment/?attempt=2") == 402
+        (event,) = sentry_receiver.wait_for_events(1)
+    assert event["request"]["url"] == f"{base}/payment/"
+    assert event["request"]["query_string"] == "attempt=2"
+    assert event["transaction"] == "/payment/"
+
+
 def test_invalid_env_value_is_reported_once_naming_the_variable() -> None:
     result = _instrumented(
         _PROBE, SENTRY_DSN="http://key@127.0.0.1:9/1", OTEL_SENTRY_QUEUE_SIZE="lots"

@@ -231,6 +231,16 @@ def test_sampled_out_logged_error_keeps_the_request(app: Harness) -> None:
     assert event["transaction"] == "/log-error/"
 
 
+def test_logged_error_takes_the_request_from_django(app: Harness) -> None:
+    # Django's request, not the span's attributes (under the stable HTTP conventions the span
+    # has no url.path): URL, query and headers as for an unhandled error.
+    app.get("/log-error/?page=3", HTTP_USER_AGENT="shop-app/2.1")
+    (event,) = app.events()
+    assert event["request"]["url"] == "http://testserver/log-error/"
+    assert event["request"]["query_string"] == "page=3"
+    assert event["request"]["headers"]["User-Agent"] == "shop-app/2.1"
+
+
 def test_sampled_out_logged_error_keeps_breadcrumbs(app: Harness) -> None:
     trace_id = "5bf92f3577b34da6a3ce929d0e0e4736"
     app.get("/breadcrumbs/", HTTP_TRACEPARENT=f"00-{trace_id}-00f067aa0ba902b7-00")
