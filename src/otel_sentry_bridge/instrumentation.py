@@ -31,6 +31,7 @@ __all__ = ["SentryBridgeInstrumentor"]
 
 _log = logging.getLogger("otel_sentry_bridge")
 _MIDDLEWARE = "otel_sentry_bridge.django.middleware.SentryEventIdMiddleware"
+_OTEL_MIDDLEWARE = "opentelemetry.instrumentation.django.middleware"
 
 
 class SentryBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -145,8 +146,10 @@ def _install_django() -> None:
 
 
 def _add_middleware() -> None:
-    """Put our middleware first, as the OTel Django instrumentation does with its own: it
-    then sees the final response of every request."""
+    """Put our middleware just inside the OTel Django middleware (first when that is not
+    there yet: the OTel instrumentor inserts its own first when it runs later). Inside the
+    request's span, it knows the trace of an error raised while the response streams; and it
+    still sees the final response of every view."""
     from django.conf import settings as django_settings
 
     for name in ("MIDDLEWARE", "MIDDLEWARE_CLASSES"):
@@ -155,6 +158,7 @@ def _add_middleware() -> None:
             continue
         middleware = list(current)
         if _MIDDLEWARE not in middleware:
-            middleware.insert(0, _MIDDLEWARE)
+            otel = [i for i, path in enumerate(middleware) if path.startswith(_OTEL_MIDDLEWARE)]
+            middleware.insert(otel[0] + 1 if otel else 0, _MIDDLEWARE)
             setattr(django_settings, name, middleware)
         return

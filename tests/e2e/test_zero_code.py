@@ -171,11 +171,13 @@ def test_an_app_without_logging_configuration_still_prints_its_errors(
     assert event["logentry"]["formatted"] == "card declined for order 7"
 
 
-def test_our_middleware_is_inserted_for_streaming_errors_and_the_header() -> None:
+def test_our_middleware_is_inserted_inside_the_otel_one() -> None:
+    # Inside the OTel middleware's span: a mid-stream error then knows its request's trace.
     script = (
-        "from django.conf import settings;"
-        "print(settings.MIDDLEWARE.count('otel_sentry_bridge.django.middleware."
-        "SentryEventIdMiddleware'))"
+        "from django.conf import settings; m = settings.MIDDLEWARE;"
+        "ours = [i for i, p in enumerate(m) if p.startswith('otel_sentry_bridge.')];"
+        "otel = [i for i, p in enumerate(m) if p.startswith('opentelemetry.')];"
+        "print(len(ours), ours[0] - otel[0])"
     )
     result = _instrumented(
         script,
@@ -183,7 +185,7 @@ def test_our_middleware_is_inserted_for_streaming_errors_and_the_header() -> Non
         DJANGO_SETTINGS_MODULE="shop.settings",
         PYTHONPATH=f"{SHOP}{os.pathsep}{REPO}",
     )
-    assert result.stdout.strip() == "1", result.stderr
+    assert result.stdout.strip() == "1 1", result.stderr
 
 
 def test_under_the_stable_http_conventions_a_logged_error_keeps_its_url(

@@ -10,8 +10,10 @@
   captured (mechanism ``django``, unhandled) with the request's details and trace, then
   re-raised for the server to handle as before.
 
-The zero-code instrumentor inserts it first in ``MIDDLEWARE``; with the AppConfig, add
-``"otel_sentry_bridge.django.middleware.SentryEventIdMiddleware"`` yourself. It is sync and
+The zero-code instrumentor inserts it just inside the OTel Django middleware (whose span must
+be current when a request starts here); with the AppConfig, add
+``"otel_sentry_bridge.django.middleware.SentryEventIdMiddleware"`` yourself, anywhere: the OTel
+instrumentation puts its own first. It is sync and
 async capable: under ASGI Django calls it on the event loop instead of moving each request to
 a thread and back for it.
 """
