@@ -86,6 +86,17 @@ def _test(dsn_arg: str | None, message: str, timeout: float) -> int:
     return 1
 
 
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds; argparse turns the error into usage (exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="otel-sentry-bridge", description="OpenTelemetry -> Sentry bridge tools"
@@ -97,7 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     test.add_argument(
         "--message", default="This is a test error from otel-sentry-bridge", help="error text"
     )
-    test.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout in seconds")
+    test.add_argument(
+        "--timeout", type=_seconds, default=10.0, help="HTTP timeout in seconds (over 0)"
+    )
     args = parser.parse_args(argv)
     if args.command == "test":
         return _test(args.dsn, args.message, args.timeout)

@@ -64,3 +64,10 @@ def test_client_error_shows_the_servers_reason(sentry_receiver: SentryReceiver) 
 def test_no_dsn_at_all_exits_2() -> None:
     result = _cli("test")
     assert result.returncode == 2 and "SENTRY_DSN" in result.stderr
+
+
+@pytest.mark.parametrize("timeout", ["-1", "0", "nan", "inf", "soon"])
+def test_a_bad_timeout_is_a_usage_error(timeout: str) -> None:
+    result = _cli("test", "--dsn", "http://key@127.0.0.1:9/1", "--timeout", timeout)
+    assert result.returncode == 2
+    assert "--timeout" in result.stderr and "Traceback" not in result.stderr
