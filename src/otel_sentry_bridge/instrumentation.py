@@ -137,12 +137,25 @@ def _install_django() -> None:
         _ensure_logging, weak=False, dispatch_uid="otel_sentry_bridge.logging_upkeep"
     )
     if not os.environ.get("DJANGO_SETTINGS_MODULE"):
-        _log.warning(
+        # Django is importable, but this may not be a Django process at all (a Celery worker,
+        # a script): only a web server or manage.py gets the warning.
+        report = _log.warning if _serves_django() else _log.debug
+        report(
             "otel-sentry-bridge: DJANGO_SETTINGS_MODULE is not set; opentelemetry-instrument "
             "reads Django settings before manage.py sets it: export it"
         )
         return
     _add_middleware()  # the event-id header, and errors raised while a response streams
+
+
+_DJANGO_COMMANDS = frozenset(
+    {"manage.py", "django-admin", "gunicorn", "uvicorn", "daphne", "hypercorn", "uwsgi"}
+    | {"waitress-serve", "granian"}
+)
+
+
+def _serves_django() -> bool:
+    return os.path.basename(sys.argv[0] if sys.argv else "") in _DJANGO_COMMANDS
 
 
 def _add_middleware() -> None:

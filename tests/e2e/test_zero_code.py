@@ -201,6 +201,26 @@ def test_under_the_stable_http_conventions_a_logged_error_keeps_its_url(
     assert event["transaction"] == "/payment/"
 
 
+def test_the_django_settings_warning_is_for_django_processes_only() -> None:
+    # Django is installed here, but a script (or a Celery worker) is not a Django process
+    script = _instrumented(_PROBE, SENTRY_DSN="http://key@127.0.0.1:9/1")
+    assert "DJANGO_SETTINGS_MODULE" not in script.stderr, script.stderr
+    manage = subprocess.run(
+        [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), "manage.py", "check"],
+        env=base_env(
+            SENTRY_DSN="http://key@127.0.0.1:9/1",
+            OTEL_TRACES_EXPORTER="none",
+            OTEL_METRICS_EXPORTER="none",
+            OTEL_LOGS_EXPORTER="none",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=SHOP,
+    )
+    assert manage.stderr.count("DJANGO_SETTINGS_MODULE is not set") == 1, manage.stderr
+
+
 def test_invalid_env_value_is_reported_once_naming_the_variable() -> None:
     result = _instrumented(
         _PROBE, SENTRY_DSN="http://key@127.0.0.1:9/1", OTEL_SENTRY_QUEUE_SIZE="lots"
