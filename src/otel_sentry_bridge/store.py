@@ -5,6 +5,9 @@ find it again:
 
 - *extras* by event id: user, request details, local variables (sent to Sentry only, never to
   the tracing backend);
+  extras and annotations are taken once by each processor that will convert the span (with two
+  processors, e.g. two DSNs or a test's CapturingTransport next to the real one, each gets
+  them whole);
 - *annotations* by (span id, exception type, message): our event id and mechanism for an
   exception that another instrumentation will record on the span itself (so the costly
   traceback formatting happens once, not twice);
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Generic, TypeVar
 
 __all__ = ["AnnotationKey", "CaptureStore", "SpanRecord", "store"]
@@ -58,6 +61,17 @@ class _Lru(Generic[_K, _V]):
         return len(self._items)
 
 
+def _take(lru: _Lru[_K, list[Any]], key: _K) -> Any:
+    """The value under ``key``, dropped once every reader has taken it."""
+    entry = lru.get(key)
+    if entry is None:
+        return None
+    entry[1] -= 1
+    if entry[1] <= 0:
+        lru.pop(key)
+    return entry[0]
+
+
 class CaptureStore:
     """A span record keeps the span's attributes alive (about 800 bytes): records are kept
     for at most ``max_span_traces`` unfinished traces and ``max_kept_traces`` finished traces
@@ -73,8 +87,10 @@ class CaptureStore:
         max_kept_traces: int = 64,
     ) -> None:
         self._lock = threading.Lock()
-        self._extras: _Lru[str, Mapping[str, Any]] = _Lru(max_events)
-        self._annotations: _Lru[AnnotationKey, dict[str, Any]] = _Lru(max_events)
+        # value -> [value, takes left]; how many processors will take it (set by processor.py)
+        self.readers: Callable[[], int] = lambda: 1
+        self._extras: _Lru[str, list[Any]] = _Lru(max_events)
+        self._annotations: _Lru[AnnotationKey, list[Any]] = _Lru(max_events)
         self._crumbs: _Lru[int, deque[dict[str, Any]]] = _Lru(max_traces)
         # Insertion-ordered dicts (the oldest trace goes first) and lists, not _Lru and deque:
         # this runs on the ending thread for every client span.
@@ -88,22 +104,24 @@ class CaptureStore:
     # -- extras --------------------------------------------------------------------------
 
     def put_extras(self, event_id: str, extras: Mapping[str, Any]) -> None:
+        readers = self.readers()
         with self._lock:
-            self._extras.put(event_id, extras)
+            self._extras.put(event_id, [extras, readers])
 
     def take_extras(self, event_id: str) -> Mapping[str, Any] | None:
         with self._lock:
-            return self._extras.pop(event_id)
+            return _take(self._extras, event_id)  # type: ignore[no-any-return]
 
     # -- annotations ---------------------------------------------------------------------
 
     def annotate(self, key: AnnotationKey, attributes: dict[str, Any]) -> None:
+        readers = self.readers()
         with self._lock:
-            self._annotations.put(key, attributes)
+            self._annotations.put(key, [attributes, readers])
 
     def take_annotation(self, key: AnnotationKey) -> dict[str, Any] | None:
         with self._lock:
-            return self._annotations.pop(key)
+            return _take(self._annotations, key)  # type: ignore[no-any-return]
 
     # -- breadcrumbs ---------------------------------------------------------------------
 

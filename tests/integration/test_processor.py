@@ -167,6 +167,35 @@ def test_an_error_logged_past_the_spans_event_budget_keeps_the_request_details(
     assert event["request"]["url"] == "http://shop.local/orders/7/"
 
 
+def test_two_processors_on_one_provider_each_get_whole_events(provider: TracerProvider) -> None:
+    # e.g. two DSNs, or a test's CapturingTransport next to the real processor: what the hooks
+    # leave in the store (mechanism, logentry, request, local variables) is for both.
+    from otel_sentry_bridge.capture import capture_exception
+
+    transports = [CapturingTransport(), CapturingTransport()]
+    for transport in transports:
+        provider.add_span_processor(SentrySpanProcessor(transport=transport))
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("request"):
+        for index in range(3):
+            try:
+                _fail()
+            except ValueError as exc:
+                capture_exception(
+                    exc, mechanism="logging", logentry=("item %s", [str(index)], f"item {index}")
+                )
+    assert provider.force_flush(5000)
+    for transport in transports:
+        assert sorted(e["logentry"]["formatted"] for e in transport.events) == [
+            "item 0",
+            "item 1",
+            "item 2",
+        ]
+        assert {e["exception"]["values"][-1]["mechanism"]["type"] for e in transport.events} == {
+            "logging"
+        }
+
+
 def test_same_exception_type_in_two_traces_gives_two_events(provider: TracerProvider) -> None:
     transport = CapturingTransport()
     provider.add_span_processor(SentrySpanProcessor(transport=transport))
