@@ -43,11 +43,6 @@ _processors: weakref.WeakSet[SentrySpanProcessor] = weakref.WeakSet()
 _HAND_OVER_S = 0.0002
 
 
-# Each processor converts the spans it is given and takes what the hooks left in the store
-# for them: an entry stays until every processor has had it.
-store.readers = lambda: max(1, sum(1 for p in list(_processors) if p.enabled))
-
-
 def active_processors() -> Iterator[SentrySpanProcessor]:
     """Processors that accept events, for captures made outside any recording span."""
     return (p for p in list(_processors) if p.enabled)
@@ -234,3 +229,12 @@ class _NullTransport:
 
     def close(self) -> None:
         return None
+
+
+def _enabled_processors() -> int:
+    return max(1, len([p for p in list(_processors) if p.enabled]))
+
+
+# Each processor converts the spans it is given and takes what the hooks left in the store
+# for them: an entry stays until every processor has had it.
+store.readers = _enabled_processors
