@@ -9,6 +9,7 @@ naming its source, and the default is used, so a typo in a deployment never stop
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -18,7 +19,13 @@ from typing import Any
 from .errors import ConfigError, InvalidDsn
 from .sentry_names import environment_problem, release_problem
 
-__all__ = ["DEFAULT_IGNORED_EXCEPTIONS", "ENV_VARS", "Settings", "load_settings"]
+__all__ = [
+    "DEFAULT_IGNORED_EXCEPTIONS",
+    "ENV_VARS",
+    "Settings",
+    "before_send_takes_hint",
+    "load_settings",
+]
 
 _log = logging.getLogger("otel_sentry_bridge")
 
@@ -62,9 +69,9 @@ class Settings:
     spool_dir: str | None = None
     spool_max_bytes: int = 64 * 1024 * 1024
     denylist: tuple[str, ...] = ()  # extra key words to scrub, on top of the default list
-    before_send: Callable[[dict[str, Any]], dict[str, Any] | None] | None = field(
-        default=None, compare=False
-    )
+    # before_send(event) or, as in sentry-sdk, before_send(event, hint): the event to send
+    # (edited or not), or None to drop it.
+    before_send: Callable[..., Any] | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:  # the DSN may hold a secret: never print it whole
         return f"Settings(dsn={'<set>' if self.dsn else None}, environment={self.environment!r})"
@@ -194,9 +201,31 @@ def _to_template(value: Any) -> str | None:
     return text
 
 
-def _to_callable(value: Any) -> Any:
-    if value is not None and not callable(value):
-        raise ValueError("must be callable")
+def before_send_takes_hint(before_send: Callable[..., Any]) -> bool:
+    """True for a sentry-sdk style ``before_send(event, hint)``, False for ``before_send(event)``.
+
+    Decided once, from the signature: calling with two arguments and retrying with one on
+    TypeError would also retry a TypeError raised inside the function. Raises ValueError when
+    it accepts neither.
+    """
+    try:
+        signature = inspect.signature(before_send)
+    except (TypeError, ValueError):  # no signature to read (some builtins): the plain form
+        return False
+    for args in ((None, None), (None,)):
+        try:
+            signature.bind(*args)
+        except TypeError:
+            continue
+        return len(args) == 2
+    raise ValueError("must accept (event) or (event, hint)")
+
+
+def _to_before_send(value: Any) -> Any:
+    if value is not None:
+        if not callable(value):
+            raise ValueError("must be callable")
+        before_send_takes_hint(value)  # a wrong signature fails here, not on every event
     return value
 
 
@@ -226,7 +255,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "spool_dir": _to_optional_str,
     "spool_max_bytes": _to_positive_int,
     "denylist": _to_tuple,
-    "before_send": _to_callable,
+    "before_send": _to_before_send,
 }
 
 

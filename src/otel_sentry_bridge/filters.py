@@ -3,10 +3,15 @@
 Types are named by their qualified name. A name matches the event's type itself or, when both
 classes are already imported in this process, any subclass of it. Nothing is imported here:
 looking up ``sys.modules`` only keeps this cheap and free of import side effects.
+
+An event names a class of ``__main__`` (the script being run) without its module, as Python's
+traceback does: ``MainError``, not ``__main__.MainError``. Such a name, when it is not a
+builtin, is also tried as ``__main__.<name>``, so that ``__main__.MainError`` ignores it.
 """
 
 from __future__ import annotations
 
+import builtins
 import sys
 from collections.abc import Iterable
 
@@ -52,6 +57,16 @@ class IgnoredTypes:
     def _matches(self, qualified: str) -> bool:
         if not self._names or not qualified:
             return False
+        if self._matches_name(qualified):
+            return True
+        # Python prints a class of __main__ without its module, a nested one as "Outer.Inner":
+        # a name whose first part is neither a builtin nor an imported module is __main__'s.
+        head = qualified.partition(".")[0]
+        if hasattr(builtins, head) or head in sys.modules:
+            return False
+        return self._matches_name(f"__main__.{qualified}")
+
+    def _matches_name(self, qualified: str) -> bool:
         if qualified in self._names or qualified.rpartition(".")[2] in self._short:
             return True
         exc_type = _resolve(qualified)

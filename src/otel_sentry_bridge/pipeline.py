@@ -14,7 +14,7 @@ import random
 import socket
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from . import attributes as attr
 from .capture import DirectCapture
-from .config import Settings
+from .config import Settings, before_send_takes_hint
 from .convert.breadcrumbs import span_breadcrumb
 from .convert.event import ConvertContext, Identity, build_events, sdk_info
 from .convert.frames import CodeLayout
@@ -48,6 +48,9 @@ _DEDUPE_SIZE = 4096
 # instrumentation recorded without our event id.
 _CAPTURED = "captured"
 _ANONYMOUS = "anonymous"
+# What the envelope and Sentry need of an event (limits.py never trims them either): put back
+# from the event as built when before_send's result lacks them.
+_REQUIRED_FIELDS = ("event_id", "timestamp", "platform", "level")
 
 
 def _runtime() -> dict[str, str]:
@@ -95,8 +98,10 @@ def envelope_for(event: Mapping[str, Any], dsn: Dsn | None) -> bytes:
 
 
 def dynamic_sampling_context(event: Mapping[str, Any], dsn: Dsn | None) -> dict[str, Any] | None:
-    trace = (event.get("contexts") or {}).get("trace") or {}
-    if not trace.get("trace_id") or dsn is None:
+    # before_send may have put anything here: no trace context, no sampling context.
+    contexts = event.get("contexts")
+    trace = contexts.get("trace") if isinstance(contexts, Mapping) else None
+    if not isinstance(trace, Mapping) or not trace.get("trace_id") or dsn is None:
         return None
     context: dict[str, Any] = {
         "trace_id": trace["trace_id"],
@@ -135,6 +140,11 @@ class Pipeline:
         self._lock = threading.Lock()
         # (reason, category) -> events dropped; shared with the sender, sent as client reports
         self.lost: Counter[tuple[str, str]] = delivery.lost
+        # Read once: whether before_send takes sentry-sdk's (event, hint) or just (event).
+        self._hint = settings.before_send is not None and before_send_takes_hint(
+            settings.before_send
+        )
+        self._warned: set[str] = set()  # problems that repeat per event are logged once
 
     def __call__(self, item: ReadableSpan | DirectCapture | TransactionBatch) -> None:
         if isinstance(item, TransactionBatch):
@@ -143,7 +153,19 @@ class Pipeline:
         view = self._direct_view(item) if isinstance(item, DirectCapture) else span_view(item)
         view = self._with_annotations(view)
         for identity, event in build_events(view, self._ctx):
-            self._process(view.trace_id, identity, event)
+            try:
+                self._process(view.trace_id, identity, event)
+            except Exception:
+                # A bug of ours, or data from before_send we cannot encode: this event is
+                # lost, but counted and reported like any other loss, and the span's other
+                # events still go.
+                self.record_loss("internal_sdk_error")
+                self._warn_once(
+                    "internal",
+                    "otel-sentry-bridge: failed to process an event; dropped "
+                    "(counted as internal_sdk_error)",
+                    exc_info=True,
+                )
 
     @staticmethod
     def _direct_view(capture: DirectCapture) -> SpanView:
@@ -186,6 +208,13 @@ class Pipeline:
 
     def record_loss(self, reason: str, quantity: int = 1, category: str = "error") -> None:
         self.delivery.record_loss(reason, category, quantity)
+
+    def _warn_once(self, key: str, message: str, *, exc_info: bool = False) -> None:
+        # The same cause fails every event alike: one line (and traceback) says it all, the
+        # loss counts say how often.
+        if key not in self._warned:
+            self._warned.add(key)
+            _log.warning(message, exc_info=exc_info)
 
     def _seen(self, trace_id: int, identity: Identity) -> bool:
         """True when this error of the trace was already reported from another span.
@@ -233,16 +262,46 @@ class Pipeline:
             self.record_loss("sample_rate")
             return
         if settings.before_send is not None:
-            try:
-                result = settings.before_send(event)
-            except Exception:
-                _log.warning("otel-sentry-bridge: before_send raised; event kept", exc_info=True)
-                result = event
+            result = self._before_send(settings.before_send, event)
             if result is None:
                 self.record_loss("before_send")
                 return
             event = result
         self.send(event)
+
+    def _before_send(
+        self, before_send: Callable[..., Any], event: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """What ``before_send`` makes of ``event``; None when the event is to be dropped."""
+        # Kept aside: before_send may empty the event in place.
+        required = {key: event[key] for key in _REQUIRED_FIELDS if key in event}
+        try:
+            # The hint is empty: most events are built from span attributes, with no
+            # exception or log record object left to hand over; what we know is in the event.
+            result = before_send(event, {}) if self._hint else before_send(event)
+        except Exception:
+            # Dropped, as sentry-sdk does: before_send is often the privacy filter, and an
+            # event it could not filter must not go out as it is.
+            self._warn_once(
+                "before_send raised",
+                "otel-sentry-bridge: before_send raised; the events it fails on are dropped",
+                exc_info=True,
+            )
+            return None
+        if result is None:
+            return None
+        if not isinstance(result, Mapping):
+            self._warn_once(
+                "before_send result",
+                "otel-sentry-bridge: before_send must return the event or None, not "
+                f"{type(result).__name__}; such events are dropped",
+            )
+            return None
+        out = dict(result)
+        for key, value in required.items():
+            if out.get(key) is None:
+                out[key] = value
+        return out
 
     def send(self, event: dict[str, Any]) -> bool:
         """Scrub, bound, encode and hand over to the sender thread."""

@@ -427,6 +427,23 @@ def test_before_send_callable_is_kept() -> None:
     assert load({"before_send": before_send}).before_send is before_send
 
 
+def test_sentry_sdk_style_before_send_with_a_hint_is_kept() -> None:
+    def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any] | None:
+        return event
+
+    assert load({"before_send": before_send}).before_send is before_send
+
+
+@pytest.mark.parametrize(
+    "before_send",
+    [lambda: None, lambda event, hint, more: None, lambda *, event: None],
+    ids=["no-argument", "three-arguments", "keyword-only"],
+)
+def test_before_send_that_cannot_take_an_event_raises_config_error(before_send: Any) -> None:
+    with pytest.raises(ConfigError, match=r"'before_send'.*must accept"):
+        load({"before_send": before_send})
+
+
 # -- the DSN is a secret -----------------------------------------------------------------------
 
 

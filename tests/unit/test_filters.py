@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import sys
+import types
+
 import django.core.exceptions
 import django.http
 import pytest
@@ -127,6 +130,76 @@ def test_subclass_matching_works_for_nested_classes() -> None:
     assert qualified(ApiClient.Timeout) == f"{__name__}.ApiClient.Timeout"
     assert ignored.matches(qualified(ApiClient.Timeout))
     assert not ignored.matches(qualified(UnrelatedError))
+
+
+# -- classes of __main__ (the script being run) ----------------------------------------------
+
+
+@pytest.fixture
+def main_module(monkeypatch: pytest.MonkeyPatch) -> dict[str, type]:
+    """Classes as a script run as __main__ defines them: ``MainErr``, its subclass
+    ``MainSub``, ``Outer.Inner`` and an unrelated ``Other``."""
+    main_err = type("MainErr", (Exception,), {"__module__": "__main__"})
+    main_sub = type("MainSub", (main_err,), {"__module__": "__main__"})
+    inner = type("Inner", (main_err,), {"__module__": "__main__", "__qualname__": "Outer.Inner"})
+    outer = type("Outer", (), {"__module__": "__main__", "Inner": inner})
+    other = type("Other", (Exception,), {"__module__": "__main__"})
+    classes = {"MainErr": main_err, "MainSub": main_sub, "Outer": outer, "Other": other}
+    for name, cls in classes.items():
+        monkeypatch.setattr(sys.modules["__main__"], name, cls, raising=False)
+    return classes
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "MainErr",  # as an event names it: Python prints __main__ classes without the module
+        "MainSub",
+        "Outer.Inner",
+        "__main__.MainErr",  # as a capture names it (the class's own module and qualname)
+        "__main__.MainSub",
+        "__main__.Outer.Inner",
+    ],
+)
+def test_main_class_and_its_subclasses_match_under_their_main_name(
+    main_module: dict[str, type], name: str
+) -> None:
+    assert IgnoredTypes(["__main__.MainErr"]).matches(name)
+
+
+@pytest.mark.parametrize("name", ["Other", "__main__.Other", "ValueError", "NotInMain"])
+def test_main_name_does_not_match_other_classes(main_module: dict[str, type], name: str) -> None:
+    assert not IgnoredTypes(["__main__.MainErr"]).matches(name)
+
+
+def test_main_subclass_name_does_not_match_its_base(main_module: dict[str, type]) -> None:
+    ignored = IgnoredTypes(["__main__.MainSub"])
+
+    assert ignored.matches("MainSub")
+    assert not ignored.matches("MainErr")
+
+
+def test_main_class_matches_by_name_even_when_not_reachable_in_main() -> None:
+    # A class __main__ no longer holds (redefined, deleted): its printed name still matches.
+    assert IgnoredTypes(["__main__.GoneError"]).matches("GoneError")
+
+
+def test_builtin_is_not_taken_for_a_main_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A script's own KeyError is indistinguishable in the event; the builtin wins.
+    shadow = type("KeyError", (Exception,), {"__module__": "__main__"})
+    monkeypatch.setattr(sys.modules["__main__"], "KeyError", shadow, raising=False)
+
+    assert not IgnoredTypes(["__main__.KeyError"]).matches("KeyError")
+
+
+def test_module_qualified_name_is_not_retried_in_main(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "django.http.X" is django's, even when __main__ happens to hold an attribute "django".
+    fake = type("Http404", (Exception,), {"__module__": "__main__"})
+    monkeypatch.setattr(
+        sys.modules["__main__"], "django", types.SimpleNamespace(Http404=fake), raising=False
+    )
+
+    assert not IgnoredTypes(["__main__.django.Http404"]).matches("django.Http404")
 
 
 # -- Django's defaults -----------------------------------------------------------------------
