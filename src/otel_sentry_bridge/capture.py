@@ -41,6 +41,7 @@ __all__ = [
     "capture_message",
     "current_settings",
     "exception_type_name",
+    "mark_captured",
     "sentry_level",
 ]
 
@@ -143,6 +144,16 @@ def _message(exc: BaseException) -> str:
         return str(exc)
     except Exception:
         return safe_repr(exc)
+
+
+def mark_captured(exc: BaseException, event_id: str = "") -> None:
+    """Mark ``exc`` as dealt with (``already_captured``): a later capture of the same object
+    (e.g. the log line a framework writes about it) returns ``event_id`` instead of sending
+    it again. Empty for an exception deliberately not sent."""
+    try:
+        setattr(exc, _MARK, event_id)
+    except Exception:  # exceptions with __slots__ or read-only attributes
+        pass
 
 
 def annotation_key(span_id: int, exc: BaseException) -> AnnotationKey:
@@ -304,10 +315,7 @@ def capture_exception(
         if _ignored(exc, settings):
             return None
         event_id = new_event_id()
-        try:
-            setattr(exc, _MARK, event_id)
-        except Exception:  # exceptions with __slots__ or read-only attributes
-            pass
+        mark_captured(exc, event_id)
         # On the span only what Jaeger users need and the worker's key (the event id): each
         # span attribute costs validation on this thread. The rest travels out of band.
         attributes: dict[str, Any] = {attr.EVENT_ID: event_id}

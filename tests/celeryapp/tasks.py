@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from celery import Celery
@@ -60,3 +61,39 @@ def slow() -> None:
 @app.task(name="celeryapp.decline_one", throws=CardDeclined)  # a class, not a tuple
 def decline_one(order_id: int) -> None:
     raise CardDeclined(f"card declined for order {order_id}")
+
+
+class StockLocked(Exception):
+    """Holds a lock, which does not pickle: Celery hands ``task_failure`` (and the OTel
+    instrumentation) an ``UnpickleableExceptionWrapper`` in its place."""
+
+    def __init__(self, message: str, lock: Any) -> None:
+        super().__init__(message)
+        self.lock = lock
+
+
+class LockedValueError(ValueError):
+    """Does not pickle either, but has a base class that does: Celery sends a ``ValueError``."""
+
+    def __init__(self, message: str, lock: Any) -> None:
+        super().__init__(message)
+        self.lock = lock
+
+
+def _lock_stock(order_id: int) -> None:
+    raise StockLocked(f"stock locked for order {order_id}", threading.Lock())
+
+
+@app.task(name="celeryapp.reserve")
+def reserve(order_id: int) -> None:
+    _lock_stock(order_id)
+
+
+@app.task(name="celeryapp.reserve_value")
+def reserve_value(order_id: int) -> None:
+    raise LockedValueError(f"stock value locked for order {order_id}", threading.Lock())
+
+
+@app.task(name="celeryapp.reserve_expected", throws=(StockLocked,))
+def reserve_expected(order_id: int) -> None:
+    _lock_stock(order_id)

@@ -11,6 +11,7 @@ import pytest
 from billiard.einfo import ExceptionWithTraceback
 from celery import signals
 from celery.exceptions import Reject
+from celery.utils.serialization import UnpickleableExceptionWrapper
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_sentry_bridge.celery.hooks import _UID
@@ -140,3 +141,21 @@ def test_control_flow_and_expected_exceptions_are_not_sent(
     _fail(tasks.charge, tasks.GatewayTimeout("a control that is sent"))
     (event,) = _events(sentry_receiver)
     assert event["exception"]["values"][-1]["type"] == "GatewayTimeout"
+
+
+def test_celerys_wrapper_of_an_exception_that_does_not_pickle_is_sent_as_that_exception(
+    instrumented: SentryBridgeInstrumentor, sentry_receiver: SentryReceiver
+) -> None:
+    # Sent outside the handling of the exception itself (which the hook takes when it can):
+    # the wrapper's module, class name and arguments, on the exception's frames.
+    try:
+        tasks.reserve.run(1011)
+    except tasks.StockLocked as exc:
+        wrapper = UnpickleableExceptionWrapper.from_exception(exc)
+    _fail(tasks.reserve, wrapper)
+    (event,) = _events(sentry_receiver)
+    (exception,) = event["exception"]["values"]
+    assert (exception["module"], exception["type"]) == ("tests.celeryapp.tasks", "StockLocked")
+    assert exception["value"] == "stock locked for order 1011"
+    assert exception["stacktrace"]["frames"][-1]["function"] == "_lock_stock"
+    assert exception["mechanism"] == {"type": "celery", "handled": False}

@@ -4,6 +4,7 @@ opentelemetry-instrumentation-celery, their failures sent to a loopback Sentry r
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from opentelemetry.trace import SpanKind
 from otel_sentry_bridge import SentrySpanProcessor
 from otel_sentry_bridge import attributes as attr
 from otel_sentry_bridge.celery import hooks
+from otel_sentry_bridge.logging import SpanEventHandler
 from otel_sentry_bridge.store import store
 from tests.celeryapp import tasks
 from tests.support.otel_django import SwitchableProcessor
@@ -107,9 +109,17 @@ class Harness:
 
 
 @pytest.fixture
-def harness(world: CeleryWorld, sentry_receiver: SentryReceiver) -> Iterator[Harness]:
+def processor_options() -> dict[str, Any]:
+    """Options of the harness's processor; a test parametrizes it to change them."""
+    return {}
+
+
+@pytest.fixture
+def harness(
+    world: CeleryWorld, sentry_receiver: SentryReceiver, processor_options: dict[str, Any]
+) -> Iterator[Harness]:
     world.exporter.clear()
-    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn)
+    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, **processor_options)
     world.switch.current = processor
     try:
         yield Harness(world, processor, sentry_receiver)
@@ -206,3 +216,80 @@ def test_a_failure_in_a_sampled_out_trace_is_still_sent_with_its_trace_id(
     assert event["exception"]["values"][-1]["mechanism"] == {"type": "celery", "handled": False}
     assert event["contexts"]["celery"]["args"] == [1005, "[Filtered]", 100]
     assert not harness.world.task_spans("celeryapp.charge")  # nothing was recorded
+
+
+@pytest.fixture
+def log_handler(harness: Harness) -> Iterator[SpanEventHandler]:
+    """The bridge's handler on the root logger, as the zero-code mode puts it: Celery's own
+    ERROR line of a failure ("raised unexpected", with its traceback) goes through it."""
+    handler = SpanEventHandler()
+    logging.getLogger().addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+
+@pytest.mark.parametrize(
+    ("task", "expected_type", "message", "innermost", "stand_in"),
+    [
+        (
+            tasks.reserve,
+            "StockLocked",
+            "stock locked for order 1006",
+            "_lock_stock",
+            "celery.utils.serialization.UnpickleableExceptionWrapper",
+        ),
+        # An instance of the nearest base class that pickles stands in for this one.
+        (
+            tasks.reserve_value,
+            "LockedValueError",
+            "stock value locked for order 1006",
+            "reserve_value",
+            "ValueError",
+        ),
+    ],
+)
+@pytest.mark.usefixtures("log_handler")
+def test_an_exception_that_does_not_pickle_is_sent_as_itself_not_as_celerys_stand_in(
+    harness: Harness, task: Any, expected_type: str, message: str, innermost: str, stand_in: str
+) -> None:
+    task_id, trace_id = harness.run(task, 1006)
+    (event,) = harness.events()  # neither the stand-in nor Celery's log line of it is sent
+    (exception,) = event["exception"]["values"]  # the frames are on it, not on a stand-in
+    assert exception["module"] == "tests.celeryapp.tasks"
+    assert exception["type"] == expected_type
+    assert exception["value"] == message
+    assert exception["mechanism"] == {"type": "celery", "handled": False}
+    assert exception["stacktrace"]["frames"][-1]["function"] == innermost
+    assert event["contexts"]["trace"]["trace_id"] == f"{trace_id:032x}"
+    assert event["contexts"]["celery"]["task_id"] == task_id
+    # The OTel instrumentation's copy of the stand-in stays on the task span, for tracing,
+    # next to the exception itself.
+    (span,) = harness.world.task_spans(task.name)
+    recorded = sorted(str(e.attributes["exception.type"]) for e in span.events)
+    assert recorded == sorted([stand_in, f"tests.celeryapp.tasks.{expected_type}"])
+    assert event["contexts"]["trace"]["span_id"] == f"{span.context.span_id:016x}"
+
+
+@pytest.mark.usefixtures("log_handler")
+def test_throws_naming_a_class_that_does_not_pickle_keeps_it_out_of_sentry(
+    harness: Harness,
+) -> None:
+    harness.run(tasks.reserve_expected, 1007)
+    harness.run(tasks.charge, 1008, tasks.CARD_TOKEN, 100)  # a control that is sent
+    events = harness.events()
+    assert [e["tags"].get("celery_task_name") for e in events] == ["celeryapp.charge"]
+
+
+@pytest.mark.parametrize(
+    "processor_options", [{"ignored_exceptions": ["tests.celeryapp.tasks.StockLocked"]}]
+)
+@pytest.mark.usefixtures("log_handler")
+def test_ignored_exceptions_naming_a_class_that_does_not_pickle_keeps_it_out_of_sentry(
+    harness: Harness,
+) -> None:
+    harness.run(tasks.reserve, 1009)
+    harness.run(tasks.charge, 1010, tasks.CARD_TOKEN, 100)  # a control that is sent
+    events = harness.events()
+    assert [e["tags"].get("celery_task_name") for e in events] == ["celeryapp.charge"]

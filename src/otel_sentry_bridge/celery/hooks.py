@@ -12,6 +12,12 @@ that enqueued the task (the instrumentation carries it in the message headers).
 - When the OTel instrumentation is about to record the exception on the task span (it
   records in its own ``task_failure`` receiver), the hook only annotates it, so Sentry gets
   exactly one event, with mechanism ``celery``/unhandled and the task data.
+- An exception that does not pickle (an attribute holding a lock, a connection) reaches
+  ``task_failure`` as a pickleable stand-in Celery made to send it across the pool's pipe
+  (``UnpickleableExceptionWrapper``, or an instance of its nearest base class that pickles),
+  and the OTel instrumentation records that stand-in. The hook reports the exception the task
+  raised instead (its type, message, chain and frames; ``throws`` and ``ignored_exceptions``
+  apply to it) and keeps the stand-in's copy on the span for tracing only.
 - ``SoftTimeLimitExceeded`` is grouped per task, as raven did. ``Reject``/``Ignore``/``Retry``
   steer Celery and are not errors.
 - Failures the worker's main process reports (hard time limit, lost child) have no span; the
@@ -24,6 +30,7 @@ takes over the root logger, and pool children flush what they queued before they
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from contextvars import Token
@@ -31,6 +38,7 @@ from typing import Any
 
 from celery import signals
 from celery.exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded
+from celery.utils.serialization import UnpickleableExceptionWrapper
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -38,7 +46,13 @@ from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 
 from .. import attributes as attr
-from ..capture import already_captured, annotation_key, capture_exception, current_settings
+from ..capture import (
+    already_captured,
+    annotation_key,
+    capture_exception,
+    current_settings,
+    mark_captured,
+)
 from ..logging import SpanEventHandler, ensure_installed
 from ..scrub import scrubber_for
 from ..store import store
@@ -121,15 +135,22 @@ def _unwrap(exception: Any, einfo: Any) -> BaseException | None:
 def _report(
     task: Any, task_id: str | None, exc: BaseException | None, args: Any, kwargs: Any
 ) -> None:
-    if exc is None or isinstance(exc, _CONTROL_FLOW):
+    if exc is None:
+        return
+    raised = _raised(exc)
+    if isinstance(raised, _CONTROL_FLOW):
         return
     span = trace.get_current_span()
-    if _expected(task, exc):
-        # Expected: an answer of the task, not an error. The OTel instrumentation records it
-        # on the span all the same (its own ``throws`` check looks at billiard's wrapper, not
-        # at the exception): tell the pipeline that copy is for tracing only.
-        if _recorded_by_otel(task, task_id, span):
-            store.annotate(annotation_key(span.get_span_context().span_id, exc), {attr.SEND: False})
+    recorded = _recorded_by_otel(task, task_id, span)
+    expected = _expected(task, raised)
+    if recorded and (expected or raised is not exc):
+        # The OTel instrumentation records ``exc`` on the span whatever it is (its own
+        # ``throws`` check looks at billiard's wrapper, not at the exception): tell the
+        # pipeline that copy is for tracing only when the error is expected (an answer of the
+        # task), or when it is Celery's stand-in for the exception captured below.
+        store.annotate(annotation_key(span.get_span_context().span_id, exc), {attr.SEND: False})
+    if expected:
+        _mark_stand_in(exc, raised, None)
         return
     name = str(getattr(task, "name", None) or "celery.task")
     request = _request_of(task, task_id)
@@ -150,17 +171,57 @@ def _report(
     if not span.get_span_context().is_valid and request is not None:
         token = _attach_producer_context(request)
     try:
-        capture_exception(
-            exc,
+        event_id = capture_exception(
+            raised,
             mechanism="celery",
             handled=False,
             extras=extras,
-            recorded_elsewhere=_recorded_by_otel(task, task_id, span),
+            # A stand-in's copy on the span is not this exception: record it ourselves.
+            recorded_elsewhere=recorded and raised is exc,
             name=name,
         )
     finally:
         if token is not None:
             otel_context.detach(token)
+    _mark_stand_in(exc, raised, event_id)
+
+
+def _raised(exc: BaseException) -> BaseException:
+    """The exception the task raised, for ``exc`` as ``task_failure`` hands it over.
+
+    One that does not pickle reaches the signal as a stand-in Celery made for the pool's pipe
+    (``get_pickleable_exception``): an ``UnpickleableExceptionWrapper`` or an instance of the
+    nearest base class that pickles, given the original's traceback. Celery sends the signal
+    while it handles the task's exception, so the original is the exception being handled: the
+    one whose traceback the stand-in carries.
+    """
+    handled = sys.exc_info()[1]
+    if (
+        handled is not None
+        and handled is not exc
+        and exc.__traceback__ is not None
+        and handled.__traceback__ is exc.__traceback__
+    ):
+        return handled
+    if isinstance(exc, UnpickleableExceptionWrapper):
+        # Sent outside the handling of the original: rebuild its module, class name and
+        # arguments (``restore``) on the original's frames.
+        try:
+            restored: BaseException = exc.restore()
+            return restored.with_traceback(exc.__traceback__)
+        except Exception:
+            pass
+    return exc
+
+
+def _mark_stand_in(exc: BaseException, raised: BaseException, event_id: str | None) -> None:
+    """Celery logs the failure ("raised unexpected", at ERROR with a traceback even for an
+    expected error, since its ``throws`` check sees the stand-in) with the stand-in, not with
+    the exception the hook dealt with: mark the stand-in as captured, so that the log handler
+    does not make that line an event of the stand-in's type. An expected or ignored error has
+    no event id: the mark is then empty (still "dealt with")."""
+    if exc is not raised:  # else capture_exception marked it when it sent it
+        mark_captured(exc, event_id or "")
 
 
 def _expected(task: Any, exc: BaseException) -> bool:
