@@ -8,7 +8,8 @@ Policy, in order:
   with a spool configured, the failed envelope and every new one go to disk at once (a crash
   or ``kill -9`` then loses nothing), and the sender retries from the spool with exponential
   backoff and jitter, or when the rate limit ends. Without a spool they wait in memory, each
-  for at most ``Backoff.give_up_after`` seconds.
+  for at most ``Backoff.give_up_after`` seconds; so does every envelope the spool refuses
+  (its directory unusable, or full): a broken spool never loses what memory can hold.
 - Whatever still cannot be kept (outbox and spool full, 4xx rejections, given up) is counted
   per reason and reported to the server in ``client_report`` items.
 - Spooled envelopes from an earlier run (or another process sharing the directory) are sent
@@ -108,8 +109,9 @@ class Delivery:
         return len(self._outbox)
 
     @property
-    def has_spool(self) -> bool:
-        return self._spool is not None
+    def can_spool(self) -> bool:
+        """Whether a spool is configured and took the last envelope offered to it."""
+        return self._spool is not None and self._spool.accepts
 
     def record_loss(self, reason: str, category: str = "error", quantity: int = 1) -> None:
         with self._cond:
@@ -123,31 +125,40 @@ class Delivery:
         """Queue one envelope. Never blocks; False (and counted) when it cannot be kept."""
         if os.getpid() != self._pid:
             self._reset()
+        spool = self._spool
         with self._cond:
             if self._closed:
                 self.lost[("network_error", category)] += 1
                 return False
-            if self._degraded_until is not None and self._spool is not None:
-                if category != "error":  # never spooled
-                    self.lost[("network_error", category)] += 1
-                    return False
-                # degraded: straight to disk, below, outside the lock
-            elif (
-                len(self._outbox) < self._max_pending
-                and self._outbox_bytes + len(data) <= self._max_pending_bytes
-            ):
-                self._outbox.append(_Item(data, category))
-                self._outbox_bytes += len(data)
-                self._cond.notify_all()
-                return self._ensure_thread_locked()
-            elif self._spool is None:
-                self.lost[("queue_overflow", category)] += 1
+            to_disk = self._degraded_until is not None and spool is not None
+            if to_disk and category != "error":  # never spooled
+                self.lost[("network_error", category)] += 1
                 return False
-        if self._spool.put(data):
+            if not to_disk and self._hold_locked(_Item(data, category)):
+                return self._ensure_thread_locked()
+        # Degraded with a spool (to disk at once: a crash then loses nothing), or the outbox
+        # is full. Disk I/O outside the lock.
+        if spool is not None and category == "error" and spool.put(data):
             self._ensure_thread()
             return True
-        self.record_loss("queue_overflow", category)
-        return False
+        # The spool refused it (unusable or full): it waits in memory, as without a spool.
+        with self._cond:
+            if not self._closed and self._hold_locked(_Item(data, category)):
+                return self._ensure_thread_locked()
+            self.lost[("network_error" if self._closed else "queue_overflow", category)] += 1
+            return False
+
+    def _hold_locked(self, item: _Item) -> bool:
+        """Append ``item`` to the outbox if it has room for it."""
+        if (
+            len(self._outbox) >= self._max_pending
+            or self._outbox_bytes + len(item.data) > self._max_pending_bytes
+        ):
+            return False
+        self._outbox.append(item)
+        self._outbox_bytes += len(item.data)
+        self._cond.notify_all()
+        return True
 
     def flush(self, timeout: float) -> bool:
         """Wait until the outbox is empty and nothing is in flight (spooled envelopes count as
@@ -175,12 +186,17 @@ class Delivery:
             self._outbox_bytes = 0
             self._cond.notify_all()
         lost = 0
+        spool = self._spool
         for item in left:
-            if item.entry is not None and self._spool is not None:
-                self._spool.release(item.entry)
-            elif self._spool is None or item.category != "error" or not self._spool.put(item.data):
-                self.record_loss("network_error", item.category)
-                lost += 1
+            if item.entry is not None and spool is not None:
+                spool.release(item.entry)
+                continue
+            if spool is not None and item.category == "error":
+                if spool.put(item.data):
+                    continue
+                spool = None  # refused: the rest would fail alike, and the exit is waiting
+            self.record_loss("network_error", item.category)
+            lost += 1
         if lost:
             _log.warning("otel-sentry-bridge: %d event(s) not sent before shutdown", lost)
         self._final_report(deadline)
@@ -256,19 +272,20 @@ class Delivery:
         and returns (None, False) at least every report interval. Once closed, returns
         (None, True) when shutdown has counted what it could not keep."""
         with self._cond:
-            if self._closed:
-                while not self._report_due:
-                    self._cond.wait()
-                return None, True
-            wait = self._wait_time(self._clock())
-            if wait <= 0:
-                item = self._take_locked()
-                if item is not None:
-                    self._in_flight += 1
-                    return item, False
-                wait = _REPORT_INTERVAL
-            self._cond.wait(min(wait, _REPORT_INTERVAL))
-            return None, False  # closed or not, the next call tells
+            if not self._closed:
+                wait = self._wait_time(self._clock())
+                if wait <= 0:
+                    item = self._take_locked()
+                    if item is not None:
+                        self._in_flight += 1
+                        return item, False
+                    wait = _REPORT_INTERVAL
+                if not self._closed:  # (shutdown may have come while _take_locked read the disk)
+                    self._cond.wait(min(wait, _REPORT_INTERVAL))
+                    return None, False  # closed or not, the next call tells
+            while not self._report_due:
+                self._cond.wait()
+            return None, True
 
     def _wait_time(self, now: float) -> float:
         if self._degraded_until is not None and now < self._degraded_until:
@@ -290,6 +307,13 @@ class Delivery:
         finally:
             self._cond.acquire()
         if not entries:
+            return None
+        if self._closed:
+            # Shutdown came while we read the disk and has given back what it found in the
+            # outbox: these go back too, for the next process, rather than out through a
+            # transport that is being closed. (A few renames, under the lock, once.)
+            for entry in entries:
+                self._spool.release(entry)
             return None
         items = [_Item(e.data, "error", entry=e) for e in entries]
         first, rest = items[0], items[1:]
@@ -345,14 +369,8 @@ class Delivery:
         item.attempts += 1
         if item.first_failure is None:
             item.first_failure = now
-        if not rate_limited:
-            self._warn_once(
-                "unreachable",
-                "otel-sentry-bridge: Sentry unreachable (%s); will retry%s",
-                result.error or f"HTTP {result.status}",
-                " from the spool" if self._spool is not None else "",
-            )
         with self._cond:
+            closed = self._closed
             self._attempt += 1
             delay = (
                 self._limits.remaining(item.category, now)
@@ -360,13 +378,32 @@ class Delivery:
                 else self._backoff.delay(self._attempt, random.random())
             )
             self._degraded_until = now + max(delay, 0.0)
+        if closed:
+            # In flight when shutdown gave up, and perhaps failed only because shutdown then
+            # closed the transport under it: our own doing, not an outage to warn about.
+            if item.entry is not None and self._spool is not None:
+                self._spool.release(item.entry)
+            elif self._spool is None or not self._spool.put(item.data):
+                self.record_loss("network_error", item.category)
+            return
+        spooled = False
         if self._spool is not None:
             if item.entry is not None:
                 self._spool.release(item.entry)
-            elif not self._spool.put(item.data):
-                self.record_loss("queue_overflow", item.category)
+                spooled = True
+            else:
+                spooled = self._spool.put(item.data)
+        if not rate_limited:
+            self._warn_once(
+                "unreachable",
+                "otel-sentry-bridge: Sentry unreachable (%s); will retry%s",
+                result.error or f"HTTP {result.status}",
+                " from the spool" if spooled else "",
+            )
+        if spooled:
             self._spill_outbox()
             return
+        # No spool, or it refused the envelope: it waits in memory, as without a spool.
         if not rate_limited and self._backoff.should_give_up(item.first_failure, now):
             self.record_loss("network_error", item.category)
             return
@@ -378,19 +415,27 @@ class Delivery:
             self._outbox_bytes += len(item.data)
 
     def _spill_outbox(self) -> None:
-        """Degraded with a spool: what waits in memory goes to disk now."""
+        """Degraded with a spool: what waits in memory goes to disk now, oldest first, until
+        the spool refuses one; that one and the rest wait in memory, as without a spool."""
         assert self._spool is not None
-        with self._cond:
-            items = list(self._outbox)
-            self._outbox.clear()
-            self._outbox_bytes = 0
-        for item in items:
+        while True:
+            with self._cond:
+                if not self._outbox:
+                    return
+                item = self._outbox.popleft()
+                self._outbox_bytes -= len(item.data)
             if item.entry is not None:
                 self._spool.release(item.entry)
             elif item.category != "error":
                 self.record_loss("network_error", item.category)
             elif not self._spool.put(item.data):
-                self.record_loss("queue_overflow", item.category)
+                with self._cond:
+                    if self._closed:  # shutdown came meanwhile and did not see this one
+                        self.lost[("network_error", item.category)] += 1
+                    else:
+                        self._outbox.appendleft(item)
+                        self._outbox_bytes += len(item.data)
+                return
 
     # -- client reports ----------------------------------------------------------------------
 

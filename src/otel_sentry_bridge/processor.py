@@ -195,24 +195,22 @@ class SentrySpanProcessor(SpanProcessor):
             _log.debug("otel-sentry-bridge: error during shutdown", exc_info=True)
 
     def _rescue(self, pending: list[ReadableSpan | DirectCapture | TransactionBatch]) -> None:
-        """Spans the worker had no time for: converted here and spooled when a spool is
-        configured (nothing else can keep them), else counted as lost. Transactions are
-        never spooled: counted as lost."""
+        """Spans the worker had no time for: converted here and spooled while the spool
+        takes them (nothing else can keep them), else counted as lost, as without a spool:
+        converting them at exit is wasted once the spool refuses. Transactions are never
+        spooled: counted as lost."""
         transactions = sum(isinstance(item, TransactionBatch) for item in pending)
         if transactions:
             self.pipeline.record_loss("network_error", transactions, category="transaction")
             pending = [item for item in pending if not isinstance(item, TransactionBatch)]
-        if not pending:
-            return
-        if self.pipeline.delivery.has_spool:
-            for item in pending:
-                try:
-                    self.pipeline(item)
-                except Exception:
-                    self.pipeline.record_loss("network_error")
-            return
-        self.pipeline.record_loss("network_error", len(pending))
-        _log.warning("otel-sentry-bridge: %d event(s) not sent before shutdown", len(pending))
+        while pending and self.pipeline.delivery.can_spool:
+            try:
+                self.pipeline(pending.pop(0))
+            except Exception:
+                self.pipeline.record_loss("network_error")
+        if pending:
+            self.pipeline.record_loss("network_error", len(pending))
+            _log.warning("otel-sentry-bridge: %d event(s) not sent before shutdown", len(pending))
 
 
 def _spool(settings: Settings) -> Spool | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import socket
 import subprocess
 import sys
@@ -17,10 +19,12 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from otel_sentry_bridge import SentrySpanProcessor
 from otel_sentry_bridge.transport.retry import Backoff
+from otel_sentry_bridge.transport.spool import Spool, SpoolEntry
 from tests.support.processes import base_env, free_port
 from tests.support.receiver import SentryReceiver
 
 FAST = Backoff(initial=0.05, factor=2.0, maximum=0.4, jitter=0.1, give_up_after=60.0)
+LOGGER = "otel_sentry_bridge"
 
 
 def _fail(n: int) -> None:
@@ -351,3 +355,140 @@ def test_process_exit_is_not_held_by_a_server_that_never_answers(
     silent_server.wait_for_connections(1)
     assert elapsed < 3.0, stderr  # shutdown_timeout (0.5 s) and a margin, not 30 s
     assert "1 event(s) not sent before shutdown" in stderr
+
+
+# -- a spool that cannot take events ------------------------------------------------------------
+
+
+def _unusable_spool(tmp_path: Path, kind: str) -> Path:
+    """A spool path that cannot be used, in ways that also hold for root."""
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"")
+    if kind == "a-file":  # a regular file where the directory should be
+        return blocker
+    if kind == "under-a-file":  # its parent is a regular file
+        return blocker / "spool"
+    read_only = tmp_path / "read-only"
+    read_only.mkdir(mode=0o500)
+    return read_only / "spool"
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "a-file",
+        "under-a-file",
+        pytest.param(
+            "read-only",
+            marks=pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permissions"),
+        ),
+    ],
+)
+def test_unusable_spool_keeps_events_in_memory_through_an_outage(
+    provider: TracerProvider,
+    sentry_receiver: SentryReceiver,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+) -> None:
+    spool_dir = _unusable_spool(tmp_path, kind)
+    for _ in range(3):
+        sentry_receiver.respond_with(503)
+    backoff = Backoff(initial=0.3, maximum=0.3, jitter=0.0, give_up_after=60.0)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        processor = SentrySpanProcessor(
+            dsn=sentry_receiver.dsn, spool_dir=str(spool_dir), backoff=backoff
+        )
+        provider.add_span_processor(processor)
+        _errors(provider, 10)  # the first fails: the sender is degraded, the rest wait
+        sentry_receiver.wait_for_requests(1)
+        _errors(provider, 10, start=10)  # arrive while degraded: for the spool, which refuses
+        assert processor._worker.flush(10)
+        accepted = sentry_receiver.wait_for_accepted(20, timeout=20)
+        assert processor.force_flush(10_000)
+    assert _values(accepted) == sorted(f"failure {n}" for n in range(20))
+    assert [r.status for r in sentry_receiver.requests][:4] == [503, 503, 503, 200]
+    assert processor.pipeline.lost == {}
+    # One warning about the spool, naming it and the OS error; one about the outage.
+    spool_warnings = [r.getMessage() for r in caplog.records if "spool" in r.getMessage()]
+    assert len(spool_warnings) == 1, spool_warnings
+    (warning,) = spool_warnings
+    assert str(spool_dir) in warning and "[Errno" in warning and "memory" in warning
+    assert any("unreachable" in r.getMessage() for r in caplog.records)
+
+
+def test_spool_holds_more_than_a_thousand_events_through_an_outage(
+    provider: TracerProvider, tmp_path: Path
+) -> None:
+    count = 1200  # a thousand files was a hidden limit, far below the 64 MiB cap
+    port = free_port()
+    dsn = f"http://publickey@127.0.0.1:{port}/42"
+    processor = SentrySpanProcessor(dsn=dsn, spool_dir=str(tmp_path), backoff=FAST, queue_size=2000)
+    provider.add_span_processor(processor)
+    _errors(provider, count)
+    assert processor.force_flush(30_000)  # everything is on disk: nothing waits in memory
+    assert processor.pipeline.lost == {}
+    with SentryReceiver(port=port) as receiver:
+        accepted = receiver.wait_for_accepted(count, timeout=120)
+        processor.shutdown()
+    assert _values(accepted) == sorted(f"failure {n}" for n in range(count))
+    assert receiver.invalid == []
+
+
+def _wait_for_sender(processor: SentrySpanProcessor) -> None:
+    """Until the sender thread of a processor that was shut down has finished."""
+    sender = processor.pipeline.delivery._thread
+    if sender is not None:
+        sender.join(10)
+        assert not sender.is_alive()
+
+
+def test_shutdown_with_a_spool_backlog_is_not_reported_as_an_outage(
+    provider: TracerProvider,
+    sentry_receiver: SentryReceiver,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A backlog from an earlier run, while Sentry was down.
+    port = free_port()
+    first = SentrySpanProcessor(
+        dsn=f"http://publickey@127.0.0.1:{port}/42", spool_dir=str(tmp_path), backoff=FAST
+    )
+    provider.add_span_processor(first)
+    _errors(provider, 30)
+    assert first.force_flush(5000)
+    first.shutdown()
+    _wait_for_sender(first)  # a retry it had in flight is back in the spool
+    assert len(list((tmp_path / "ready").iterdir())) == 30
+
+    # The next process starts draining it and is shut down (a recycled gunicorn worker) while
+    # its sender reads a batch from the disk.
+    reading, go_on = threading.Event(), threading.Event()
+    claim = Spool.claim
+
+    def slow_claim(spool: Spool, limit: int = 50) -> list[SpoolEntry]:
+        entries = claim(spool, limit)
+        reading.set()
+        go_on.wait(10)
+        return entries
+
+    monkeypatch.setattr(Spool, "claim", slow_claim)
+    caplog.clear()  # the first one's outage warning
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        second = SentrySpanProcessor(dsn=sentry_receiver.dsn, spool_dir=str(tmp_path), backoff=FAST)
+        assert reading.wait(10)
+        second.shutdown()  # closes the transport too
+        go_on.set()
+        _wait_for_sender(second)
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert second.pipeline.lost == {}
+    assert sentry_receiver.requests == []
+    # Every envelope is back in the spool, and the next start sends each one once.
+    assert len(list((tmp_path / "ready").iterdir())) == 30
+    assert list((tmp_path / "claimed").iterdir()) == []
+    third = SentrySpanProcessor(dsn=sentry_receiver.dsn, spool_dir=str(tmp_path), backoff=FAST)
+    accepted = sentry_receiver.wait_for_accepted(30, timeout=20)
+    third.shutdown()
+    assert _values(sentry_receiver.events) == _values(accepted)
+    assert _values(accepted) == sorted(f"failure {n}" for n in range(30))

@@ -143,6 +143,62 @@ def test_limits_count_what_other_processes_wrote(tmp_path: Path) -> None:
     assert not Spool(tmp_path, max_files=3).put(envelope(3))
 
 
+def test_default_limits_take_far_more_than_a_thousand_envelopes(tmp_path: Path) -> None:
+    # The byte cap is the limit that counts: a thousand files (1 MB) was a hidden one.
+    size = len(envelope(0))
+    assert all(Spool(tmp_path / "default").put(envelope(n)) for n in range(1500))
+    spool = Spool(tmp_path / "bytes", max_bytes=1500 * size)
+    assert all(spool.put(envelope(n)) for n in range(1500))
+    assert not spool.put(envelope(1500))
+    assert spool.pending() == 1500
+
+
+def test_claim_lists_the_directory_once_per_many_envelopes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A listing of 60,000 files takes 40 ms: not to be repeated for every batch of 20.
+    spool = Spool(tmp_path, max_files=10**6)
+    for n in range(2500):
+        spool.put(envelope(n))
+    listings = []
+    listdir = os.listdir
+
+    def counting(path: str) -> list[str]:
+        listings.append(path)
+        return listdir(path)
+
+    monkeypatch.setattr(os, "listdir", counting)
+    claimed = []
+    while entries := spool.claim(20):
+        claimed += [event_id(e.data) for e in entries]
+        for entry in entries:
+            spool.ack(entry)
+    assert claimed == list(range(2500))
+    assert listings.count(str(tmp_path / "ready")) <= 4  # 2,500 / 1,000, and the empty end
+
+
+def test_claim_finds_what_others_wrote_after_its_listing(tmp_path: Path) -> None:
+    mine, other = Spool(tmp_path), Spool(tmp_path)
+    for n in range(5):
+        mine.put(envelope(n))
+    assert [event_id(e.data) for e in mine.claim(1)] == [0]  # lists 1-4 for later
+    assert [event_id(e.data) for e in other.claim()] == [1, 2, 3, 4]
+    other.put(envelope(5))
+    assert [event_id(e.data) for e in mine.claim()] == [5]  # not [] while one waits
+
+
+def test_accepts_tells_whether_the_last_put_succeeded(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"")
+    assert not Spool(blocker).accepts  # its directory cannot be made
+    spool = Spool(tmp_path / "spool", max_bytes=len(envelope(0)))
+    assert spool.accepts
+    assert spool.put(envelope(0)) and spool.accepts
+    assert not spool.put(envelope(1)) and not spool.accepts  # full
+    spool.ack(spool.claim()[0])
+    assert spool.put(envelope(2)) and spool.accepts
+
+
 def test_invalid_limits_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         Spool(tmp_path, max_files=0)
@@ -196,6 +252,20 @@ def test_put_never_raises_when_the_directory_cannot_exist(
     assert spool.pending() == 0
     assert spool.size_bytes() == 0
     assert 1 <= len(caplog.records) <= 3  # once per kind of problem, not once per call
+
+
+def test_a_file_in_place_of_the_directory_gives_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "a-file"
+    path.write_bytes(b"")
+    with caplog.at_level(logging.DEBUG, logger=LOGGER):
+        spool = Spool(path)
+        assert not spool.put(envelope(1))
+        assert spool.claim() == []
+        assert not spool.put(envelope(2))
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert str(path) in warning and "Not a directory" in warning and "memory" in warning
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")

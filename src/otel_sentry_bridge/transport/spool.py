@@ -21,7 +21,14 @@ Thread and blocking rules: every method may be called from any thread of any pro
 the directory; each does a few local file-system calls and never sleeps. ``put`` writes the
 whole envelope and, with ``fsync=True``, waits for the disk. No method raises for I/O
 problems: they return False / nothing and log a WARNING once per kind of problem on the
-``otel_sentry_bridge`` logger (repeats go to DEBUG).
+``otel_sentry_bridge`` logger (repeats go to DEBUG). An envelope ``put`` refuses is kept in
+memory by its caller (:class:`~otel_sentry_bridge.delivery.Delivery`), which the warnings say.
+
+Costs grow with the number of files, so the two operations that list the directory are
+spread out: :meth:`claim` lists ``ready/`` once per ``_CLAIM_AHEAD`` envelopes, not once per
+call, and the size estimate that :meth:`put` checks is re-read by a scan whose spacing grows
+with its duration (at most ``_SCAN_SHARE`` of the time). Measured on ext4 with 60,000 files:
+listing ``ready/`` takes 45 ms, a size scan (one ``stat`` per file) 210 ms.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import logging
 import os
 import secrets
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from .compress import GZIP_MAGIC
@@ -46,6 +54,12 @@ _MIB = 1024 * 1024
 _RESCAN_PUTS = 64  # the size estimate is re-read from disk after this many puts ...
 _RESCAN_SECONDS = 10.0  # ... or this long, whichever comes first (other processes write too)
 _FULL_RESCAN_SECONDS = 1.0  # while full, look whether others drained it at most this often
+# A scan costs one stat per file (210 ms at 60,000 files): whatever the triggers above say,
+# scans are spaced so that they take at most this share of the time.
+_SCAN_SHARE = 0.05
+# Names that claim() takes from one listing of ready/ (sorted, oldest first): a listing costs
+# 45 ms at 60,000 files, too much to repeat for every batch of 20 the sender claims.
+_CLAIM_AHEAD = 1000
 _MAX_QUARANTINE = 20  # corrupt files kept for inspection; further ones are deleted
 
 
@@ -72,13 +86,18 @@ class SpoolEntry:
 class Spool:
     """Envelopes on disk; see the module docstring for the layout and the guarantees.
 
-    ``max_files`` and ``max_bytes`` bound what waits in ``ready/`` and ``claimed/`` together.
-    They are checked against an estimate (own writes counted, the directory re-read every
-    64 puts or 10 s, and at most once a second while full), so several processes together can
-    overshoot a little. ``fsync=False`` (default) already survives ``kill -9`` of the process,
-    since written data is in the kernel's page cache; ``fsync=True`` also survives a power loss
-    or kernel crash at the price of a disk flush per envelope (without it such a crash may
-    leave an empty or cut file, which :meth:`claim` quarantines).
+    ``max_bytes`` bounds what waits in ``ready/`` and ``claimed/`` together; ``max_files``
+    only bounds the cost of listing the directory (at 250,000 files: a listing 0.17 s, a
+    scan 0.8 s, draining 0.2 ms per envelope), and its default lies far above what the
+    default 64 MiB holds of typical envelopes (about 1.1 KB gzipped: some 60,000). Both are
+    checked against an estimate (own writes counted, the directory re-read every 64 puts or
+    10 s, and at most once a second while full; less often where a scan would take more
+    than 5% of the time), so several processes together can overshoot a little.
+
+    ``fsync=False`` (default) already survives ``kill -9`` of the process, since written
+    data is in the kernel's page cache; ``fsync=True`` also survives a power loss or kernel
+    crash at the price of a disk flush per envelope (without it such a crash may leave an
+    empty or cut file, which :meth:`claim` quarantines).
 
     Raises ValueError for non-positive limits; never raises for I/O problems.
     """
@@ -87,7 +106,7 @@ class Spool:
         self,
         directory: str | os.PathLike[str],
         *,
-        max_files: int = 1000,
+        max_files: int = 250_000,
         max_bytes: int = 64 * _MIB,
         fsync: bool = False,
     ) -> None:
@@ -109,8 +128,13 @@ class Spool:
         self._puts_since_scan = 0
         self._next_scan = 0.0  # time.monotonic() of the next rescan; 0: at the first put
         self._next_full_scan = 0.0
+        self._scan_gap = 0.0  # least time between two scans, from the duration of the last
+        self._last_scan = -float("inf")
         self._last_ns = 0
-        self._make_dirs()
+        self._ahead: deque[str] = deque()  # names in ready/ that claim() takes next
+        # Whether the last put succeeded (before any: whether the directory could be made).
+        # A hint for callers deciding whether spooling is worth any work.
+        self.accepts = self._make_dirs()
 
     def __repr__(self) -> str:
         return f"Spool({self.directory!r})"
@@ -119,12 +143,17 @@ class Spool:
 
     def put(self, envelope: bytes) -> bool:
         """Store one encoded envelope. False when the spool is full or the disk fails."""
+        self.accepts = self._put(envelope)
+        return self.accepts
+
+    def _put(self, envelope: bytes) -> bool:
         try:
             data = bytes(envelope)
             if not self._has_room(len(data)):
                 self._warn(
                     "full",
-                    "otel-sentry-bridge: spool %s is full (%d files / %d bytes); dropping",
+                    "otel-sentry-bridge: spool %s is full (%d files / %d bytes); "
+                    "events wait in memory instead",
                     self.directory,
                     self.max_files,
                     self.max_bytes,
@@ -132,7 +161,9 @@ class Spool:
                 return False
             try:
                 self._write(data)
-            except FileNotFoundError:  # the directory was removed under us: make it again
+            except (FileNotFoundError, NotADirectoryError):
+                # The directory was removed under us, or something else is in its place: make
+                # it again (which warns, once, when it cannot).
                 if not self._make_dirs():
                     return False
                 self._write(data)
@@ -141,7 +172,10 @@ class Spool:
             return True
         except Exception as exc:  # OSError (disk full, permissions), odd input
             self._warn(
-                "write", "otel-sentry-bridge: cannot write to spool %s: %s", self.directory, exc
+                "write",
+                "otel-sentry-bridge: cannot write to spool %s: %s; events wait in memory instead",
+                self.directory,
+                exc,
             )
             return False
 
@@ -180,12 +214,14 @@ class Spool:
         now = time.monotonic()
         self._puts_since_scan += 1
         scanned = False
-        if self._puts_since_scan >= _RESCAN_PUTS or now >= self._next_scan:
+        may_scan = now >= self._last_scan + self._scan_gap
+        if may_scan and (self._puts_since_scan >= _RESCAN_PUTS or now >= self._next_scan):
             self._rescan(now)
             scanned = True
         if self._fits(size):
             return True
-        if not scanned and now >= self._next_full_scan:  # another process may have drained it
+        if not scanned and may_scan and now >= self._next_full_scan:
+            # Another process may have drained it.
             self._next_full_scan = now + _FULL_RESCAN_SECONDS
             self._rescan(now)
             return self._fits(size)
@@ -203,6 +239,8 @@ class Spool:
                 count += 1
                 total += size
         self._count, self._bytes = count, total
+        self._last_scan = time.monotonic()
+        self._scan_gap = (self._last_scan - now) / _SCAN_SHARE
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -210,23 +248,25 @@ class Spool:
         """Take up to ``limit`` envelopes, oldest first, for this process alone.
 
         Each must later be :meth:`ack`-ed (sent or dropped) or :meth:`release`-d (try later).
-        Corrupt files are moved to ``quarantine/`` and skipped.
+        Corrupt files are moved to ``quarantine/`` and skipped. "Oldest first" holds for what
+        this process writes, releases and recovers; an envelope another process gives back
+        may wait until the names already listed (at most ``_CLAIM_AHEAD``) are taken.
         """
         entries: list[SpoolEntry] = []
-        if limit <= 0:
-            return entries
-        try:
-            names = sorted(n for n in os.listdir(self._ready) if n.endswith(_SUFFIX))
-        except FileNotFoundError:
-            self._make_dirs()
-            return entries
-        except OSError as exc:
-            self._warn("read", "otel-sentry-bridge: cannot read spool %s: %s", self.directory, exc)
-            return entries
         owner = f"{os.getpid()}.{_TOKEN}"
-        for name in names:
-            if len(entries) >= limit:
-                break
+        listed = False
+        while len(entries) < limit:
+            if not self._ahead:
+                # Names left from an earlier listing may all have gone to other processes:
+                # list again once, so that an empty result means an empty spool.
+                if listed or not self._list_ahead():
+                    break
+                listed = True
+                continue
+            try:
+                name = self._ahead.popleft()
+            except IndexError:  # another thread took the last one
+                continue
             try:
                 entry = self._claim_one(name, owner)
             except OSError as exc:  # e.g. claimed/ not writable: the next names fail alike
@@ -237,6 +277,19 @@ class Spool:
             if entry is not None:
                 entries.append(entry)
         return entries
+
+    def _list_ahead(self) -> bool:
+        """Fill ``_ahead`` with the oldest names in ready/; False when there are none."""
+        try:
+            names = sorted(n for n in os.listdir(self._ready) if n.endswith(_SUFFIX))
+        except (FileNotFoundError, NotADirectoryError):
+            self._make_dirs()  # warns, once, when it cannot
+            return False
+        except OSError as exc:
+            self._warn("read", "otel-sentry-bridge: cannot read spool %s: %s", self.directory, exc)
+            return False
+        self._ahead = deque(names[:_CLAIM_AHEAD])
+        return bool(names)
 
     def _claim_one(self, name: str, owner: str) -> SpoolEntry | None:
         claimed_name = f"{owner}-{time.time_ns():020d}-{name}"
@@ -295,6 +348,7 @@ class Spool:
 
     def release(self, entry: SpoolEntry) -> None:
         """Give a claimed envelope back to ``ready/`` under its old name (keeps its place)."""
+        self._ahead.clear()  # older than the names listed ahead: the next claim lists again
         try:
             os.replace(entry.path, os.path.join(self._ready, entry.name))
         except FileNotFoundError:
@@ -341,11 +395,13 @@ class Spool:
             dead = writer is not None and writer != me and not _alive(writer)
             if dead or _age(path, now_ns) >= stale_after:
                 _unlink_quietly(path)
+        if recovered:
+            self._ahead.clear()  # they keep their old places in line: list again
         return recovered
 
     def pending(self) -> int:
         """How many envelopes wait in ``ready/`` (not counting claimed ones)."""
-        return sum(1 for _ in _envelopes(self._ready))
+        return sum(1 for name in _listdir(self._ready) if name.endswith(_SUFFIX))
 
     def size_bytes(self) -> int:
         """Bytes of the envelopes in ``ready/`` and ``claimed/``, the ones the limit counts."""
@@ -362,7 +418,10 @@ class Spool:
             return True
         except OSError as exc:
             self._warn(
-                "mkdir", "otel-sentry-bridge: cannot create spool %s: %s", self.directory, exc
+                "mkdir",
+                "otel-sentry-bridge: cannot create spool %s: %s; events wait in memory instead",
+                self.directory,
+                exc,
             )
             return False
 
