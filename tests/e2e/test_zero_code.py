@@ -89,18 +89,20 @@ def _span_of(otlp: OtlpReceiver, trace_id: str, span_id: str) -> ReceivedSpan:
 
 
 def _instrumented(script: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return _run_instrumented([sys.executable, "-c", script], REPO, **env)
+
+
+def _run_instrumented(
+    command: list[str], cwd: Path, **env: str
+) -> subprocess.CompletedProcess[str]:
+    exporters = {"OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "none"}
     return subprocess.run(
-        [str(BIN / "opentelemetry-instrument"), sys.executable, "-c", script],
-        env=base_env(
-            OTEL_TRACES_EXPORTER="console",
-            OTEL_METRICS_EXPORTER="none",
-            OTEL_LOGS_EXPORTER="none",
-            **env,
-        ),
+        [str(BIN / "opentelemetry-instrument"), *command],
+        env=base_env(**{**exporters, "OTEL_LOGS_EXPORTER": "none", **env}),
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=REPO,
+        cwd=cwd,
     )
 
 
@@ -205,18 +207,11 @@ def test_the_django_settings_warning_is_for_django_processes_only() -> None:
     # Django is installed here, but a script (or a Celery worker) is not a Django process
     script = _instrumented(_PROBE, SENTRY_DSN="http://key@127.0.0.1:9/1")
     assert "DJANGO_SETTINGS_MODULE" not in script.stderr, script.stderr
-    manage = subprocess.run(
-        [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), "manage.py", "check"],
-        env=base_env(
-            SENTRY_DSN="http://key@127.0.0.1:9/1",
-            OTEL_TRACES_EXPORTER="none",
-            OTEL_METRICS_EXPORTER="none",
-            OTEL_LOGS_EXPORTER="none",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=SHOP,
+    manage = _run_instrumented(
+        [str(BIN / "python"), "manage.py", "check"],
+        SHOP,
+        SENTRY_DSN="http://key@127.0.0.1:9/1",
+        OTEL_TRACES_EXPORTER="none",
     )
     assert manage.stderr.count("DJANGO_SETTINGS_MODULE is not set") == 1, manage.stderr
 
