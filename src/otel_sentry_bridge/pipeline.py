@@ -150,22 +150,31 @@ class Pipeline:
         if isinstance(item, TransactionBatch):
             self.send_transaction(item)
             return
-        view = self._direct_view(item) if isinstance(item, DirectCapture) else span_view(item)
-        view = self._with_annotations(view)
-        for identity, event in build_events(view, self._ctx):
+        try:
+            view = self._direct_view(item) if isinstance(item, DirectCapture) else span_view(item)
+            view = self._with_annotations(view)
+            built = build_events(view, self._ctx)
+        except Exception:
+            # The span's errors could not be read at all: at least one error is lost.
+            self._internal_loss()
+            return
+        for identity, event in built:
             try:
                 self._process(view.trace_id, identity, event)
             except Exception:
                 # A bug of ours, or data from before_send we cannot encode: this event is
                 # lost, but counted and reported like any other loss, and the span's other
                 # events still go.
-                self.record_loss("internal_sdk_error")
-                self._warn_once(
-                    "internal",
-                    "otel-sentry-bridge: failed to process an event; dropped "
-                    "(counted as internal_sdk_error)",
-                    exc_info=True,
-                )
+                self._internal_loss()
+
+    def _internal_loss(self) -> None:
+        self.record_loss("internal_sdk_error")
+        self._warn_once(
+            "internal",
+            "otel-sentry-bridge: failed to process an event; dropped "
+            "(counted as internal_sdk_error)",
+            exc_info=True,
+        )
 
     @staticmethod
     def _direct_view(capture: DirectCapture) -> SpanView:

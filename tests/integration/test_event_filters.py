@@ -268,6 +268,23 @@ def test_a_failure_processing_one_event_is_counted_and_warned_once(
     assert warning.exc_info is not None and warning.exc_info[0] is RuntimeError
 
 
+def test_a_span_whose_errors_cannot_be_read_is_counted_as_a_loss(
+    provider: TracerProvider, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("a bug of ours in the conversion")
+
+    monkeypatch.setattr(pipeline, "build_events", broken)
+    transport, processor = _start(provider)
+    _errors(provider, 2)
+
+    assert processor.force_flush(5000)
+    assert transport.events == []
+    assert processor.pipeline.lost[INTERNAL] == 2
+    (warning,) = _warnings(caplog)
+    assert "internal_sdk_error" in warning.getMessage()
+
+
 def test_before_send_drops_reach_sentry_as_a_client_report(
     provider: TracerProvider, sentry_receiver: SentryReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
