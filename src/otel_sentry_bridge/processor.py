@@ -203,14 +203,19 @@ class SentrySpanProcessor(SpanProcessor):
         if transactions:
             self.pipeline.record_loss("network_error", transactions, category="transaction")
             pending = [item for item in pending if not isinstance(item, TransactionBatch)]
-        while pending and self.pipeline.delivery.can_spool:
+        converted = 0
+        for item in pending:
+            if not self.pipeline.delivery.can_spool:
+                break
+            converted += 1
             try:
-                self.pipeline(pending.pop(0))
+                self.pipeline(item)
             except Exception:
                 self.pipeline.record_loss("network_error")
-        if pending:
-            self.pipeline.record_loss("network_error", len(pending))
-            _log.warning("otel-sentry-bridge: %d event(s) not sent before shutdown", len(pending))
+        left = len(pending) - converted
+        if left:
+            self.pipeline.record_loss("network_error", left)
+            _log.warning("otel-sentry-bridge: %d event(s) not sent before shutdown", left)
 
 
 def _spool(settings: Settings) -> Spool | None:
