@@ -149,8 +149,17 @@ def _install_django() -> None:
 
 
 _DJANGO_COMMANDS = frozenset(
-    {"manage.py", "django-admin", "gunicorn", "uvicorn", "daphne", "hypercorn", "uwsgi"}
-    | {"waitress-serve", "granian"}
+    {
+        "manage.py",
+        "django-admin",
+        "gunicorn",
+        "uvicorn",
+        "daphne",
+        "hypercorn",
+        "uwsgi",
+        "waitress-serve",
+        "granian",
+    }
 )
 
 

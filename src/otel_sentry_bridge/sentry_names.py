@@ -15,6 +15,8 @@ __all__ = ["environment_problem", "release_problem"]
 
 # Backslash, slash and the ASCII control characters (newline, tab, NUL, DEL...).
 _BAD_CHARACTERS = re.compile(r"[\\/\x00-\x1f\x7f]")
+_RESERVED_ENVIRONMENTS = frozenset({".", "..", "none"})
+_RESERVED_RELEASES = frozenset({".", "..", "latest"})
 
 
 def _problem(value: str, max_bytes: int, reserved: frozenset[str]) -> str | None:
@@ -31,9 +33,9 @@ def _problem(value: str, max_bytes: int, reserved: frozenset[str]) -> str | None
 
 def environment_problem(value: str) -> str | None:
     """Why Sentry would drop ``value`` (already stripped) as an environment, or None."""
-    return _problem(value, 64, frozenset({".", "..", "none"}))
+    return _problem(value, 64, _RESERVED_ENVIRONMENTS)
 
 
 def release_problem(value: str) -> str | None:
     """Why Sentry would drop ``value`` (already stripped) as a release, or None."""
-    return _problem(value, 200, frozenset({".", "..", "latest"}))
+    return _problem(value, 200, _RESERVED_RELEASES)

@@ -320,27 +320,32 @@ def _resource_name(
     field) is reported once and skipped, as if the attribute were absent."""
     for key in keys:
         value = resource.get(key)
-        if not value:
-            continue
-        text = _text(value)
-        cache_key = (key, text)
-        if cache_key in ctx.name_checks:
+        if value:
+            text = _text(value)
+            cache_key = (key, text)
+            if cache_key not in ctx.name_checks:
+                if len(ctx.name_checks) >= _NAME_CHECKS_SIZE:
+                    ctx.name_checks.clear()
+                ctx.name_checks[cache_key] = _checked_name(key, text, problem, ctx)
             checked = ctx.name_checks[cache_key]
-        else:
-            checked = text.strip() or None  # relay trims too
-            reason = problem(checked) if checked else None
-            if reason:
-                ctx.warn(
-                    f"otel-sentry-bridge: resource attribute {key}: invalid value {text!r}: "
-                    f"{reason}; ignored"
-                )
-                checked = None
-            if len(ctx.name_checks) >= _NAME_CHECKS_SIZE:
-                ctx.name_checks.clear()
-            ctx.name_checks[cache_key] = checked
-        if checked:
-            return checked
+            if checked:
+                return checked
     return None
+
+
+def _checked_name(
+    key: str, text: str, problem: Callable[[str], str | None], ctx: ConvertContext
+) -> str | None:
+    """``text`` trimmed (as relay does), or None, reported, when Sentry would drop it."""
+    checked = text.strip() or None
+    reason = problem(checked) if checked else None
+    if reason:
+        ctx.warn(
+            f"otel-sentry-bridge: resource attribute {key}: invalid value {text!r}: "
+            f"{reason}; ignored"
+        )
+        return None
+    return checked
 
 
 def _merge(event: dict[str, Any], extras: Mapping[str, Any]) -> None:

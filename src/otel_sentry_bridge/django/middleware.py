@@ -20,7 +20,7 @@ a thread and back for it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -50,7 +50,7 @@ class SentryEventIdMiddleware:
         if self._is_async:
             return self._acall(request)
         context = trace.get_current_span().get_span_context()
-        token = REQUEST_DETAILS.set(lambda: request_extras(request, current_settings()))
+        token = REQUEST_DETAILS.set(_details_of(request))
         try:
             response = self.get_response(request)
         finally:
@@ -59,13 +59,19 @@ class SentryEventIdMiddleware:
 
     async def _acall(self, request: Any) -> Any:
         context = trace.get_current_span().get_span_context()
-        token = REQUEST_DETAILS.set(lambda: request_extras(request, current_settings()))
+        token = REQUEST_DETAILS.set(_details_of(request))
         try:
             response_awaitable: Awaitable[Any] = self.get_response(request)
             response = await response_awaitable
         finally:
             REQUEST_DETAILS.reset(token)
         return _finish(request, response, context)
+
+
+def _details_of(request: Any) -> Callable[[], Mapping[str, Any]]:
+    """The request's Sentry details (``request``, ``user``, ``transaction``), computed only
+    when a capture asks for them."""
+    return lambda: request_extras(request, current_settings())
 
 
 def _finish(request: Any, response: Any, context: trace.SpanContext) -> Any:
@@ -120,7 +126,7 @@ def _capture_stream_error(exc: BaseException, request: Any, context: trace.SpanC
     """Captured as a failure of the request that streamed: its trace and span (ended by now:
     the event goes straight to the queue), its URL, route and headers."""
     try:
-        extras = request_extras(request, current_settings())
+        extras = _details_of(request)()
         span = trace.NonRecordingSpan(context) if context.is_valid else trace.INVALID_SPAN
         with trace.use_span(span, end_on_exit=False):
             capture_exception(
