@@ -121,6 +121,7 @@ def main() -> None:
         burst = run("wsgi_bench", "C", "--port", port, "--burst", SIZES["burst"])
         sdk_burst = run("wsgi_bench", "D-http", "--port", port, "--burst", SIZES["burst"])
         flood = run("flood", "--errors", SIZES["flood"])
+        scrub = run("scrub_cost", "--repeat", 3 if QUICK else 7)
 
     ratios = {
         e: {
@@ -166,6 +167,8 @@ def main() -> None:
         "burst_delivered_fraction": burst["delivered_fraction"],
         "sentry_sdk_burst_delivered_fraction": sdk_burst["delivered_fraction"],
         "flood_rss_growth_mb": flood["flood_rss_growth_mb"],
+        "scrub_max_capped_us": scrub["scrub_max_capped_us"],
+        "scrub": scrub,
         "quick": QUICK,
         "rounds": SIZES["rounds"],
         "requests_per_endpoint": SIZES["requests"],

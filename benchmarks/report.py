@@ -93,6 +93,13 @@ TARGETS = [
     Target("delivery to loopback (events/s)", "events_per_s", ".0f", 1000, False),
     Target("burst delivered, bridge", "burst_delivered_fraction", ".3f", 1.0, False),
     Target("flood RSS growth (MB)", "flood_rss_growth_mb", ".1f", 50, True),
+    Target(
+        "free_text on hostile text, worst of 8 KB-1 MB (µs)",
+        "scrub_max_capped_us",
+        ".0f",
+        5000,
+        True,
+    ),
 ]
 
 
@@ -176,6 +183,19 @@ def render(results: dict[str, Any]) -> str:
         f"  flood, server down: {f['errors']} errors, RSS {f['rss_before_mb']:.1f} -> "
         f"{f['rss_after_mb']:.1f} MB (+{f['flood_rss_growth_mb']:.1f} MB), "
         f"{f['capture_us_per_error']:.0f} µs/error, lost {f['lost']}"
+    )
+    s = x["scrub"]
+    add("  scrubbing hostile text, best of runs, µs (capped at 8,192 chars / whole input):")
+    for shape in ("long_word", "url_without_host", "unclosed_quotes", "key_value_pairs"):
+        cells = "  ".join(
+            f"{size} {s[f'free_text_{shape}_{size}_us']:6.0f} / "
+            f"{s[f'free_text_uncapped_{shape}_{size}_us']:7.0f}"
+            for size in ("8k", "64k", "1m")
+        )
+        add(f"    {shape:<18} {cells}")
+    add(
+        "    scrub_event with all of them in one event: "
+        + ", ".join(f"{size} {s[f'scrub_event_{size}_us']:.0f}" for size in ("8k", "64k", "1m"))
     )
     add("")
     add("Targets (measured, not asserted):")

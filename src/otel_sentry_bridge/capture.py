@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
-from types import TracebackType
 from typing import Any
 
 from opentelemetry import trace
@@ -28,7 +27,9 @@ from . import attributes as attr
 from .config import Settings, load_settings
 from .filters import IgnoredTypes
 from .formatting import stacktrace
-from .scrub import Scrubber, safe_repr, scrubber_for
+from .safe_repr import safe_repr
+from .scrub import scrubber_for
+from .snapshot import frame_variables
 from .store import AnnotationKey, store
 
 __all__ = [
@@ -47,8 +48,6 @@ __all__ = [
 
 _log = logging.getLogger("otel_sentry_bridge")
 _MARK = "__otel_sentry_event_id__"
-_MAX_FRAME_VARS = 40
-_MAX_VAR_CHARS = 256
 _fallback_settings: Settings | None = None
 # Set by the Django middleware while it serves a request: that request's Sentry details
 # (``request``, ``user``, ``transaction``), computed only when a capture needs them.
@@ -179,22 +178,6 @@ def new_event_id() -> str:
 def breadcrumb_key(context: trace.SpanContext) -> int:
     """Breadcrumbs are kept per trace; outside any trace, per thread."""
     return context.trace_id if context.is_valid else -threading.get_ident()
-
-
-def _frame_vars(tb: TracebackType | None, scrubber: Scrubber) -> list[dict[str, str]]:
-    """Local variables per frame, outermost first, scrubbed and size-limited."""
-    frames: list[dict[str, str]] = []
-    while tb is not None:
-        variables: dict[str, str] = {}
-        for index, (name, value) in enumerate(tb.tb_frame.f_locals.items()):
-            if index >= _MAX_FRAME_VARS:
-                break
-            variables[name] = (
-                "[Filtered]" if scrubber.is_sensitive(name) else safe_repr(value, _MAX_VAR_CHARS)
-            )
-        frames.append(variables)
-        tb = tb.tb_next
-    return frames
 
 
 def _new_ids() -> tuple[int, int]:
@@ -334,7 +317,7 @@ def capture_exception(
             }
         if settings.include_local_variables:
             scrubber = scrubber_for(settings.denylist)
-            all_extras["frame_vars"] = _frame_vars(exc.__traceback__, scrubber)
+            all_extras["frame_vars"] = frame_variables(exc.__traceback__, scrubber)
         _capture(attributes, exc, all_extras, name=name, recorded_elsewhere=recorded_elsewhere)
         return event_id
     except Exception:

@@ -21,7 +21,7 @@ import reprlib
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
-from .scrub import safe_repr
+from .safe_repr import safe_repr, truncate
 from .transport.envelope import json_dumps
 
 __all__ = [
@@ -56,13 +56,6 @@ _CYCLE = "<cycle>"
 _TOO_LARGE = "<too large>"
 # Relay's tag key alphabet (found by probing StoreNormalizer): other keys are rejected.
 _TAG_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:- ")
-
-
-def truncate(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, ending with ``...`` when cut (Sentry's way)."""
-    if len(text) <= limit:
-        return text
-    return text[: max(limit - 3, 0)] + "..."
 
 
 # The size bound is counted in units of at most 6 bytes: one per character of a string (JSON
@@ -717,9 +710,21 @@ def enforce_limits(event: dict[str, Any], *, max_bytes: int = MAX_EVENT_BYTES) -
 
 
 def _skeleton(event: dict[str, Any]) -> dict[str, Any]:
-    """The parts that identify the error, for when the full bounding failed."""
+    """The parts that identify the error, for when the full bounding failed: its identity,
+    its exceptions' type and message, its log message and its trace."""
     try:
         out = {key: event[key] for key in _PROTECTED if key in event}
+        logentry = event.get("logentry")
+        if isinstance(logentry, dict):
+            entry = {
+                key: truncate(str.__str__(logentry[key]), MAX_MESSAGE_CHARS)
+                for key in ("message", "formatted")
+                if isinstance(logentry.get(key), str)
+            }
+            if entry:
+                out["logentry"] = entry
+        if isinstance(event.get("message"), str):
+            out["message"] = truncate(str.__str__(event["message"]), MAX_MESSAGE_CHARS)
         values = _exception_values(event)
         if values:
             out["exception"] = {

@@ -32,7 +32,9 @@ from .capture import (
     sentry_level,
 )
 from .config import Settings
-from .scrub import safe_repr, scrubber_for
+from .safe_repr import safe_repr
+from .scrub import scrubber_for
+from .snapshot import snapshot_mapping
 from .store import store
 from .worker import is_worker_thread
 
@@ -56,7 +58,6 @@ _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) 
     "taskName",
 }
 _MAX_PARAM_CHARS = 512
-_MAX_EXTRA_KEYS = 50
 
 
 class SpanEventHandler(logging.Handler):
@@ -197,15 +198,16 @@ class SpanEventHandler(logging.Handler):
         return True
 
     def _extras(self, record: logging.LogRecord) -> Mapping[str, Any] | None:
-        """``extra=`` values of the record, as bounded, scrubbed strings (Sentry only)."""
-        extra: dict[str, str] = {}
-        for key, value in record.__dict__.items():
-            if key in _RECORD_FIELDS or key.startswith("_"):
-                continue
-            if len(extra) >= _MAX_EXTRA_KEYS:
-                break
-            extra[str(key)] = "[Filtered]" if self._scrubber.is_sensitive(key) else safe_repr(value)
-        return {"extra": extra} if extra else None
+        """``extra=`` values of the record as bounded, scrubbed data (Sentry only): nested
+        mappings keep their structure, so a secret inside them is filtered by its key."""
+        fields = {
+            key: value
+            for key, value in record.__dict__.items()
+            if key not in _RECORD_FIELDS and not key.startswith("_")
+        }
+        if not fields:
+            return None
+        return {"extra": snapshot_mapping(fields, self._scrubber)}
 
 
 _IGNORED_ROOTS = frozenset(IGNORED_LOGGERS)

@@ -17,19 +17,22 @@ from __future__ import annotations
 import json
 import logging
 import re
-import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
 
+from .safe_repr import safe_repr, truncate
+
 __all__ = [
     "DEFAULT_DENYLIST",
     "FILTERED",
+    "MAX_TEXT_CHARS",
     "Scrubber",
     "safe_repr",
     "scrub_event",
     "scrubber_for",
+    "value_text",
 ]
 
 _log = logging.getLogger("otel_sentry_bridge")
@@ -57,9 +60,14 @@ DEFAULT_DENYLIST: tuple[str, ...] = (
     "csrf",
     "xsrf",
     "sentry_dsn",
+    "sentry_key",
     "dsn",
     "bearer",
     "jwt",
+    # Session cookies of other stacks (PHP's PHPSESSID, Java's JSESSIONID, Express's
+    # connect.sid), which a Django proxy or a shared domain may forward.
+    "sessid",
+    "connect.sid",
 )
 
 # Header names that carry credentials whatever the denylist says (normalised: lower case,
@@ -84,39 +92,34 @@ _USER_IDENTITY = frozenset({"id", "username", "email", "ip_address", "name", "ge
 
 # A header value that is itself a credential: "Bearer abc", "Basic dXNlcjpw".
 _AUTH_VALUE = re.compile(r"^\s*['\"]?(bearer|basic|digest|token|negotiate)\s+\S", re.IGNORECASE)
+# Every pattern below is linear in its input: a match can only start where a token starts
+# (the look-behinds), so the engine never re-reads a long run of letters from each position
+# inside it (the old key=value pattern took 1 s of GIL-holding time on an 8 KB header).
 # URL credentials: "https://user:secret@host" and Sentry DSNs "https://<32 hex>[:secret]@host".
-_URL_USERINFO = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*://)([^\s:/@]+)(?::([^\s/@]*))?@")
-_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
-# "key=value" / "key: value" in free text; the value may be an auth scheme plus its credential.
-_KEY_VALUE = re.compile(
-    # ":" not before "//" (URLs); values stop at "?" so "next=/a?token=x" still finds token.
-    r"(?P<key>[A-Za-z_][\w.\-]*)(?P<sep>['\"]?\s*(?:=|:(?!//))\s*)"
-    r"(?P<value>\"[^\"]*\"|'[^']*'|(?:(?:bearer|basic|token)\s+)?[^\s&,;'\"?]+)",
-    re.IGNORECASE,
+_URL_USERINFO = re.compile(
+    r"(?<![a-zA-Z0-9+.\-])([a-zA-Z][a-zA-Z0-9+.\-]*://)([^\s:/@]+)(?::([^\s/@]*))?@"
 )
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+# "key=value" / "key: value" in free text: the key and its separator; the value is read by
+# _VALUE from where they end. ":" not before "//" (URLs).
+_KEY_SEPARATOR = re.compile(
+    r"(?<![\w.\-])(?P<key>[A-Za-z_][\w.\-]*)['\"]?\s*(?:=|:(?!//))\s*",
+)
+# A value: quoted (an unclosed quote runs to the end: filtered whole), or an optional auth
+# scheme and a run up to a separator; values stop at "?" so "next=/a?token=x" finds token.
+_VALUE = re.compile(
+    r"\"[^\"]*\"?|'[^']*'?|(?:(?:bearer|basic|token)\s+)?[^\s&,;'\"?]+", re.IGNORECASE
+)
+# A %-style placeholder (logging templates), possibly quoted: "%s", "'%(name)r'".
+_PLACEHOLDER = re.compile(r"""(['"]?)%(?:\([^)]{0,100}\))?[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]\1""")
+# Text is cut to this before it is matched (the event's own limits are lower).
+MAX_TEXT_CHARS = 8192
+# A key longer than this is not matched but taken as sensitive: the size limits would cut it,
+# and with it the word that made it sensitive.
+_MAX_KEY_CHARS = 1024
 
 _MAX_DEPTH = 20  # deeper containers are replaced by FILTERED: unscanned data must not leak
 _CACHE_SIZE = 4096
-
-_repr = reprlib.Repr()
-_repr.maxstring = 400
-_repr.maxother = 400
-_repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxdict = 20
-_repr.maxlevel = 3
-
-
-def safe_repr(value: Any, limit: int = 512) -> str:
-    """A bounded ``repr`` that never raises (a broken ``__repr__`` gives a placeholder)."""
-    try:
-        text = value if isinstance(value, str) else _repr.repr(value)
-    except Exception:
-        try:
-            text = f"<{type(value).__name__} object (repr failed)>"
-        except Exception:
-            text = "<unrepresentable>"
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return text
 
 
 class Scrubber:
@@ -146,9 +149,12 @@ class Scrubber:
         if self._pattern is None:
             return False
         try:
-            result = self._pattern.search(str.lower(str(key))) is not None
-        except Exception:  # a key whose __str__ raises cannot be matched
-            return False
+            text = str.lower(str(key))
+        except Exception:  # a key whose __str__ raises cannot be matched: fail closed
+            return True
+        if len(text) > _MAX_KEY_CHARS:
+            return True
+        result = self._pattern.search(text) is not None
         if type(key) is str:
             if len(self._cache) >= _CACHE_SIZE:
                 self._cache.clear()  # keys come from user data: keep memory bounded
@@ -198,18 +204,60 @@ class Scrubber:
             normalised = normalised[5:]
         return normalised in _CREDENTIAL_HEADERS or self.is_sensitive(name)
 
-    def free_text(self, text: str) -> str:
-        """``password=hunter2 user=bob`` -> ``password=[Filtered] user=bob``; URL passwords."""
-        if "=" in text or ":" in text:
-            scrubbed = _KEY_VALUE.sub(self._key_value, text)
-            if scrubbed != text:  # sub() builds a new string even when nothing was replaced
-                text = scrubbed
-        return value_text(text)
+    def free_text(self, text: str, limit: int = MAX_TEXT_CHARS) -> str:
+        """``password=hunter2 user=bob`` -> ``password=[Filtered] user=bob``; URL passwords.
 
-    def _key_value(self, match: re.Match[str]) -> str:
-        if not self.is_sensitive(match.group("key")):
-            return match.group(0)
-        return f"{match.group('key')}{match.group('sep')}{FILTERED}"
+        ``text`` is first cut to ``limit`` characters: the work is bounded by that, whatever
+        the input (a 64 KB header, a 1 MB log line)."""
+        text = truncate(text, limit)
+        return value_text(_filtered(text, self.secret_spans(text)))
+
+    def secret_spans(self, text: str) -> list[tuple[int, int]]:
+        """Where the values of sensitive ``key=value`` pairs lie in ``text``, in order. One
+        left-to-right scan: a value that was found is not searched again."""
+        if "=" not in text and ":" not in text:
+            return []
+        spans: list[tuple[int, int]] = []
+        position = 0
+        for match in _KEY_SEPARATOR.finditer(text):
+            if match.start() < position:
+                continue  # inside a value already filtered
+            if not self.is_sensitive(match.group("key")):
+                continue
+            start = match.end()
+            value = _VALUE.match(text, start)
+            if value is None or value.end() == start:
+                continue
+            spans.append((start, value.end()))
+            position = value.end()
+        return spans
+
+    def log_params(self, params: list[Any], formatted: str) -> list[Any]:
+        """The arguments of a log message whose formatted text is ``formatted``: each one that
+        lies inside a secret of that text is filtered (``log.error("token=%s", t)``), and
+        the text of the others is scrubbed like the message."""
+        removed = [formatted[start:end] for start, end in self.secret_spans(formatted)]
+        out: list[Any] = []
+        for param in params:
+            text = param if isinstance(param, str) else safe_repr(param)
+            if text and any(text in secret for secret in removed):
+                out.append(FILTERED)
+            else:
+                out.append(self.free_text(text))
+        return out
+
+
+def _filtered(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with each of ``spans`` (in order, not overlapping) replaced by FILTERED."""
+    if not spans:
+        return text
+    parts: list[str] = []
+    position = 0
+    for start, end in spans:
+        parts += (text[position:start], FILTERED)
+        position = end
+    parts.append(text[position:])
+    return "".join(parts)
 
 
 def value_text(text: str) -> str:
@@ -272,7 +320,13 @@ class _Walk:
             return self.once(value, depth, _bag_mapping)
         if isinstance(value, (list, tuple)):
             return self.once(value, depth, _bag_sequence)
-        return value
+        if isinstance(value, (set, frozenset)):
+            return self.once(list(value), depth, _bag_sequence)
+        if isinstance(value, (int, float)):
+            return value
+        # Any other object would be sent as its repr (by the size limits, after this): make
+        # that text now, and scrub it ("Creds(password='x')").
+        return self.s.free_text(safe_repr(value, MAX_TEXT_CHARS))
 
     def once(self, value: Any, depth: int, scrub: Callable[[_Walk, Any, int], Any]) -> Any:
         entry = self.done.get(id(value))
@@ -339,17 +393,24 @@ class _Walk:
     # -- request ----------------------------------------------------------------------------
 
     def request(self, request: Any) -> Any:
+        """Each known part by its own rules; any other key as data (a secret under its own
+        name is filtered)."""
         if not isinstance(request, Mapping):
-            return request
-        out: dict[str, Any] | None = None
-        for key, fix in _REQUEST_PARTS.items():
-            value = request.get(key)
-            if value is None:
+            return self.bag(request)
+        out: dict[Any, Any] | None = None
+        for key, value in list(request.items()):
+            if value is None or key == "method":
                 continue
-            new = fix(self, value)
+            fix = _REQUEST_PARTS.get(key) if type(key) is str else None
+            if fix is not None:
+                new = fix(self, value)
+            elif self.s.is_sensitive(key):
+                new = FILTERED
+            else:
+                new = self.bag(value, 1)
             if new is not value:
                 if out is None:
-                    out = dict(request)
+                    out = dict(request.items())
                 out[key] = new
         return request if out is None else out
 
@@ -404,18 +465,21 @@ class _Walk:
     def data(self, data: Any) -> Any:
         if not isinstance(data, str):
             return self.bag(data)
+        data = str.__str__(data)
         stripped = data.strip()
-        if stripped.startswith("{") and stripped.endswith("}"):
+        if stripped.startswith(("{", "[")) and stripped.endswith(("}", "]")):
             try:
                 parsed = json.loads(stripped)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
                 parsed = None
-            if isinstance(parsed, dict):
+            if isinstance(parsed, (dict, list)):
                 new = self.bag(parsed)
                 return data if new is parsed else json.dumps(new, ensure_ascii=False)
-        if "=" in data:  # form-encoded body
+        if "=" in data and not any(c in data for c in " \n\"'{"):  # form-encoded body
             return value_text(self.s.query_string(data))
-        return value_text(data)
+        # Anything else (JSON that did not parse, text) is free text: "password": "x" and
+        # password=x are found in it as anywhere else.
+        return self.s.free_text(data)
 
     def url(self, url: Any) -> Any:
         return self.s.url(url) if isinstance(url, str) else url
@@ -469,18 +533,59 @@ class _Walk:
         return container
 
     def exception_value(self, value: Any) -> Any:
+        """Frame ``vars``, and secrets in the message (``token=...``, URL passwords)."""
         if not isinstance(value, Mapping):
             return value
+        out: dict[str, Any] | None = None
+        text = value.get("value")
+        if isinstance(text, str):
+            clean = self.s.free_text(text)
+            if clean != text:
+                out = {**value, "value": clean}
         stacktrace = value.get("stacktrace")
-        if not isinstance(stacktrace, Mapping):
-            return value
-        frames = stacktrace.get("frames")
-        if not isinstance(frames, (list, tuple)):
-            return value
-        new = self.sequence(frames, 0, lambda f, _d: self.frame(f))
-        if new is frames:
-            return value
-        return {**value, "stacktrace": {**stacktrace, "frames": new}}
+        frames = stacktrace.get("frames") if isinstance(stacktrace, Mapping) else None
+        if isinstance(stacktrace, Mapping) and isinstance(frames, (list, tuple)):
+            new = self.sequence(frames, 0, lambda f, _d: self.frame(f))
+            if new is not frames:
+                out = out if out is not None else dict(value)
+                out["stacktrace"] = {**stacktrace, "frames": new}
+        return value if out is None else out
+
+    def template(self, template: str) -> str:
+        """A log message template: secrets filtered, placeholders (``token=%s``) kept, since
+        Sentry groups message events by the template."""
+        template = truncate(str.__str__(template), MAX_TEXT_CHARS)
+        spans = [
+            (start, end)
+            for start, end in self.s.secret_spans(template)
+            if not _PLACEHOLDER.fullmatch(template, start, end)
+        ]
+        return value_text(_filtered(template, spans))
+
+    def logentry(self, entry: Any) -> Any:
+        """The message and its template scrubbed as free text; each argument that is (part
+        of) a secret of the formatted message filtered."""
+        if isinstance(entry, str):
+            return self.s.free_text(entry)
+        if not isinstance(entry, Mapping):
+            return self.bag(entry)
+        out = dict(entry.items())
+        formatted = entry.get("formatted")
+        message = entry.get("message")
+        if isinstance(message, str):
+            out["message"] = self.template(message)
+        if isinstance(formatted, str):
+            out["formatted"] = self.s.free_text(formatted)
+        for key in ("message", "formatted"):
+            if out.get(key) is not None and not isinstance(out[key], str):
+                out[key] = self.bag(out[key])
+        params = entry.get("params")
+        if isinstance(params, (list, tuple)):
+            text = formatted if isinstance(formatted, str) else message
+            out["params"] = self.s.log_params(list(params), text if isinstance(text, str) else "")
+        elif params is not None:
+            out["params"] = self.bag(params)
+        return out
 
     def frame(self, frame: Any) -> Any:
         if not isinstance(frame, Mapping):
@@ -544,9 +649,10 @@ _REQUEST_PARTS: dict[str, Callable[[_Walk, Any], Any]] = {
     "url": _Walk.url,
 }
 
-# Top-level keys scrub_event looks at; everything else (exception type/value, event_id,
-# timestamp, tags, message, ...) is passed through untouched.
-_SECTIONS: dict[str, Callable[[_Walk, Any], Any]] = {
+# How each top-level key is scrubbed. Keys named here with None are the event's own fields
+# (ids, times, names): passed through. Any other key (what a before_send may add) is user
+# data, scrubbed by key at any depth.
+_SECTIONS: dict[str, Callable[[_Walk, Any], Any] | None] = {
     "request": _Walk.request,
     "extra": _Walk.bag,
     "breadcrumbs": _Walk.breadcrumbs,
@@ -554,6 +660,30 @@ _SECTIONS: dict[str, Callable[[_Walk, Any], Any]] = {
     "threads": _Walk.exceptions,
     "contexts": _Walk.contexts,
     "user": _Walk.user,
+    "logentry": _Walk.logentry,
+    "message": _Walk.logentry,
+    "tags": _Walk.bag,
+    **dict.fromkeys(
+        (
+            "event_id",
+            "timestamp",
+            "start_timestamp",
+            "platform",
+            "level",
+            "logger",
+            "transaction",
+            "transaction_info",
+            "server_name",
+            "release",
+            "dist",
+            "environment",
+            "fingerprint",
+            "sdk",
+            "type",
+            "spans",  # transactions: scrubbed attribute by attribute when built
+            "measurements",
+        )
+    ),
 }
 
 
@@ -568,31 +698,62 @@ def scrub_event(event: dict[str, Any], scrubber: Scrubber) -> dict[str, Any]:
     """``event`` with values under sensitive keys replaced by ``[Filtered]``.
 
     Looks at ``request`` (headers, cookies, query string, body, env, url), ``extra``,
-    breadcrumb ``data`` and ``key=value`` pairs in breadcrumb messages, frame ``vars``,
-    ``contexts`` (never ``contexts.trace``) and ``user`` (never id/username/email/ip).
-    Header values that are credentials (``Bearer …``/``Basic …``) and URL passwords or DSN keys
-    anywhere in those places are filtered whatever their key.
+    breadcrumb ``data`` and ``key=value`` pairs in breadcrumb messages, the message and
+    arguments of ``logentry``, exception messages and frame ``vars``, ``contexts`` (never
+    ``contexts.trace``), ``user`` (never id/username/email/ip), ``tags``, and any top-level
+    key that is not one of the event's own fields. Header values that are credentials
+    (``Bearer …``/``Basic …``) and URL passwords or DSN keys anywhere in those places are
+    filtered whatever their key.
 
     Never mutates ``event``: returns a new dict sharing unchanged parts, or ``event`` itself
-    when nothing matched. Never raises: a section that cannot be scrubbed (hostile objects) is
-    left as it was and the failure is logged at DEBUG.
+    when nothing matched. Never raises, and fails closed: a section that cannot be scrubbed
+    (hostile objects, nesting past Python's stack) is not sent as it was; an exception keeps
+    only its type and scrubbed message, anything else is removed.
     """
     if not isinstance(event, dict):
         return event
     walk = _Walk(scrubber)
     out: dict[str, Any] | None = None
-    for name, scrub in _SECTIONS.items():
-        try:
-            value = event.get(name)
-            if value is None:
-                continue
-            new = scrub(walk, value)
-        except Exception:  # user data can be anything; scrubbing must not lose the event
-            _log.debug("otel-sentry-bridge: could not scrub %r", name, exc_info=True)
-            walk.on_path.clear()
+    for name, value in list(event.items()):
+        scrub = _SECTIONS.get(name, _Walk.bag) if type(name) is str else _Walk.bag
+        if scrub is None or value is None:
             continue
+        try:
+            new = scrub(walk, value)
+        except Exception:  # RecursionError too: user data can be anything
+            _log.debug("otel-sentry-bridge: could not scrub %r; not sent", name, exc_info=True)
+            walk.on_path.clear()
+            walk.done.clear()
+            new = _fallback(name, value, scrubber)
         if new is not value:
             if out is None:
                 out = dict(event)
-            out[name] = new
+            if new is _REMOVED:
+                del out[name]
+            else:
+                out[name] = new
     return event if out is None else out
+
+
+_REMOVED: Any = object()
+
+
+def _fallback(name: object, value: Any, scrubber: Scrubber) -> Any:
+    """What is sent of a section whose scrubbing failed: for exceptions, each one's type and
+    scrubbed message (what identifies the error); for anything else, nothing."""
+    if name not in ("exception", "threads"):
+        return _REMOVED
+    try:
+        values: Any = value.get("values") if isinstance(value, Mapping) else value
+        bare = []
+        for item in list(values):
+            if not isinstance(item, Mapping):
+                continue
+            kind, text = item.get("type"), item.get("value")
+            entry: dict[str, Any] = {"type": kind if isinstance(kind, str) else "Error"}
+            if isinstance(text, str):
+                entry["value"] = scrubber.free_text(str.__str__(text))
+            bare.append(entry)
+        return {"values": bare} if bare else _REMOVED
+    except Exception:
+        return _REMOVED

@@ -17,4 +17,5 @@ urlpatterns = [
     path("unavailable/", views.unavailable),
     path("worker-error/", views.worker_error),
     path("forbidden/", views.forbidden),
+    path("leaky-locals/", views.leaky_locals),
 ]

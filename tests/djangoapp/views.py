@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -113,3 +114,16 @@ def not_found(request: HttpRequest) -> HttpResponse:
 
 def forbidden(request: HttpRequest) -> HttpResponse:
     raise PermissionDenied("nope")
+
+
+def leaky_locals(request: HttpRequest) -> HttpResponse:
+    """Secrets nested in locals, a form, a JSON body and the request's query string; and
+    locals too big to copy whole."""
+    creds = {"service": "billing", "password": request.GET.get("api_key", "")}
+    form = request.POST
+    payload = json.loads(form.get("doc", "{}"))
+    huge_map = {index: index for index in range(500_000)}
+    huge_set = set(range(500_000))
+    blob = b"x" * 20_000_000
+    log.debug("%s %s %s %s %s", creds, payload, len(huge_map), len(huge_set), len(blob))
+    raise OrderLookupError("checkout failed")

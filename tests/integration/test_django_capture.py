@@ -275,7 +275,7 @@ def test_local_variables_go_to_sentry_only(
         (event,) = harness.events()
         frames = event["exception"]["values"][-1]["stacktrace"]["frames"]
         find_order = next(f for f in frames if f["function"] == "_find_order")
-        assert find_order["vars"]["order_id"] == "17"
+        assert find_order["vars"]["order_id"] == 17
         allowed = {"exception.type", "exception.message", "exception.stacktrace"}
         allowed |= {"exception.escaped"}
         for span_event in harness.server_span().events:

@@ -584,3 +584,14 @@ def test_well_formed_events_with_random_content_pass_relay(event: dict[str, Any]
     wire = json_dumps(out)
     assert len(wire) <= MAX_EVENT_BYTES
     assert_valid_event(json.loads(wire))
+
+
+def test_a_message_event_that_cannot_be_bounded_keeps_its_message() -> None:
+    event = base_event(extra={"hostile": Hostile()})
+    del event["exception"]
+    event["logentry"] = {"message": "payment failed for %s", "formatted": "payment failed for 7"}
+    event["message"] = "payment failed for 7"
+    out = enforce_limits(event)
+    assert "extra" not in out
+    assert out["logentry"] == event["logentry"]
+    assert out["message"] == "payment failed for 7"

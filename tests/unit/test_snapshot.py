@@ -1,0 +1,123 @@
+"""snapshot: live values copied as bounded, scrubbed data on the capturing thread."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from otel_sentry_bridge.scrub import FILTERED, Scrubber
+from otel_sentry_bridge.snapshot import (
+    MAX_FRAMES,
+    MAX_ITEMS,
+    MAX_VARIABLES,
+    frame_variables,
+    snapshot,
+    snapshot_mapping,
+)
+
+SECRET = "hunter2"
+S = Scrubber()
+
+
+def test_secrets_nested_in_mappings_and_sequences_are_filtered_by_their_own_key() -> None:
+    value = {"user": "bob", "creds": {"password": SECRET}, "list": [{"api_key": SECRET}, 3]}
+    assert snapshot(value, S) == {
+        "user": "bob",
+        "creds": {"password": FILTERED},
+        "list": [{"api_key": FILTERED}, 3],
+    }
+
+
+def test_strings_and_object_reprs_are_scrubbed_as_free_text() -> None:
+    class Creds:
+        def __repr__(self) -> str:
+            return f"Creds(user='bob', token='{SECRET}')"
+
+    assert snapshot(f"password={SECRET}", S) == f"password={FILTERED}"
+    assert snapshot(f"https://u:{SECRET}@db/x", S) == f"https://u:{FILTERED}@db/x"
+    assert snapshot(Creds(), S) == f"Creds(user='bob', token={FILTERED})"
+
+
+def test_a_json_decoded_body_keeps_its_shape() -> None:
+    body = json.loads(json.dumps({"order": 7, "card": {"cvv": "1", "secret": SECRET}}))
+    assert snapshot(body, S) == {"order": 7, "card": {"cvv": "1", "secret": FILTERED}}
+
+
+def test_a_django_querydict_shows_every_value_and_filters_by_key() -> None:
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure()
+    from django.http import QueryDict
+
+    form = QueryDict(f"password={SECRET}&tag=a&tag=b")
+    assert snapshot(form, S) == {"password": FILTERED, "tag": ["a", "b"]}
+
+
+def test_a_django_request_shows_method_and_path_without_its_query() -> None:
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure()
+    from django.test import RequestFactory
+
+    request = RequestFactory().get(f"/boom?password={SECRET}")
+    assert snapshot(request, S) == "<WSGIRequest: GET '/boom'>"
+
+
+def test_containers_are_cut_never_sorted_or_copied_whole() -> None:
+    huge = {index: index for index in range(500_000)}
+    out = snapshot({"huge": huge, "set": set(range(500_000)), "blob": b"x" * 20_000_000}, S)
+    assert len(out["huge"]) == MAX_ITEMS
+    assert len(out["set"]) == MAX_ITEMS
+    assert len(out["blob"]) <= 256
+
+
+def test_deep_data_becomes_a_short_scrubbed_repr() -> None:
+    deep = {"a": {"b": {"c": {"password": SECRET}}}}
+    out = snapshot(deep, S)
+    assert SECRET not in json.dumps(out)
+
+
+def test_each_snapshot_looks_at_a_bounded_number_of_values() -> None:
+    wide = [[list(range(20)) for _ in range(20)] for _ in range(20)]  # 8,000 values
+    out = snapshot(wide, S, budget=50)
+    assert json.dumps(out).count("<...>") > 0
+    assert sum(isinstance(v, int) for row in out for cell in row for v in cell) < 50
+
+
+def test_values_whose_iteration_fails_are_filtered_not_sent() -> None:
+    class Broken(dict[str, Any]):
+        def items(self) -> Any:
+            raise RuntimeError("no")
+
+        def lists(self) -> Any:
+            raise RuntimeError("no")
+
+    assert snapshot(Broken(a=1), S) == FILTERED
+
+
+def test_snapshot_mapping_filters_sensitive_names_and_keeps_a_bounded_number() -> None:
+    values = {f"v{i}": i for i in range(100)}
+    values["db_password"] = SECRET
+    out = snapshot_mapping({"db_password": SECRET, **values}, S)
+    assert out["db_password"] == FILTERED
+    assert len(out) == MAX_VARIABLES
+
+
+def test_frame_variables_keep_the_innermost_frames_only() -> None:
+    def recurse(depth: int) -> None:
+        token = SECRET  # noqa: F841  (a local to find)
+        if depth:
+            recurse(depth - 1)
+        raise ValueError("bottom")
+
+    try:
+        recurse(MAX_FRAMES + 20)
+    except ValueError:
+        tb = sys.exc_info()[2]
+    frames = frame_variables(tb, S)
+    assert len(frames) == MAX_FRAMES
+    assert frames[-1]["depth"] == 0
+    assert frames[-1]["token"] == FILTERED
