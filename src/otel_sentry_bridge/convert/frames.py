@@ -6,19 +6,40 @@ passed in, so tests can use any layout and the worker can cache file reads.
 
 from __future__ import annotations
 
+import enum
 import os
 import sys
 import sysconfig
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from .stacktrace import ParsedFrame
 
-__all__ = ["CodeLayout", "SourceReader", "sentry_frame", "sentry_frames"]
+__all__ = [
+    "SOURCE_CHANGED",
+    "CodeLayout",
+    "SourceChanged",
+    "SourceReader",
+    "sentry_frame",
+    "sentry_frames",
+]
 
-# Reads a file's lines (without newlines), or None when it cannot be read.
-SourceReader = Callable[[str], "Sequence[str] | None"]
+
+class SourceChanged(enum.Enum):
+    """A source reader's answer for a file that may no longer hold the code that ran: it was
+    modified since the process started. Neither its lines nor the line printed in the
+    traceback (linecache read that from the same file, maybe after the change) are shown."""
+
+    SINCE_START = "modified since the process started"
+
+
+SOURCE_CHANGED: Final = SourceChanged.SINCE_START
+
+# Reads a file's lines (without newlines): None when it cannot be read (missing, binary, too
+# big; the printed line is shown instead), SOURCE_CHANGED when it changed since the process
+# started (no source at all).
+SourceReader = Callable[[str], "Sequence[str] | SourceChanged | None"]
 
 _MAX_PLACEMENTS = 4096
 _THIRD_PARTY_MARKERS = (
@@ -116,8 +137,11 @@ def _in_app(module: str | None, path: str, layout: CodeLayout) -> bool:
 def sentry_frame(
     frame: ParsedFrame, layout: CodeLayout, read_source: SourceReader, context_lines: int
 ) -> dict[str, Any]:
-    """One Sentry frame. Source context comes from the file when readable, else from the
-    line Python printed in the traceback."""
+    """One Sentry frame. Its source context comes from the file when readable (the line and
+    ``context_lines`` lines either side), else from the line Python printed in the traceback.
+    A file the reader reports as changed since the process started gives no source at all:
+    neither its lines nor the printed line are known to be the code that ran. With
+    ``context_lines`` 0 the file is consulted only for that verdict, when a line was printed."""
     module, filename, in_app = layout.placement(frame.path)
     result: dict[str, Any] = {
         "filename": filename,
@@ -128,8 +152,10 @@ def sentry_frame(
     }
     if module:
         result["module"] = module
-    lines = read_source(frame.path) if context_lines and not frame.path.startswith("<") else None
-    if lines and 0 < frame.lineno <= len(lines):
+    lines = _file_source(frame, read_source, context_lines)
+    if lines is SOURCE_CHANGED:
+        return result
+    if context_lines and lines and 0 < frame.lineno <= len(lines):
         index = frame.lineno - 1
         result["context_line"] = lines[index]
         result["pre_context"] = list(lines[max(0, index - context_lines) : index])
@@ -137,6 +163,16 @@ def sentry_frame(
     elif frame.source_line is not None:
         result["context_line"] = frame.source_line
     return result
+
+
+def _file_source(
+    frame: ParsedFrame, read_source: SourceReader, context_lines: int
+) -> Sequence[str] | SourceChanged | None:
+    """The reader's answer for the frame's file, when the frame has a file (not ``<string>``)
+    and there is something to take from it or to check: context lines or a printed line."""
+    if frame.path.startswith("<") or not (context_lines or frame.source_line is not None):
+        return None
+    return read_source(frame.path)
 
 
 def sentry_frames(
