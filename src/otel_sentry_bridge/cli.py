@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from ._version import __version__
-from .config import load_settings
+from .config import Settings, load_settings
 from .convert.event import build_events
 from .dsn import Dsn
 from .errors import ConfigError
@@ -48,7 +48,21 @@ def _test(dsn_arg: str | None, message: str, timeout: float) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        transport = HttpTransport(dsn, timeout=timeout, gzip=settings.gzip)
+    except Exception as exc:  # Dsn.parse refuses what requests refuses; this is a backstop
+        # Only the type: requests quotes a refused header, the key, in its message.
+        print(f"error: Sentry DSN {dsn} is unusable ({type(exc).__name__})", file=sys.stderr)
+        return 2
+    try:
+        return _send_test_event(transport, dsn, settings, message)
+    finally:
+        transport.close()
 
+
+def _send_test_event(transport: HttpTransport, dsn: Dsn, settings: Settings, message: str) -> int:
+    """Record the test error on a span, send it, and print the outcome; the exit status.
+    ``body`` and ``error`` of the result come redacted from the transport."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": "otel-sentry-bridge"}))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -66,11 +80,7 @@ def _test(dsn_arg: str | None, message: str, timeout: float) -> int:
     print(f"Sending a test event to {dsn} (project {dsn.project_id})")
     print(f"  event id: {event['event_id']}")
     print(f"  trace id: {trace_id}")
-    transport = HttpTransport(dsn, timeout=timeout, gzip=settings.gzip)
-    try:
-        result = transport.send(envelope_for(event, dsn))
-    finally:
-        transport.close()
+    result = transport.send(envelope_for(event, dsn))
     if result.ok:
         print(f"OK: the server accepted the event (HTTP {result.status}).")
         if settings.trace_url_template:

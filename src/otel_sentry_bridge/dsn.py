@@ -7,7 +7,9 @@ public key or the secret into an exception message, ``str()`` or ``repr()``; onl
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, urlsplit
 
@@ -20,6 +22,14 @@ _PROJECT_ID = re.compile(r"[0-9]+")  # str.isdigit() would also accept "²" and 
 _QUOTES = "\"'"
 _SCHEME_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # RFC 3986 scheme, then "//"
 _FORMAT_HINT = "expected <scheme>://<public_key>@<host>[:<port>][/<path>]/<project_id>"
+# RFC 3986 userinfo (unreserved, sub-delims, ":" and %XX) without ",", which would split the
+# X-Sentry-Auth header's fields.
+_USERINFO = re.compile(r"(?:[A-Za-z0-9._~!$&'()*+;=:-]|%[0-9A-Fa-f]{2})*")
+_USERINFO_HINT = "letters, digits, -._~!$&'()*+;= and %XX"
+# Dot-separated labels of letters, digits, "-" and "_", with an optional final dot.
+_HOST_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?")
+_IPV4_LIKE = re.compile(r"[0-9.]+")
+_HOST_HINT = "expected a host name, an IPv4 address or an IPv6 address in brackets"
 
 
 @dataclass(frozen=True, repr=False)
@@ -40,7 +50,16 @@ class Dsn:
 
     @classmethod
     def parse(cls, raw: object) -> Dsn:
-        """Parse ``raw`` or raise :class:`InvalidDsn` with a message that names no key."""
+        """Parse ``raw`` or raise :class:`InvalidDsn` with a message that names no key.
+
+        Surrounding whitespace and one pair of matching quotes are dropped. What is left is
+        refused when requests could not send to it, or would send elsewhere: whitespace or a
+        control character anywhere; a scheme other than http(s); user info (public key and
+        secret) with characters outside RFC 3986 user info, or with a ``,`` (which would
+        split the ``X-Sentry-Auth`` header); a host that is not a name, an IPv4 address or
+        a bracketed IPv6 address (see :func:`_valid_host`); a bad port; a project id that is
+        not ASCII digits. A query and a fragment are ignored.
+        """
         if not isinstance(raw, str):
             raise InvalidDsn(f"Sentry DSN must be a string, not {type(raw).__name__}")
         text = raw.strip()  # values from env files often carry a trailing newline
@@ -52,6 +71,11 @@ class Dsn:
             raise InvalidDsn("Sentry DSN is empty")
         if text[0] in _QUOTES or text[-1] in _QUOTES:
             raise InvalidDsn(f"Sentry DSN starts or ends with a stray quote ({_FORMAT_HINT})")
+        bad = _first_invisible(text)
+        if bad is not None:  # before urlsplit, which silently drops tabs and newlines
+            raise InvalidDsn(
+                f"Sentry DSN contains whitespace or a control character (U+{ord(bad):04X})"
+            )
         if not _SCHEME_PREFIX.match(text):  # else "key@host/1" would get "has no public key"
             raise InvalidDsn(f"Sentry DSN does not start with <scheme>:// ({_FORMAT_HINT})")
         try:
@@ -72,9 +96,16 @@ class Dsn:
         public_key, _, secret = userinfo.partition(":")
         if not public_key:
             raise InvalidDsn(f"Sentry DSN {shown} has no public key ({_FORMAT_HINT})")
+        if not _USERINFO.fullmatch(userinfo):
+            raise InvalidDsn(
+                f"Sentry DSN {shown} has a public key or secret with characters not allowed"
+                f" in a URL's user info (use {_USERINFO_HINT})"
+            )
         host = parts.hostname
         if not host:
             raise InvalidDsn(f"Sentry DSN {shown} has no host ({_FORMAT_HINT})")
+        if not _valid_host(host, bracketed=parts.netloc.rpartition("@")[2].startswith("[")):
+            raise InvalidDsn(f"Sentry DSN {shown} has an invalid host ({_HOST_HINT})")
         try:
             port = parts.port
         except ValueError:  # non-numeric or out of range
@@ -129,6 +160,59 @@ class Dsn:
 
     def __repr__(self) -> str:
         return f"Dsn({self})"
+
+
+def _first_invisible(text: str) -> str | None:
+    """The first whitespace or control character of ``text``: any Unicode space, and any
+    character of category C (controls, format characters such as U+200B, surrogates,
+    private-use and unassigned code points). None when there is none."""
+    for char in text:
+        if char.isspace() or unicodedata.category(char).startswith("C"):
+            return char
+    return None
+
+
+def _valid_host(host: str, *, bracketed: bool) -> bool:
+    """Whether requests (and urllib3 under it) can send to ``host``, as urlsplit returns it
+    (lower case, brackets removed).
+
+    Rules: in brackets, an IPv6 address without a zone id (``[v1.x]``-style IPvFuture would
+    be sent as a host name). Otherwise, digits and dots only must be an IPv4 address; a name
+    must be dot-separated labels of ASCII letters, digits, ``-`` and ``_`` (the part of the
+    RFC 3986 reg-name that resolvers take: no ``%XX``, no sub-delimiters, no empty label,
+    an optional final dot). A non-ASCII name must IDNA-encode as both urllib3 (per label,
+    strict, STD3 rules) and requests (UTS 46) encode it, to such a name.
+    """
+    if bracketed:
+        return "%" not in host and _is_ip(host, ipaddress.IPv6Address)
+    if _IPV4_LIKE.fullmatch(host):
+        return _is_ip(host, ipaddress.IPv4Address)
+    if not host.isascii():
+        encoded = _idna_encoded(host)
+        return encoded is not None and _HOST_NAME.fullmatch(encoded) is not None
+    return _HOST_NAME.fullmatch(host) is not None
+
+
+def _is_ip(host: str, kind: type[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> bool:
+    try:
+        kind(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _idna_encoded(host: str) -> str | None:
+    """``host`` IDNA-encoded as requests will send it, or None when urllib3's per-label
+    check or requests' own encoding refuses it (both run before a request is sent)."""
+    import idna  # a dependency of requests; only needed for the rare non-ASCII host
+
+    try:
+        for label in host.split("."):
+            if not label.isascii():
+                idna.encode(label, strict=True, std3_rules=True)
+        return idna.encode(host, uts46=True).decode("ascii")
+    except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError
+        return None
 
 
 def _redacted(parts: SplitResult) -> str:

@@ -79,7 +79,15 @@ class SentrySpanProcessor(SpanProcessor):
                     raise
                 _log.error("otel-sentry-bridge: SENTRY_DSN is invalid (%s); disabled", exc)
         if transport is None and parsed is not None:
-            transport = HttpTransport(parsed, timeout=settings.http_timeout, gzip=settings.gzip)
+            try:
+                transport = HttpTransport(parsed, timeout=settings.http_timeout, gzip=settings.gzip)
+            except Exception as exc:
+                # Defence in depth (Dsn.parse refuses what requests refuses): only the type is
+                # named, as requests quotes a refused header, the key, in its message.
+                problem = f"requests cannot send to {parsed}: {type(exc).__name__}"
+                if dsn is not None:
+                    raise InvalidDsn(f"Sentry DSN is unusable ({problem})") from None
+                _log.error("otel-sentry-bridge: SENTRY_DSN is invalid (%s); disabled", problem)
         self.enabled = transport is not None
         if not self.enabled and not settings.dsn:
             _log.info("otel-sentry-bridge: no SENTRY_DSN; errors are not sent to Sentry")

@@ -6,12 +6,20 @@ import re
 import subprocess
 
 import pytest
+import requests
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
+from otel_sentry_bridge import cli
 from tests.support.bugsink import BugsinkServer
 from tests.support.processes import BIN, base_env, free_port
 from tests.support.receiver import SentryReceiver
 
 pytestmark = pytest.mark.e2e
+
+KEY = "5ec7e75ec7e75ec7e75ec7e75ec7e75e"
+SECRET = KEY[::-1]
+OTHER_KEY = "0123456789abcdef0123456789abcdef"
 
 
 def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -45,6 +53,52 @@ def test_bad_dsn_exits_2_with_a_message_and_no_secret(dsn: str) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("error:")
     assert "key@" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        f"https://{KEY}@sentry.example.com /1",
+        f"https://{KEY}\t@sentry.example.com/1",
+        f"https://{KEY}@*.sentry.example.com/1",
+    ],
+)
+def test_a_dsn_requests_would_refuse_exits_2_without_the_key(dsn: str) -> None:
+    result = _cli("test", "--dsn", dsn)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("error: Sentry DSN")
+    assert "Traceback" not in result.stderr
+    assert KEY not in result.stdout + result.stderr
+
+
+def test_an_error_building_the_transport_exits_2_without_the_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def refusing(*args: object, **kwargs: object) -> None:
+        raise requests.exceptions.InvalidHeader(f"Invalid header value: sentry_key={KEY}")
+
+    monkeypatch.setattr(cli, "HttpTransport", refusing)
+    assert cli.main(["test", "--dsn", f"https://{KEY}@sentry.example.com/1"]) == 2
+    out, err = capsys.readouterr()
+    assert err == "error: Sentry DSN https://***@sentry.example.com/1 is unusable (InvalidHeader)\n"
+    assert KEY not in out + err
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refusal_quoting_the_keys_is_shown_without_them(
+    httpserver: HTTPServer, status: int
+) -> None:
+    def reply(request: Request) -> Response:
+        auth = request.headers.get("X-Sentry-Auth", "")
+        return Response(f"bad project for {auth}; try sentry_key={OTHER_KEY}", status=status)
+
+    httpserver.expect_request("/api/42/envelope/", method="POST").respond_with_handler(reply)
+    dsn = f"http://{KEY}:{SECRET}@127.0.0.1:{httpserver.port}/42"
+    result = _cli("test", "--dsn", dsn)
+    assert result.returncode == 1
+    assert f"HTTP {status}: bad project for Sentry sentry_key=***, " in result.stderr
+    for key in (KEY, SECRET, OTHER_KEY):
+        assert key not in result.stdout + result.stderr
 
 
 def test_refused_connection_exits_1() -> None:

@@ -16,6 +16,8 @@ import pytest
 import requests
 from opentelemetry import context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from otel_sentry_bridge._version import __version__
 from otel_sentry_bridge.dsn import Dsn
@@ -25,6 +27,7 @@ from otel_sentry_bridge.transport.http import HttpTransport, SendResult
 from tests.support.receiver import SentryReceiver
 
 SECRET_KEY = "5ec7e75ec7e75ec7e75ec7e75ec7e75e"
+OTHER_KEY = "0123456789abcdef0123456789abcdef"  # of another project, in a proxy's reply
 
 
 def make_event(event_id: str = "0123456789abcdef0123456789abcdef") -> dict[str, Any]:
@@ -299,6 +302,81 @@ def test_exception_text_mentioning_the_key_is_redacted(
     result = transport.send(make_envelope(dsn))
 
     assert result.error == "ConnectionError: failed for key ***"
+
+
+def _auth_echoing_dsn(httpserver: HTTPServer, status: int, body: str) -> Dsn:
+    """A server refusing every envelope with ``status`` and ``body``, in which ``{auth}`` is
+    the X-Sentry-Auth header it got (Bugsink quotes it for a wrong project id)."""
+
+    def reply(request: Request) -> Response:
+        return Response(body.format(auth=request.headers.get("X-Sentry-Auth")), status=status)
+
+    httpserver.expect_request("/api/42/envelope/", method="POST").respond_with_handler(reply)
+    return Dsn.parse(f"http://{SECRET_KEY}:{SECRET_KEY[::-1]}@127.0.0.1:{httpserver.port}/42")
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_keys_in_the_reply_body_are_redacted(httpserver: HTTPServer, status: int) -> None:
+    dsn = _auth_echoing_dsn(
+        httpserver,
+        status,
+        f"bad project for {{auth}}; other: sentry_key={OTHER_KEY}&SENTRY_SECRET={OTHER_KEY}; "
+        f"Sentry_Key={OTHER_KEY}; key {SECRET_KEY}, secret {SECRET_KEY[::-1]}",
+    )
+    sender = HttpTransport(dsn, timeout=5.0)
+    try:
+        result = sender.send(make_envelope(dsn))
+    finally:
+        sender.close()
+
+    assert result.status == status
+    assert result.body == (
+        "bad project for Sentry sentry_key=***, sentry_version=7, "
+        f"sentry_client=otel-sentry-bridge/{__version__}, sentry_secret=***; "
+        "other: sentry_key=***&SENTRY_SECRET=***; Sentry_Key=***; key ***, secret ***"
+    )
+
+
+def test_a_key_at_the_end_of_the_kept_body_is_redacted_whole(httpserver: HTTPServer) -> None:
+    """The body is cut to 500 characters after redaction: no key is cut in two first."""
+    dsn = _auth_echoing_dsn(httpserver, 403, "\U0001f600" * 497 + SECRET_KEY)
+    sender = HttpTransport(dsn, timeout=5.0)
+    try:
+        result = sender.send(make_envelope(dsn))
+    finally:
+        sender.close()
+
+    assert result.body == "\U0001f600" * 497 + "***"
+
+
+def test_any_sentry_key_or_secret_in_exception_text_is_redacted(
+    monkeypatch: pytest.MonkeyPatch, dsn: Dsn, transport: HttpTransport
+) -> None:
+    def leaky_send(*args: object, **kwargs: object) -> requests.Response:
+        raise requests.ConnectionError(f"proxy: sentry_key={OTHER_KEY},Sentry_Secret={OTHER_KEY}")
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", leaky_send)
+
+    result = transport.send(make_envelope(dsn))
+
+    assert result.error == "ConnectionError: proxy: sentry_key=***,Sentry_Secret=***"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sentry_key=" * 100_000, "sentry_key=***"),  # the rest is its value
+        ("sentry_key" * 100_000, "sentry_key" * 100_000),
+        ("sentry_key=" + "a" * 1_000_000, "sentry_key=***"),
+        ("SENTRY_" * 150_000, "SENTRY_" * 150_000),
+        (SECRET_KEY[:-1] * 30_000, SECRET_KEY[:-1] * 30_000),  # never the whole key
+    ],
+    ids=["names-only", "no-separator", "huge-value", "prefixes", "near-keys"],
+)
+def test_redaction_of_adversarial_text(text: str, expected: str) -> None:
+    # Its cost is that of one linear scan (a literal prefix and one character class); the
+    # bodies it sees are bounded by the bytes the transport reads.
+    assert http_module._redact(text, (SECRET_KEY, SECRET_KEY[::-1])) == expected
 
 
 def test_no_exception_escapes_send(

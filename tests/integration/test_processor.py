@@ -9,9 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from opentelemetry.sdk.trace import TracerProvider
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from otel_sentry_bridge import InvalidDsn, SentrySpanProcessor
+from otel_sentry_bridge import processor as processor_module
 from otel_sentry_bridge.testing import CapturingTransport
 from otel_sentry_bridge.transport.http import SendResult
 from tests.support.receiver import SentryReceiver
@@ -349,3 +353,98 @@ def test_a_request_thread_steps_aside_only_while_half_the_queue_waits(
     finally:
         release.set()
     assert processor.force_flush(5000)
+
+
+_KEY = "5ec7e75ec7e75ec7e75ec7e75ec7e75e"
+_SECRET = _KEY[::-1]
+_OTHER_KEY = "0123456789abcdef0123456789abcdef"
+_REFUSED_BY_REQUESTS = [
+    f"https://{_KEY}@sentry.example.com /1",  # requests: InvalidURL
+    f"https://{_KEY}\t@sentry.example.com/1",  # urlsplit drops the tab
+    f"https://{_KEY}@*.sentry.example.com/1",  # requests: InvalidURL
+    f"https://{_KEY},x@sentry.example.com/1",
+]
+
+
+@pytest.mark.parametrize("dsn", _REFUSED_BY_REQUESTS)
+def test_dsn_argument_that_requests_would_refuse_raises_invalid_dsn(dsn: str) -> None:
+    with pytest.raises(InvalidDsn) as info:
+        SentrySpanProcessor(dsn=dsn)
+    assert _KEY not in str(info.value)
+
+
+@pytest.mark.parametrize("dsn", _REFUSED_BY_REQUESTS)
+def test_sentry_dsn_that_requests_would_refuse_disables_with_a_log(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    provider: TracerProvider,
+    dsn: str,
+) -> None:
+    monkeypatch.setenv("SENTRY_DSN", dsn)
+    with caplog.at_level(logging.ERROR, "otel_sentry_bridge"):
+        processor = SentrySpanProcessor()
+    assert not processor.enabled
+    assert "SENTRY_DSN is invalid" in caplog.text and _KEY not in caplog.text
+    provider.add_span_processor(processor)
+    _record_error(provider)  # no crash, nothing queued
+
+
+def _refusing_transport(*args: object, **kwargs: object) -> None:
+    """requests puts a refused header's value, the key, into its message."""
+    raise requests.exceptions.InvalidHeader(f"Invalid header value: Sentry sentry_key={_KEY}")
+
+
+def test_any_error_building_the_transport_for_a_dsn_argument_is_an_invalid_dsn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(processor_module, "HttpTransport", _refusing_transport)
+    with pytest.raises(InvalidDsn) as info:
+        SentrySpanProcessor(dsn=f"https://{_KEY}@sentry.example.com/1")
+    error = info.value
+    assert "InvalidHeader" in str(error) and _KEY not in str(error)
+    assert error.__cause__ is None and error.__suppress_context__  # no key in a traceback
+
+
+def test_any_error_building_the_transport_for_sentry_dsn_disables_with_a_log(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(processor_module, "HttpTransport", _refusing_transport)
+    monkeypatch.setenv("SENTRY_DSN", f"https://{_KEY}@sentry.example.com/1")
+    with caplog.at_level(logging.ERROR, "otel_sentry_bridge"):
+        processor = SentrySpanProcessor()
+    assert not processor.enabled
+    [record] = caplog.records
+    assert record.levelno == logging.ERROR and record.exc_info is None
+    assert "SENTRY_DSN" in caplog.text and _KEY not in caplog.text
+
+
+def _auth_echoing_server(httpserver: HTTPServer, status: int) -> str:
+    """A server that refuses every envelope with ``status``, quoting the X-Sentry-Auth header
+    it got (as Bugsink does for a wrong project id) and another key; returns its DSN."""
+
+    def reply(request: Request) -> Response:
+        auth = request.headers.get("X-Sentry-Auth", "")
+        return Response(f"bad project for {auth}; try sentry_key={_OTHER_KEY}", status=status)
+
+    httpserver.expect_request("/api/42/envelope/", method="POST").respond_with_handler(reply)
+    return f"http://{_KEY}:{_SECRET}@127.0.0.1:{httpserver.port}/42"
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_rejection_warning_hides_the_keys_the_server_echoes(
+    provider: TracerProvider,
+    httpserver: HTTPServer,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+) -> None:
+    processor = SentrySpanProcessor(dsn=_auth_echoing_server(httpserver, status))
+    provider.add_span_processor(processor)
+    with caplog.at_level(logging.WARNING, "otel_sentry_bridge"):
+        _record_error(provider)
+        assert processor.force_flush(5000)
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    message = warning.getMessage()
+    assert f"rejected an event: HTTP {status}" in message
+    assert "sentry_key=***" in message and "sentry_secret=***" in message
+    for key in (_KEY, _SECRET, _OTHER_KEY):
+        assert key not in caplog.text

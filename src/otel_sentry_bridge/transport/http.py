@@ -2,14 +2,17 @@
 
 Blocking: :meth:`HttpTransport.send` waits for the network (up to ``timeout`` per connect and
 per read), so only the worker thread calls it, never a request thread. It never raises.
-Retries, rate limits and spooling are decided by the caller from the :class:`SendResult`.
+Retries, rate limits and spooling are decided by the caller from the :class:`SendResult`,
+whose ``body`` and ``error`` are redacted here (they are logged and printed): a server or
+proxy may quote the ``X-Sentry-Auth`` header back.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -26,6 +29,10 @@ __all__ = ["HttpTransport", "SendResult", "Transport"]
 _CLIENT = f"{SDK_NAME}/{__version__}"
 _BODY_CHARS = 500
 _ERROR_CHARS = 500
+_REDACTED = "***"
+# The value of any sentry_key= or sentry_secret= (an auth header, a query string, JSON text):
+# up to a separator. Linear time: a literal prefix, then one greedy class, nothing after it.
+_AUTH_FIELD = re.compile(r"(sentry_(?:key|secret)=)[^\s,;&\"'<>]+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ class SendResult:
     error: str | None = None
     rate_limits: str | None = None  # the X-Sentry-Rate-Limits header, unparsed
     retry_after: str | None = None  # the Retry-After header, unparsed
-    body: str = ""  # the start of the response body, for diagnostics
+    body: str = ""  # the start of the response body, redacted, for diagnostics
 
     @property
     def ok(self) -> bool:
@@ -99,7 +106,11 @@ class HttpTransport:
     ) -> None:
         if not timeout > 0:
             raise ValueError("timeout must be a positive number of seconds")
-        self._dsn = dsn
+        self._keys = tuple(key for key in (dsn.public_key, dsn.secret_key) if key)
+        # Bytes of the reply read for the body: enough for _BODY_CHARS characters, and for a
+        # key that starts in them to be read (and redacted) whole.
+        longest_key = max((len(key.encode()) for key in self._keys), default=0)
+        self._body_bytes = _BODY_CHARS * 4 + longest_key
         self._url = dsn.envelope_url
         self._timeout = timeout
         self._gzip = gzip
@@ -158,12 +169,12 @@ class HttpTransport:
                     proxies=proxies,
                 )
             with response:
-                text = response.content[: _BODY_CHARS * 4].decode("utf-8", "replace")
+                text = response.content[: self._body_bytes].decode("utf-8", "replace")
                 return SendResult(
                     status=response.status_code,
                     rate_limits=response.headers.get("X-Sentry-Rate-Limits"),
                     retry_after=response.headers.get("Retry-After"),
-                    body=text[:_BODY_CHARS],
+                    body=_redact(text, self._keys)[:_BODY_CHARS],
                 )
         except Exception as exc:  # the caller counts the loss; it must never see a raise
             return SendResult(status=None, error=self._describe(exc))
@@ -207,8 +218,17 @@ class HttpTransport:
             text = f"{type(exc).__name__}: {exc}"
         except Exception:  # a broken __str__ must not break the no-raise promise
             text = type(exc).__name__
-        # requests does not put headers into messages, but a key must never reach a log.
-        for secret in (self._dsn.public_key, self._dsn.secret_key):
-            if secret:
-                text = text.replace(secret, "***")
-        return text[:_ERROR_CHARS]
+        # requests quotes a refused header value; a proxy's error may quote the header.
+        return _redact(text, self._keys)[:_ERROR_CHARS]
+
+
+def _redact(text: str, keys: Iterable[str]) -> str:
+    """``text`` with ``***`` for the value of every ``sentry_key=`` and ``sentry_secret=``
+    (any key, in any case) and for each of ``keys`` (the DSN's, as they are) anywhere.
+
+    Linear in ``len(text)``: one regex pass that cannot backtrack, then plain replaces.
+    """
+    text = _AUTH_FIELD.sub(rf"\1{_REDACTED}", text)
+    for key in keys:
+        text = text.replace(key, _REDACTED)
+    return text
