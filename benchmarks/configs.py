@@ -114,8 +114,8 @@ def _otel(*, with_bridge: bool, port: int, deliver: bool = True) -> Setup:
 
         processor._worker.submit = count_only  # type: ignore[method-assign]
 
+    from otel_sentry_bridge.capture.log_handler import SpanEventHandler
     from otel_sentry_bridge.django import install
-    from otel_sentry_bridge.logging import SpanEventHandler
 
     install()
     logging.getLogger().addHandler(SpanEventHandler())

@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    from otel_sentry_bridge.scrub import scrub_event, scrubber_for
+    from otel_sentry_bridge.convert.scrub import scrub_event, scrubber_for
 
     scrubber = scrubber_for()
     figures: dict[str, float] = {}

@@ -23,7 +23,7 @@ class KeepingTransport:
     the timed region."""
 
     def __init__(self) -> None:
-        from otel_sentry_bridge.transport.http import SendResult
+        from otel_sentry_bridge.deliver.http import SendResult
 
         self._ok = SendResult(status=200)
         self.bodies: list[bytes] = []
@@ -38,7 +38,7 @@ class KeepingTransport:
 
 def compression_figures(bodies: list[bytes]) -> dict[str, float]:
     """Sizes before/after gzip and the time of the worker's gzip step alone, per envelope."""
-    from otel_sentry_bridge.transport.compress import GZIP_MAGIC, gzip_body
+    from otel_sentry_bridge.deliver.compress import GZIP_MAGIC, gzip_body
 
     raw = [gzip.decompress(b) if b[:2] == GZIP_MAGIC else b for b in bodies]
     start = time.perf_counter_ns()

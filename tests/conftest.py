@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from otel_sentry_bridge import pipeline
+from otel_sentry_bridge.deliver import pipeline
 from tests.support.bugsink import bugsink  # noqa: F401  (session fixture)
 from tests.support.otel_django import instrumented_django  # noqa: F401
 from tests.support.receiver import sentry_receiver  # noqa: F401

@@ -1,9 +1,9 @@
 """Errors from OpenTelemetry span events, sent to Sentry with their trace context."""
 
 from ._version import __version__
-from .config import Settings, load_settings
 from .errors import ConfigError, InvalidDsn
 from .processor import SentrySpanProcessor
+from .setup.config import Settings, load_settings
 
 __all__ = [
     "ConfigError",

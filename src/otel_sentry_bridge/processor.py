@@ -20,19 +20,19 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from .capture import DirectCapture, current_settings, set_active_settings
-from .config import Settings, load_settings
-from .delivery import Delivery
-from .dsn import Dsn
+from .capture.api import DirectCapture, current_settings, set_active_settings
+from .capture.store import store
+from .capture.transactions import TransactionBatch, TransactionCollector
+from .convert.spans import has_reportable_event, span_record
+from .deliver.http import HttpTransport, Transport
+from .deliver.pipeline import Pipeline
+from .deliver.retry import Backoff
+from .deliver.sender import Delivery
+from .deliver.spool import Spool
+from .deliver.worker import Worker
 from .errors import InvalidDsn
-from .pipeline import Pipeline
-from .spans import has_reportable_event, span_record
-from .store import store
-from .transactions import TransactionBatch, TransactionCollector
-from .transport.http import HttpTransport, Transport
-from .transport.retry import Backoff
-from .transport.spool import Spool
-from .worker import Worker
+from .setup.config import Settings, load_settings
+from .setup.dsn import Dsn
 
 __all__ = ["SentrySpanProcessor", "active_processors"]
 

@@ -11,8 +11,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .transport.envelope import decode_events
-from .transport.http import SendResult
+from .deliver.envelope import decode_events
+from .deliver.http import SendResult
 
 __all__ = ["CapturingTransport"]
 

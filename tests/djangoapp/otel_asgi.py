@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from otel_sentry_bridge import SentrySpanProcessor
-from otel_sentry_bridge.logging import SpanEventHandler
+from otel_sentry_bridge.capture.log_handler import SpanEventHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.djangoapp.asgi_settings")
 

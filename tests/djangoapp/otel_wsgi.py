@@ -9,7 +9,7 @@ from opentelemetry.instrumentation.django import DjangoInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_sentry_bridge import SentrySpanProcessor
-from otel_sentry_bridge.logging import SpanEventHandler
+from otel_sentry_bridge.capture.log_handler import SpanEventHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.djangoapp.settings")
 

@@ -10,7 +10,7 @@ import requests
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from otel_sentry_bridge import cli
+from otel_sentry_bridge.setup import cli
 from tests.support.bugsink import BugsinkServer
 from tests.support.processes import BIN, base_env, free_port
 from tests.support.receiver import SentryReceiver

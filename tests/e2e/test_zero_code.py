@@ -107,7 +107,7 @@ def _run_instrumented(
 
 
 _PROBE = (
-    "from otel_sentry_bridge.instrumentation import SentryBridgeInstrumentor as I;"
+    "from otel_sentry_bridge.setup.instrumentor import SentryBridgeInstrumentor as I;"
     "print('attached' if I.processor is not None else 'not attached')"
 )
 

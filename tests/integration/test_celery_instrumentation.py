@@ -14,8 +14,8 @@ from celery.exceptions import Reject
 from celery.utils.serialization import UnpickleableExceptionWrapper
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_sentry_bridge.celery.hooks import _UID
-from otel_sentry_bridge.instrumentation import SentryBridgeInstrumentor
+from otel_sentry_bridge.capture.celery_hooks import _UID
+from otel_sentry_bridge.setup.instrumentor import SentryBridgeInstrumentor
 from tests.celeryapp import tasks
 from tests.support.receiver import SentryReceiver
 

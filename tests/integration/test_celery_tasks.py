@@ -23,9 +23,9 @@ from opentelemetry.trace import SpanKind
 
 from otel_sentry_bridge import SentrySpanProcessor
 from otel_sentry_bridge import attributes as attr
-from otel_sentry_bridge.celery import hooks
-from otel_sentry_bridge.logging import SpanEventHandler
-from otel_sentry_bridge.store import store
+from otel_sentry_bridge.capture import celery_hooks as hooks
+from otel_sentry_bridge.capture.log_handler import SpanEventHandler
+from otel_sentry_bridge.capture.store import store
 from tests.celeryapp import tasks
 from tests.support.otel_django import SwitchableProcessor
 from tests.support.receiver import SentryReceiver

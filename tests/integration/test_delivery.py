@@ -18,8 +18,8 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_sentry_bridge import SentrySpanProcessor
-from otel_sentry_bridge.transport.retry import Backoff
-from otel_sentry_bridge.transport.spool import Spool, SpoolEntry
+from otel_sentry_bridge.deliver.retry import Backoff
+from otel_sentry_bridge.deliver.spool import Spool, SpoolEntry
 from tests.support.processes import base_env, free_port
 from tests.support.receiver import SentryReceiver
 

@@ -13,7 +13,7 @@ from django.test import Client
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_sentry_bridge import SentrySpanProcessor
-from otel_sentry_bridge.logging import SpanEventHandler
+from otel_sentry_bridge.capture.log_handler import SpanEventHandler
 from otel_sentry_bridge.testing import CapturingTransport
 from tests.support.otel_django import InstrumentedDjango
 
@@ -363,7 +363,7 @@ def test_an_async_stream_failing_mid_way_is_reported_too(app: Harness) -> None:
     from django.http import StreamingHttpResponse
     from django.test import RequestFactory
 
-    from otel_sentry_bridge.django.middleware import SentryEventIdMiddleware
+    from otel_sentry_bridge.capture.django_middleware import SentryEventIdMiddleware
     from tests.djangoapp.views import OrderLookupError, _find_order
 
     async def rows() -> AsyncIterator[bytes]:

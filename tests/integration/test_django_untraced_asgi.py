@@ -12,7 +12,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_sentry_bridge.django import untraced
+from otel_sentry_bridge.capture import asgi_check as untraced
 from tests.support.otel_django import InstrumentedDjango
 
 _PACKAGE = "opentelemetry.instrumentation.asgi"

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_sentry_bridge import SentrySpanProcessor, pipeline
-from otel_sentry_bridge.limits import enforce_limits
+from otel_sentry_bridge import SentrySpanProcessor
+from otel_sentry_bridge.convert.limits import enforce_limits
+from otel_sentry_bridge.deliver import pipeline
 from otel_sentry_bridge.testing import CapturingTransport
 from tests.support.receiver import SentryReceiver
 

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_sentry_bridge import SentrySpanProcessor
-from otel_sentry_bridge.logging import IGNORED_LOGGERS, SpanEventHandler
-from otel_sentry_bridge.scrub import safe_repr
+from otel_sentry_bridge.capture.log_handler import IGNORED_LOGGERS, SpanEventHandler
+from otel_sentry_bridge.convert.scrub import safe_repr
 from otel_sentry_bridge.testing import CapturingTransport
 from tests.support.relay import assert_valid_event
 
@@ -167,7 +167,7 @@ logger_names = st.one_of(
             "requests.x",
             "urllib3",
             "opentelemetry.sdk",
-            "otel_sentry_bridge.worker",
+            "otel_sentry_bridge.deliver.worker",
             "a.b.c",
         ]
     ),

@@ -20,10 +20,10 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from otel_sentry_bridge._version import __version__
-from otel_sentry_bridge.dsn import Dsn
-from otel_sentry_bridge.transport import http as http_module
-from otel_sentry_bridge.transport.envelope import decode_envelope, event_envelope
-from otel_sentry_bridge.transport.http import HttpTransport, SendResult
+from otel_sentry_bridge.deliver import http as http_module
+from otel_sentry_bridge.deliver.envelope import decode_envelope, event_envelope
+from otel_sentry_bridge.deliver.http import HttpTransport, SendResult
+from otel_sentry_bridge.setup.dsn import Dsn
 from tests.support.receiver import SentryReceiver
 
 SECRET_KEY = "5ec7e75ec7e75ec7e75ec7e75ec7e75e"

@@ -10,8 +10,8 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import ProxyTracerProvider
 
-from otel_sentry_bridge.instrumentation import SentryBridgeInstrumentor
-from otel_sentry_bridge.logging import SpanEventHandler, ensure_installed
+from otel_sentry_bridge.capture.log_handler import SpanEventHandler, ensure_installed
+from otel_sentry_bridge.setup.instrumentor import SentryBridgeInstrumentor
 
 
 @pytest.fixture

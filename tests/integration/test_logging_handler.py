@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_sentry_bridge import SentrySpanProcessor
-from otel_sentry_bridge.logging import SpanEventHandler
+from otel_sentry_bridge.capture.log_handler import SpanEventHandler
 from otel_sentry_bridge.testing import CapturingTransport
 
 Setup = tuple[TracerProvider, CapturingTransport, logging.Logger]

@@ -18,8 +18,8 @@ import pytest
 from django.test import Client
 
 from otel_sentry_bridge import SentrySpanProcessor
-from otel_sentry_bridge.logging import SpanEventHandler
-from otel_sentry_bridge.scrub import FILTERED
+from otel_sentry_bridge.capture.log_handler import SpanEventHandler
+from otel_sentry_bridge.convert.scrub import FILTERED
 from otel_sentry_bridge.testing import CapturingTransport
 from tests.support.otel_django import InstrumentedDjango
 

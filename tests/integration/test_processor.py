@@ -16,8 +16,8 @@ from werkzeug import Request, Response
 
 from otel_sentry_bridge import InvalidDsn, SentrySpanProcessor
 from otel_sentry_bridge import processor as processor_module
+from otel_sentry_bridge.deliver.http import SendResult
 from otel_sentry_bridge.testing import CapturingTransport
-from otel_sentry_bridge.transport.http import SendResult
 from tests.support.receiver import SentryReceiver
 
 
@@ -87,7 +87,7 @@ def test_same_exception_on_child_and_parent_gives_one_event(provider: TracerProv
 def test_an_exception_a_child_span_recorded_is_not_sent_again_when_the_parent_logs_it(
     provider: TracerProvider,
 ) -> None:
-    from otel_sentry_bridge.capture import capture_exception
+    from otel_sentry_bridge.capture.api import capture_exception
 
     transport = CapturingTransport()
     provider.add_span_processor(SentrySpanProcessor(transport=transport))
@@ -103,7 +103,7 @@ def test_an_exception_a_child_span_recorded_is_not_sent_again_when_the_parent_lo
 
 
 def test_two_captures_alike_in_one_trace_give_two_events(provider: TracerProvider) -> None:
-    from otel_sentry_bridge.capture import capture_exception, capture_message
+    from otel_sentry_bridge.capture.api import capture_exception, capture_message
 
     transport = CapturingTransport()
     provider.add_span_processor(SentrySpanProcessor(transport=transport))
@@ -130,7 +130,7 @@ def test_a_sampled_out_error_keeps_the_resources_environment_release_and_service
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
-    from otel_sentry_bridge.capture import capture_exception
+    from otel_sentry_bridge.capture.api import capture_exception
 
     resource = Resource.create(
         {"service.name": "shop", "deployment.environment.name": "staging", "service.version": "1.4"}
@@ -155,7 +155,7 @@ def test_a_sampled_out_error_keeps_the_resources_environment_release_and_service
 def test_an_error_logged_past_the_spans_event_budget_keeps_the_request_details(
     provider: TracerProvider,
 ) -> None:
-    from otel_sentry_bridge.capture import capture_message
+    from otel_sentry_bridge.capture.api import capture_message
 
     transport = CapturingTransport()
     provider.add_span_processor(SentrySpanProcessor(transport=transport))
@@ -174,7 +174,7 @@ def test_an_error_logged_past_the_spans_event_budget_keeps_the_request_details(
 def test_two_processors_on_one_provider_each_get_whole_events(provider: TracerProvider) -> None:
     # e.g. two DSNs, or a test's CapturingTransport next to the real processor: what the hooks
     # leave in the store (mechanism, logentry, request, local variables) is for both.
-    from otel_sentry_bridge.capture import capture_exception
+    from otel_sentry_bridge.capture.api import capture_exception
 
     transports = [CapturingTransport(), CapturingTransport()]
     for transport in transports:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from otel_sentry_bridge.transport import spool as spool_module
-from otel_sentry_bridge.transport.envelope import decode_envelope, encode_envelope, json_dumps
-from otel_sentry_bridge.transport.spool import Spool
+from otel_sentry_bridge.deliver import spool as spool_module
+from otel_sentry_bridge.deliver.envelope import decode_envelope, encode_envelope, json_dumps
+from otel_sentry_bridge.deliver.spool import Spool
 
 LOGGER = "otel_sentry_bridge"
 # Children import the package from the same place as this test does.
@@ -291,8 +291,8 @@ def test_put_recreates_a_removed_directory(tmp_path: Path) -> None:
 
 CLAIMER = """
     import sys
-    from otel_sentry_bridge.transport.envelope import decode_envelope
-    from otel_sentry_bridge.transport.spool import Spool
+    from otel_sentry_bridge.deliver.envelope import decode_envelope
+    from otel_sentry_bridge.deliver.spool import Spool
 
     spool = Spool(sys.argv[1])
     print("ready", flush=True)
@@ -329,14 +329,14 @@ def test_two_processes_claim_every_envelope_exactly_once(tmp_path: Path) -> None
 
 CLAIM_AND_EXIT = """
     import sys
-    from otel_sentry_bridge.transport.spool import Spool
+    from otel_sentry_bridge.deliver.spool import Spool
 
     print(Spool(sys.argv[1]).claim(1)[0].path)
 """
 
 CLAIM_AND_WAIT = """
     import sys
-    from otel_sentry_bridge.transport.spool import Spool
+    from otel_sentry_bridge.deliver.spool import Spool
 
     spool = Spool(sys.argv[1])
     entry = spool.claim(1)[0]
@@ -410,8 +410,8 @@ def test_kill_9_while_writing_leaves_only_whole_envelopes(tmp_path: Path) -> Non
     writer = child(
         """
         import sys
-        from otel_sentry_bridge.transport.envelope import encode_envelope, json_dumps
-        from otel_sentry_bridge.transport.spool import Spool
+        from otel_sentry_bridge.deliver.envelope import encode_envelope, json_dumps
+        from otel_sentry_bridge.deliver.spool import Spool
 
         spool = Spool(sys.argv[1], max_files=10**6)
         item = {"type": "event", "content_type": "application/json"}

@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
 from otel_sentry_bridge import SentrySpanProcessor
-from otel_sentry_bridge.transport.envelope import decode_envelope, decode_events
-from otel_sentry_bridge.transport.retry import Backoff
+from otel_sentry_bridge.deliver.envelope import decode_envelope, decode_events
+from otel_sentry_bridge.deliver.retry import Backoff
 from tests.support.receiver import SentryReceiver
 
 

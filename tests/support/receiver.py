@@ -26,7 +26,7 @@ from sentry_relay.processing import StoreNormalizer
 from werkzeug import Request, Response
 from werkzeug.datastructures import Headers
 
-from otel_sentry_bridge.transport.envelope import decode_envelope
+from otel_sentry_bridge.deliver.envelope import decode_envelope
 
 __all__ = ["ReceivedRequest", "SentryReceiver", "sentry_receiver"]
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from sentry_relay.processing import StoreNormalizer
 
-from otel_sentry_bridge.transport.envelope import json_dumps
+from otel_sentry_bridge.deliver.envelope import json_dumps
 
 _normalizer = StoreNormalizer()
 

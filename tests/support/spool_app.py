@@ -10,7 +10,7 @@ import threading
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_sentry_bridge import SentrySpanProcessor
-from otel_sentry_bridge.transport.retry import Backoff
+from otel_sentry_bridge.deliver.retry import Backoff
 
 
 def main() -> None:

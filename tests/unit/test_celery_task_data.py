@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from otel_sentry_bridge.celery import task_data
-from otel_sentry_bridge.celery.task_data import (
+from otel_sentry_bridge.capture import celery_task as task_data
+from otel_sentry_bridge.capture.celery_task import (
     MAX_ITEMS,
     MAX_TEXT,
     bounded,
@@ -15,7 +15,7 @@ from otel_sentry_bridge.celery.task_data import (
     soft_time_limit_fingerprint,
     task_extras,
 )
-from otel_sentry_bridge.scrub import Scrubber
+from otel_sentry_bridge.convert.scrub import Scrubber
 
 _sensitive = Scrubber().is_sensitive
 

@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from otel_sentry_bridge.transport.compress import GZIP_MAGIC, gzip_body
+from otel_sentry_bridge.deliver.compress import GZIP_MAGIC, gzip_body
 
 
 def _event_like(frames: int) -> bytes:

@@ -5,13 +5,13 @@ from typing import Any
 
 import pytest
 
-from otel_sentry_bridge.config import (
+from otel_sentry_bridge.errors import ConfigError, InvalidDsn
+from otel_sentry_bridge.setup.config import (
     DEFAULT_IGNORED_EXCEPTIONS,
     ENV_VARS,
     Settings,
     load_settings,
 )
-from otel_sentry_bridge.errors import ConfigError, InvalidDsn
 
 SECRET_DSN = "https://public:supersecret@sentry.example.com/42"
 

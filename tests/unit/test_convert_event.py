@@ -17,12 +17,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_sentry_bridge import attributes as attr
-from otel_sentry_bridge.config import Settings
 from otel_sentry_bridge.convert.event import ConvertContext, build_events
 from otel_sentry_bridge.convert.frames import CodeLayout
 from otel_sentry_bridge.convert.model import EventView, SpanView
-from otel_sentry_bridge.source import SourceCache
-from otel_sentry_bridge.spans import span_view
+from otel_sentry_bridge.convert.spans import span_view
+from otel_sentry_bridge.deliver.source_files import SourceCache
+from otel_sentry_bridge.setup.config import Settings
 from tests.support.relay import assert_valid_event, relay_errors
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -7,8 +7,8 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from otel_sentry_bridge.dsn import Dsn
 from otel_sentry_bridge.errors import ConfigError, InvalidDsn
+from otel_sentry_bridge.setup.dsn import Dsn
 
 KEY = "0123456789abcdef0123456789abcdef"
 SECRET = "fedcba9876543210fedcba9876543210"

@@ -12,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sentry_relay.processing import StoreNormalizer
 
-from otel_sentry_bridge.dsn import Dsn
-from otel_sentry_bridge.transport.envelope import (
+from otel_sentry_bridge.deliver.envelope import (
     MalformedEnvelope,
     client_report_item,
     decode_envelope,
@@ -22,6 +21,7 @@ from otel_sentry_bridge.transport.envelope import (
     event_envelope,
     json_dumps,
 )
+from otel_sentry_bridge.setup.dsn import Dsn
 
 EVENT_ID = "0123456789abcdef0123456789abcdef"
 SENT_AT = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)

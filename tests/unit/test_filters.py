@@ -7,8 +7,8 @@ import django.core.exceptions
 import django.http
 import pytest
 
-from otel_sentry_bridge.config import DEFAULT_IGNORED_EXCEPTIONS
-from otel_sentry_bridge.filters import IgnoredTypes
+from otel_sentry_bridge.convert.filters import IgnoredTypes
+from otel_sentry_bridge.setup.config import DEFAULT_IGNORED_EXCEPTIONS
 
 
 def qualified(cls: type) -> str:

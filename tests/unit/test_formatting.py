@@ -7,8 +7,8 @@ import traceback
 
 import pytest
 
+from otel_sentry_bridge.capture.traceback_text import exception_text, stacktrace
 from otel_sentry_bridge.convert.stacktrace import parse_stacktrace
-from otel_sentry_bridge.formatting import exception_text, stacktrace
 
 
 class AppError(Exception):

@@ -21,7 +21,7 @@ from otel_sentry_bridge.convert.frames import (
     sentry_frame,
 )
 from otel_sentry_bridge.convert.stacktrace import ParsedFrame, parse_stacktrace
-from otel_sentry_bridge.source import SourceCache
+from otel_sentry_bridge.deliver.source_files import SourceCache
 
 LAYOUT = CodeLayout(
     import_roots=("/srv/app/src/", "/usr/lib/python3.11/site-packages/"),

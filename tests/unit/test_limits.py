@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from otel_sentry_bridge.limits import MAX_EVENT_BYTES, enforce_limits
-from otel_sentry_bridge.scrub import DEFAULT_DENYLIST, Scrubber, scrub_event
-from otel_sentry_bridge.transport.envelope import json_dumps
+from otel_sentry_bridge.convert.limits import MAX_EVENT_BYTES, enforce_limits
+from otel_sentry_bridge.convert.scrub import DEFAULT_DENYLIST, Scrubber, scrub_event
+from otel_sentry_bridge.deliver.envelope import json_dumps
 from tests.support.relay import assert_valid_event
 
 TRACE = {"trace_id": "b" * 32, "span_id": "c" * 16, "op": "http.server", "status": "ok"}

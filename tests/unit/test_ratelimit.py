@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otel_sentry_bridge.transport.http import SendResult
-from otel_sentry_bridge.transport.ratelimit import (
+from otel_sentry_bridge.deliver.http import SendResult
+from otel_sentry_bridge.deliver.ratelimit import (
     RateLimits,
     parse_rate_limits,
     parse_retry_after,

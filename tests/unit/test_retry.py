@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otel_sentry_bridge.transport.http import SendResult
-from otel_sentry_bridge.transport.retry import Backoff, classify
+from otel_sentry_bridge.deliver.http import SendResult
+from otel_sentry_bridge.deliver.retry import Backoff, classify
 
 NO_JITTER = 0.5  # rand = 0.5 puts the delay exactly on the exponential curve
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from otel_sentry_bridge.scrub import DEFAULT_DENYLIST, FILTERED, Scrubber, scrub_event
-from otel_sentry_bridge.transport.envelope import json_dumps
+from otel_sentry_bridge.convert.scrub import DEFAULT_DENYLIST, FILTERED, Scrubber, scrub_event
+from otel_sentry_bridge.deliver.envelope import json_dumps
 from tests.support.relay import assert_valid_event
 
 WORDS = pytest.mark.parametrize("word", DEFAULT_DENYLIST)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from sentry_relay.processing import StoreNormalizer
 
-from otel_sentry_bridge.sentry_names import environment_problem, release_problem
+from otel_sentry_bridge.convert.sentry_names import environment_problem, release_problem
 
 _normalizer = StoreNormalizer()
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
-from otel_sentry_bridge.scrub import FILTERED, Scrubber
-from otel_sentry_bridge.snapshot import (
+from otel_sentry_bridge.capture.snapshot import (
     MAX_FRAMES,
     MAX_ITEMS,
     MAX_VARIABLES,
@@ -15,9 +15,18 @@ from otel_sentry_bridge.snapshot import (
     snapshot,
     snapshot_mapping,
 )
+from otel_sentry_bridge.convert.scrub import FILTERED, Scrubber
 
 SECRET = "hunter2"
 S = Scrubber()
+
+
+def _django() -> None:
+    """The tests' Django project, as the Django tests set it up (settings are per process)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.djangoapp.settings")
+    import django
+
+    django.setup()
 
 
 def test_secrets_nested_in_mappings_and_sequences_are_filtered_by_their_own_key() -> None:
@@ -45,10 +54,7 @@ def test_a_json_decoded_body_keeps_its_shape() -> None:
 
 
 def test_a_django_querydict_shows_every_value_and_filters_by_key() -> None:
-    from django.conf import settings
-
-    if not settings.configured:
-        settings.configure()
+    _django()
     from django.http import QueryDict
 
     form = QueryDict(f"password={SECRET}&tag=a&tag=b")
@@ -56,10 +62,7 @@ def test_a_django_querydict_shows_every_value_and_filters_by_key() -> None:
 
 
 def test_a_django_request_shows_method_and_path_without_its_query() -> None:
-    from django.conf import settings
-
-    if not settings.configured:
-        settings.configure()
+    _django()
     from django.test import RequestFactory
 
     request = RequestFactory().get(f"/boom?password={SECRET}")

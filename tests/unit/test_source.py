@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from otel_sentry_bridge import source
 from otel_sentry_bridge.convert.frames import SOURCE_CHANGED
-from otel_sentry_bridge.source import PROCESS_STARTED_AT, SourceCache
+from otel_sentry_bridge.deliver import source_files as source
+from otel_sentry_bridge.deliver.source_files import PROCESS_STARTED_AT, SourceCache
 
 _LONG_AGO = 1_000_000_000.0  # 2001: before any process start
 

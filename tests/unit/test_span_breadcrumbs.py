@@ -12,15 +12,15 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_sentry_bridge import SentrySpanProcessor
-from otel_sentry_bridge.config import Settings
+from otel_sentry_bridge.capture.store import CaptureStore
 from otel_sentry_bridge.convert.breadcrumbs import merge_breadcrumbs, span_breadcrumb
 from otel_sentry_bridge.convert.event import ConvertContext, build_events
 from otel_sentry_bridge.convert.frames import CodeLayout
 from otel_sentry_bridge.convert.model import EventView, SpanView
-from otel_sentry_bridge.scrub import Scrubber
-from otel_sentry_bridge.source import SourceCache
-from otel_sentry_bridge.spans import record_view, span_record
-from otel_sentry_bridge.store import CaptureStore
+from otel_sentry_bridge.convert.scrub import Scrubber
+from otel_sentry_bridge.convert.spans import record_view, span_record
+from otel_sentry_bridge.deliver.source_files import SourceCache
+from otel_sentry_bridge.setup.config import Settings
 from otel_sentry_bridge.testing import CapturingTransport
 from tests.support.relay import assert_valid_event
 

@@ -21,16 +21,16 @@ from opentelemetry.trace import (
 )
 
 from otel_sentry_bridge import SentrySpanProcessor
-from otel_sentry_bridge.config import Settings, load_settings
+from otel_sentry_bridge.capture.transactions import TransactionCollector, is_sampled
 from otel_sentry_bridge.convert.event import ConvertContext
 from otel_sentry_bridge.convert.frames import CodeLayout
 from otel_sentry_bridge.convert.model import SpanView
+from otel_sentry_bridge.convert.scrub import Scrubber
 from otel_sentry_bridge.convert.transaction import build_transaction
-from otel_sentry_bridge.scrub import Scrubber
-from otel_sentry_bridge.source import SourceCache
+from otel_sentry_bridge.deliver.envelope import decode_envelope, decode_events, event_envelope
+from otel_sentry_bridge.deliver.source_files import SourceCache
+from otel_sentry_bridge.setup.config import Settings, load_settings
 from otel_sentry_bridge.testing import CapturingTransport
-from otel_sentry_bridge.transactions import TransactionCollector, is_sampled
-from otel_sentry_bridge.transport.envelope import decode_envelope, decode_events, event_envelope
 from tests.support.relay import assert_valid_event
 
 LOW56 = (1 << 56) - 1

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from otel_sentry_bridge.worker import Worker, is_worker_thread
+from otel_sentry_bridge.deliver.worker import Worker, is_worker_thread
 
 WAIT = 5.0  # upper bound for anything that should happen promptly
 

@@ -4,6 +4,6 @@ The zero-code instrumentor calls :func:`install` when Celery is installed. Confi
 OpenTelemetry by hand, call it once in the worker (for example next to the Celery app).
 """
 
-from .hooks import install, uninstall
+from ..capture.celery_hooks import install, uninstall
 
 __all__ = ["install", "uninstall"]

@@ -5,7 +5,7 @@ database call a ``query`` crumb whose message is the statement, a cache call (Re
 Memcached, or a span named ``cache.*``) a ``query`` crumb of category ``cache``; any other
 client span a ``default`` crumb named after its operation. Old and stable OTel semantic
 conventions are both read. URLs and statements are scrubbed here, with the pipeline's
-:class:`~otel_sentry_bridge.scrub.Scrubber`: the event scrubber treats breadcrumb data as a
+:class:`~otel_sentry_bridge.convert.scrub.Scrubber`: the event scrubber treats breadcrumb data as a
 databag and would not look inside a URL's query string.
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..scrub import Scrubber
 from .model import SpanView
+from .scrub import Scrubber
 from .semantics import db_statement, db_system, http_method, http_status, span_op, url_parts
 
 __all__ = ["merge_breadcrumbs", "scrubbed_url", "span_breadcrumb"]

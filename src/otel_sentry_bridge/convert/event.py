@@ -14,12 +14,12 @@ from typing import Any, NamedTuple
 
 from .. import attributes as attr
 from .._version import SDK_NAME, __version__
-from ..config import Settings
-from ..sentry_names import environment_problem, release_problem
+from ..setup.config import Settings
 from .breadcrumbs import merge_breadcrumbs
 from .frames import CodeLayout, SourceReader, sentry_frames
 from .model import EventView, SpanView
 from .semantics import request_interface, span_op, span_status, transaction_name
+from .sentry_names import environment_problem, release_problem
 from .stacktrace import ParsedException, parse_stacktrace, split_type
 
 __all__ = [

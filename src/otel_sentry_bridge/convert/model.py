@@ -1,6 +1,6 @@
 """Plain, immutable inputs to the conversion: a span and its events, without the OTel SDK.
 
-The worker builds these from ``ReadableSpan`` (see :mod:`otel_sentry_bridge.spans`), direct
+The worker builds these from ``ReadableSpan`` (see :mod:`otel_sentry_bridge.convert.spans`), direct
 captures build them without any span, and tests build them by hand.
 """
 

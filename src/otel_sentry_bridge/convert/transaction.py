@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..scrub import FILTERED, Scrubber, value_text
 from .breadcrumbs import scrubbed_url
 from .event import ConvertContext, common_fields
 from .model import SpanView
+from .scrub import FILTERED, Scrubber, value_text
 from .semantics import db_statement, http_method, span_op, span_status
 
 __all__ = ["build_transaction", "span_description"]

@@ -1,9 +1,10 @@
 """Django integration: add ``"otel_sentry_bridge.django"`` to ``INSTALLED_APPS``.
 
-Its AppConfig connects :func:`~otel_sentry_bridge.django.hooks.install`, which the zero-code
+Its AppConfig connects :func:`~otel_sentry_bridge.capture.django_hooks.install`, which the
+zero-code
 instrumentor uses too.
 """
 
-from .hooks import install, uninstall
+from ..capture.django_hooks import install, uninstall
 
 __all__ = ["install", "uninstall"]

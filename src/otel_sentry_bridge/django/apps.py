@@ -11,6 +11,6 @@ class OtelSentryBridgeConfig(AppConfig):  # type: ignore[misc]  # Django ships n
     verbose_name = "OpenTelemetry -> Sentry bridge"
 
     def ready(self) -> None:
-        from .hooks import install
+        from ..capture.django_hooks import install
 
         install()

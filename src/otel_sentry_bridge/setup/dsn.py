@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, urlsplit
 
-from .errors import InvalidDsn
+from ..errors import InvalidDsn
 
 __all__ = ["Dsn"]
 

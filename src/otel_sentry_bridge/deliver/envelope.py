@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from ..dsn import Dsn
+from ..setup.dsn import Dsn
 from .compress import GZIP_MAGIC
 
 __all__ = [

@@ -18,14 +18,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from ._version import __version__
+from .._version import __version__
+from ..convert.event import build_events
+from ..convert.spans import span_view
+from ..deliver.http import HttpTransport
+from ..deliver.pipeline import convert_context, envelope_for
+from ..errors import ConfigError
 from .config import Settings, load_settings
-from .convert.event import build_events
 from .dsn import Dsn
-from .errors import ConfigError
-from .pipeline import convert_context, envelope_for
-from .spans import span_view
-from .transport.http import HttpTransport
 
 __all__ = ["main"]
 
@@ -66,7 +66,7 @@ def _send_test_event(transport: HttpTransport, dsn: Dsn, settings: Settings, mes
     exporter = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": "otel-sentry-bridge"}))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracer = provider.get_tracer("otel_sentry_bridge.cli")
+    tracer = provider.get_tracer("otel_sentry_bridge.setup.cli")
     with tracer.start_as_current_span("otel-sentry-bridge test", kind=SpanKind.INTERNAL) as span:
         try:
             _raise_test_error(message)

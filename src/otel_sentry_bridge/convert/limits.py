@@ -21,8 +21,8 @@ import reprlib
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
-from .safe_repr import safe_repr, truncate
-from .transport.envelope import json_dumps
+from ..deliver.envelope import json_dumps
+from ..safe_repr import safe_repr, truncate
 
 __all__ = [
     "MAX_BREADCRUMBS",

@@ -21,7 +21,7 @@ import requests
 from requests.utils import resolve_proxies
 
 from .._version import SDK_NAME, __version__
-from ..dsn import Dsn
+from ..setup.dsn import Dsn
 from .compress import GZIP_MAGIC, gzip_body
 
 __all__ = ["HttpTransport", "SendResult", "Transport"]

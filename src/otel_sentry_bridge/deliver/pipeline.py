@@ -20,25 +20,25 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from . import attributes as attr
-from .capture import DirectCapture
-from .config import Settings, before_send_takes_hint
-from .convert.breadcrumbs import span_breadcrumb
-from .convert.event import ConvertContext, Identity, build_events, sdk_info
-from .convert.frames import CodeLayout
-from .convert.model import EventView, SpanView
-from .convert.transaction import build_transaction
-from .delivery import Delivery
-from .dsn import Dsn
-from .filters import IgnoredTypes
-from .limits import enforce_limits
-from .scrub import scrub_event, scrubber_for
-from .source import SourceCache
-from .spans import record_view, span_view
-from .store import CaptureStore, store
-from .transactions import TransactionBatch
-from .transport.compress import gzip_body
-from .transport.envelope import event_envelope
+from .. import attributes as attr
+from ..capture.api import DirectCapture
+from ..capture.store import CaptureStore, store
+from ..capture.transactions import TransactionBatch
+from ..convert.breadcrumbs import span_breadcrumb
+from ..convert.event import ConvertContext, Identity, build_events, sdk_info
+from ..convert.filters import IgnoredTypes
+from ..convert.frames import CodeLayout
+from ..convert.limits import enforce_limits
+from ..convert.model import EventView, SpanView
+from ..convert.scrub import scrub_event, scrubber_for
+from ..convert.spans import record_view, span_view
+from ..convert.transaction import build_transaction
+from ..setup.config import Settings, before_send_takes_hint
+from ..setup.dsn import Dsn
+from .compress import gzip_body
+from .envelope import event_envelope
+from .sender import Delivery
+from .source_files import SourceCache
 
 __all__ = ["Pipeline", "convert_context", "envelope_for"]
 

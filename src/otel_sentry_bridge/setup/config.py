@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError, InvalidDsn
-from .sentry_names import environment_problem, release_problem
+from ..convert.sentry_names import environment_problem, release_problem
+from ..errors import ConfigError, InvalidDsn
 
 __all__ = [
     "DEFAULT_IGNORED_EXCEPTIONS",

@@ -19,10 +19,10 @@ from typing import Any
 
 from django.core.signals import got_request_exception
 
-from ..capture import capture_exception, current_settings
-from ..config import Settings
-from ..scrub import FILTERED, scrubber_for
-from .untraced import warn_if_untraced_asgi
+from ..convert.scrub import FILTERED, scrubber_for
+from ..setup.config import Settings
+from .api import capture_exception, current_settings
+from .asgi_check import warn_if_untraced_asgi
 
 __all__ = ["install", "request_extras", "uninstall"]
 

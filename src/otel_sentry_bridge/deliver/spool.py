@@ -22,7 +22,7 @@ the directory; each does a few local file-system calls and never sleeps. ``put``
 whole envelope and, with ``fsync=True``, waits for the disk. No method raises for I/O
 problems: they return False / nothing and log a WARNING once per kind of problem on the
 ``otel_sentry_bridge`` logger (repeats go to DEBUG). An envelope ``put`` refuses is kept in
-memory by its caller (:class:`~otel_sentry_bridge.delivery.Delivery`), which the warnings say.
+memory by its caller (:class:`~otel_sentry_bridge.deliver.sender.Delivery`), which the warnings say.
 
 Costs grow with the number of files, so the two operations that list the directory are
 spread out: :meth:`claim` lists ``ready/`` once per ``_CLAIM_AHEAD`` envelopes, not once per

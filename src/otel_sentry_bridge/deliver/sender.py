@@ -35,11 +35,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from .transport.envelope import client_report_item, encode_envelope
-from .transport.http import SendResult, Transport
-from .transport.ratelimit import RateLimits
-from .transport.retry import Backoff, classify
-from .transport.spool import Spool, SpoolEntry
+from .envelope import client_report_item, encode_envelope
+from .http import SendResult, Transport
+from .ratelimit import RateLimits
+from .retry import Backoff, classify
+from .spool import Spool, SpoolEntry
 
 __all__ = ["Delivery"]
 

@@ -23,14 +23,14 @@ from typing import Any
 
 from opentelemetry import trace
 
-from . import attributes as attr
-from .config import Settings, load_settings
-from .filters import IgnoredTypes
-from .formatting import stacktrace
-from .safe_repr import safe_repr
-from .scrub import scrubber_for
+from .. import attributes as attr
+from ..convert.filters import IgnoredTypes
+from ..convert.scrub import scrubber_for
+from ..safe_repr import safe_repr
+from ..setup.config import Settings, load_settings
 from .snapshot import frame_variables
 from .store import AnnotationKey, store
+from .traceback_text import stacktrace
 
 __all__ = [
     "REQUEST_DETAILS",
@@ -105,7 +105,7 @@ def current_settings() -> Settings:
     settings = _active_settings
     if settings is not None:
         return settings
-    from .processor import active_processors
+    from ..processor import active_processors
 
     for processor in active_processors():
         _active_settings = processor.settings
@@ -185,7 +185,7 @@ def _new_ids() -> tuple[int, int]:
 
 
 def _submit_direct(capture: DirectCapture) -> bool:
-    from .processor import active_processors
+    from ..processor import active_processors
 
     return any([processor.capture(capture) for processor in active_processors()])
 

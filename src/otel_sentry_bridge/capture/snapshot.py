@@ -22,8 +22,8 @@ from itertools import islice
 from types import TracebackType
 from typing import Any
 
-from .safe_repr import safe_repr, truncate
-from .scrub import FILTERED, Scrubber
+from ..convert.scrub import FILTERED, Scrubber
+from ..safe_repr import safe_repr, truncate
 
 __all__ = ["frame_variables", "snapshot", "snapshot_mapping"]
 

@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
 
-from .safe_repr import safe_repr, truncate
+from ..safe_repr import safe_repr, truncate
 
 __all__ = [
     "DEFAULT_DENYLIST",

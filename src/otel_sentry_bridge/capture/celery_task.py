@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
+from ..convert.scrub import FILTERED
 from ..safe_repr import safe_repr
-from ..scrub import FILTERED
 
 __all__ = [
     "MAX_ITEMS",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
-from . import attributes as attr
-from .convert.model import EventView, SpanView
-from .store import SpanRecord
+from .. import attributes as attr
+from ..capture.store import SpanRecord
+from .model import EventView, SpanView
 
 __all__ = ["has_reportable_event", "record_view", "span_record", "span_view"]
 

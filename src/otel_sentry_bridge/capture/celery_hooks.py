@@ -46,17 +46,17 @@ from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 
 from .. import attributes as attr
-from ..capture import (
+from ..convert.scrub import scrubber_for
+from .api import (
     already_captured,
     annotation_key,
     capture_exception,
     current_settings,
     mark_captured,
 )
-from ..logging import SpanEventHandler, ensure_installed
-from ..scrub import scrubber_for
-from ..store import store
-from .task_data import parameter_names, soft_time_limit_fingerprint, task_extras
+from .celery_task import parameter_names, soft_time_limit_fingerprint, task_extras
+from .log_handler import SpanEventHandler, ensure_installed
+from .store import store
 
 __all__ = ["install", "uninstall"]
 

@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Final, NamedTuple
 
-from .convert.frames import SOURCE_CHANGED, SourceChanged
+from ..convert.frames import SOURCE_CHANGED, SourceChanged
 
 __all__ = ["PROCESS_STARTED_AT", "SourceCache", "process_start_time"]
 

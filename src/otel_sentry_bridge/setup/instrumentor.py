@@ -24,8 +24,8 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
+from ..processor import SentrySpanProcessor
 from .config import Settings, load_settings
-from .processor import SentrySpanProcessor
 
 __all__ = ["SentryBridgeInstrumentor"]
 
@@ -73,33 +73,33 @@ class SentryBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         provider.add_span_processor(processor)
         SentryBridgeInstrumentor.processor = processor
 
-        from .logging import install_handler
+        from ..capture.log_handler import install_handler
 
         install_handler()
         _install_django()
         _install_celery()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        from .logging import uninstall_handler
+        from ..capture.log_handler import uninstall_handler
 
         uninstall_handler()
         processor, SentryBridgeInstrumentor.processor = SentryBridgeInstrumentor.processor, None
         if processor is not None:
             processor.shutdown()
         try:
-            from .django.hooks import uninstall
+            from ..capture.django_hooks import uninstall
 
             uninstall()
             _disconnect_logging_upkeep()
         except ImportError:
             pass
-        celery_hooks = sys.modules.get("otel_sentry_bridge.celery.hooks")
+        celery_hooks = sys.modules.get("otel_sentry_bridge.capture.celery_hooks")
         if celery_hooks is not None:
             celery_hooks.uninstall()
 
 
 def _ensure_logging(**_: Any) -> None:
-    from .logging import ensure_installed
+    from ..capture.log_handler import ensure_installed
 
     ensure_installed()
 
@@ -116,7 +116,7 @@ def _install_celery() -> None:
     try:
         if importlib.util.find_spec("celery") is None:
             return
-        from .celery import install
+        from ..celery import install
 
         install()
     except Exception:  # a broken Celery must not take the rest of the bridge down
@@ -128,7 +128,7 @@ def _install_django() -> None:
         from django.core.signals import request_started
     except ImportError:
         return  # not a Django process
-    from .django.hooks import install
+    from ..capture.django_hooks import install
 
     install()
     # Django's LOGGING (dictConfig) may drop the root handler after we attached it; the first

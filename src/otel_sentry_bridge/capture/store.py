@@ -145,7 +145,7 @@ class CaptureStore:
     # -- span records ----------------------------------------------------------------------
 
     def add_span(self, trace_id: int, record: SpanRecord) -> None:
-        """Keep a finished span's record (see :func:`~otel_sentry_bridge.spans.span_record`).
+        """Keep a finished span's record (see :func:`..convert.spans.span_record`).
         Called on the ending thread: O(1)."""
         with self._lock:
             records = self._live.get(trace_id)

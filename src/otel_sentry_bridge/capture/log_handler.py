@@ -1,0 +1,317 @@
+"""``SpanEventHandler``: log records become OTel span events, and through them Sentry events.
+
+- ERROR and above with ``exc_info``: an ``exception`` span event (mechanism ``logging``) ->
+  a Sentry exception event with ``logger``, ``level`` and ``logentry``.
+- ERROR and above without ``exc_info``: a ``log`` span event marked for sending -> a Sentry
+  message event.
+- INFO/WARNING (the breadcrumb level and above): a ``log`` span event, visible in Jaeger, and a
+  breadcrumb for a later Sentry event of the same trace.
+
+Records of this package, ``opentelemetry.*``, ``urllib3.*`` and ``requests.*``, and anything
+logged on the bridge's worker thread, are ignored: that is where feedback loops start.
+``emit`` never raises and never blocks on I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import trace
+
+from .. import attributes as attr
+from ..convert.scrub import scrubber_for
+from ..deliver.worker import is_worker_thread
+from ..safe_repr import safe_repr
+from ..setup.config import Settings
+from .api import (
+    already_captured,
+    breadcrumb_key,
+    capture_exception,
+    capture_message,
+    current_settings,
+    sentry_level,
+)
+from .snapshot import snapshot_mapping
+from .store import store
+
+__all__ = [
+    "IGNORED_LOGGERS",
+    "SpanEventHandler",
+    "ensure_installed",
+    "install_handler",
+    "uninstall_handler",
+]
+
+IGNORED_LOGGERS: tuple[str, ...] = ("otel_sentry_bridge", "opentelemetry", "urllib3", "requests")
+# Django's development server logs every 5xx response line at ERROR: the exception itself is
+# already captured by the signal hook, so that line would be a second event.
+_IGNORED_EXACT = frozenset({"django.server"})
+
+# LogRecord's own attributes; anything else on a record came from ``extra=``.
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+_MAX_PARAM_CHARS = 512
+
+
+class SpanEventHandler(logging.Handler):
+    """A ``logging.Handler`` recording records as span events on the current span.
+
+    ``event_level`` (default ERROR) and ``breadcrumb_level`` (default INFO) set the thresholds;
+    ``max_log_events_per_span`` caps the ``log`` events one span gets, so that a burst of log
+    lines never pushes an exception event out of the SDK's span event limit. Defaults come
+    from the environment (``OTEL_SENTRY_*``) or the given ``settings``.
+    """
+
+    def __init__(
+        self,
+        level: int = logging.NOTSET,
+        *,
+        event_level: int | None = None,
+        breadcrumb_level: int | None = None,
+        max_log_events_per_span: int | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        super().__init__(level)
+        base = settings or current_settings()
+        self.event_level = base.event_level if event_level is None else event_level
+        self.breadcrumb_level = (
+            base.breadcrumb_level if breadcrumb_level is None else breadcrumb_level
+        )
+        self.max_log_events_per_span = (
+            base.max_log_events_per_span
+            if max_log_events_per_span is None
+            else max_log_events_per_span
+        )
+        self._local = threading.local()
+        self._span_counts: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        self._counts_lock = threading.Lock()
+        self._scrubber = scrubber_for()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        last_resort = logging.lastResort
+        if last_resort is not None and record.levelno >= last_resort.level:
+            self._stand_in_for_last_resort(record, last_resort)
+        if record.levelno < min(self.event_level, self.breadcrumb_level):
+            return
+        if getattr(self._local, "busy", False) or _ignored_logger(record.name):
+            return
+        if record.name == "django.request" and not record.exc_info:
+            # Django's log line for a 4xx/5xx response the view returned on purpose (written
+            # after the request span ended): the response is not an error to report.
+            return
+        if is_worker_thread():
+            return
+        self._local.busy = True
+        try:
+            self._emit(record)
+        except Exception:  # logging must never break the caller
+            pass
+        finally:
+            self._local.busy = False
+
+    def _stand_in_for_last_resort(self, record: logging.LogRecord, last: logging.Handler) -> None:
+        """Logging prints a WARNING+ record that meets no handler on stderr (``lastResort``);
+        this handler counts as one, so an application without logging configuration would
+        lose its error output (and see none of our warnings) once we are attached. When no
+        other handler is on the record's way up, print it as logging would have."""
+        try:
+            logger: Any = logging.Logger.manager.loggerDict.get(record.name)
+            if not isinstance(logger, logging.Logger):  # the root, or a hand-made record
+                logger = logging.getLogger()
+            while logger is not None:
+                for handler in logger.handlers:
+                    if handler is not self:
+                        return
+                logger = logger.parent if logger.propagate else None
+            last.handle(record)
+        except Exception:  # logging must never break the caller
+            pass
+
+    def _emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and already_captured(exc):
+            return  # e.g. django.request's copy of what the signal hook captured
+        formatted = _formatted(record)
+        level = sentry_level(record.levelno)
+        if record.levelno >= self.event_level:
+            template = _template(record.msg)
+            params = _params(record.args)
+            extras = self._extras(record)
+            if exc is not None:
+                capture_exception(
+                    exc,
+                    mechanism="logging",
+                    handled=True,
+                    level=level,
+                    logger=record.name,
+                    logentry=(template, params, formatted),
+                    extras=extras,
+                    name=record.name,
+                )
+            else:
+                capture_message(
+                    formatted,
+                    level=level,
+                    logger=record.name,
+                    template=template,
+                    params=params,
+                    extras=extras,
+                    on_span=self._take_span_budget(),
+                )
+            return
+        self._breadcrumb(record, formatted, level)
+
+    def _breadcrumb(self, record: logging.LogRecord, message: str, level: str) -> None:
+        span = trace.get_current_span()
+        crumb = {
+            "type": "default",
+            "category": record.name,
+            "level": level,
+            "message": message,
+            "timestamp": record.created,
+        }
+        store.add_breadcrumb(breadcrumb_key(span.get_span_context()), crumb)
+        if span.is_recording() and self._take_span_budget(span):
+            span.add_event(
+                attr.LOG_EVENT,
+                {attr.LOG_MESSAGE: message, attr.LEVEL: level, attr.LOGGER: record.name},
+                timestamp=int(record.created * 1e9),
+            )
+
+    def _take_span_budget(self, span: Any = None) -> bool:
+        """Count one more log event on the current span; False once its budget is spent."""
+        span = span if span is not None else trace.get_current_span()
+        if not span.is_recording():
+            return False
+        with self._counts_lock:
+            count = self._span_counts.get(span, 0)
+            if count >= self.max_log_events_per_span:
+                return False
+            self._span_counts[span] = count + 1
+        return True
+
+    def _extras(self, record: logging.LogRecord) -> Mapping[str, Any] | None:
+        """``extra=`` values of the record as bounded, scrubbed data (Sentry only): nested
+        mappings keep their structure, so a secret inside them is filtered by its key."""
+        fields = {
+            key: value
+            for key, value in record.__dict__.items()
+            if key not in _RECORD_FIELDS and not key.startswith("_")
+        }
+        if not fields:
+            return None
+        return {"extra": snapshot_mapping(fields, self._scrubber)}
+
+
+_IGNORED_ROOTS = frozenset(IGNORED_LOGGERS)
+
+
+def _ignored_logger(name: str) -> bool:
+    return name.partition(".")[0] in _IGNORED_ROOTS or name in _IGNORED_EXACT
+
+
+def _template(msg: Any) -> str:
+    if isinstance(msg, str):
+        return msg
+    try:
+        text = str(msg)
+    except Exception:  # a message object whose __str__ raises: keep its (safe) repr
+        return safe_repr(msg)
+    return text if isinstance(text, str) else safe_repr(msg)
+
+
+def _formatted(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception:  # bad %-args: keep the template rather than lose the record
+        return safe_repr(record.msg)
+
+
+def _param(value: Any) -> str:
+    kind = type(value)
+    if kind is str and len(value) <= _MAX_PARAM_CHARS:
+        return str(value)
+    if kind is int or kind is float or kind is bool:  # exact types: their repr is safe
+        return repr(value)
+    return safe_repr(value, _MAX_PARAM_CHARS)
+
+
+def _params(args: Any) -> list[str]:
+    if not args:
+        return []
+    if isinstance(args, Mapping):
+        return [safe_repr(v, _MAX_PARAM_CHARS) for v in args.values()]
+    if isinstance(args, tuple):
+        return [_param(a) for a in args]
+    return [safe_repr(args, _MAX_PARAM_CHARS)]
+
+
+# -- zero-code installation -------------------------------------------------------------------
+
+_installed: SpanEventHandler | None = None
+_seen_loggers = -1
+_install_lock = threading.Lock()
+
+
+def install_handler(handler: SpanEventHandler | None = None) -> SpanEventHandler:
+    """Attach ``handler`` to the root logger and to every logger that does not propagate.
+
+    Loggers with ``propagate=False`` (common in Django ``LOGGING``) never hand their records
+    to the root logger; attaching to them is the least invasive way to see their errors
+    (nothing is patched). Call :func:`ensure_installed` later to re-attach after a
+    ``logging.config.dictConfig`` replaced the handlers.
+    """
+    global _installed, _seen_loggers
+    with _install_lock:
+        if handler is None:
+            handler = _installed or SpanEventHandler()
+        _installed = handler
+        _seen_loggers = -1
+    ensure_installed()
+    return handler
+
+
+def uninstall_handler() -> None:
+    global _installed
+    with _install_lock:
+        handler, _installed = _installed, None
+    if handler is None:
+        return
+    for logger in [logging.getLogger(), *_loggers()]:
+        logger.removeHandler(handler)
+
+
+def _loggers() -> list[logging.Logger]:
+    return [
+        logger
+        for logger in list(logging.Logger.manager.loggerDict.values())
+        if isinstance(logger, logging.Logger)
+    ]
+
+
+def ensure_installed() -> None:
+    """Cheap when nothing changed: re-attach the installed handler where logging config
+    removed it. Called at every request start in zero-code mode."""
+    global _seen_loggers
+    handler = _installed
+    if handler is None:
+        return
+    root = logging.getLogger()
+    count = len(logging.Logger.manager.loggerDict)
+    if handler in root.handlers and count == _seen_loggers:
+        return
+    with _install_lock:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+        for logger in _loggers():
+            attach = not logger.propagate and not _ignored_logger(logger.name)
+            if attach and handler not in logger.handlers:
+                logger.addHandler(handler)
+        _seen_loggers = count
