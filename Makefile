@@ -6,7 +6,7 @@ BUGSINK_VENV := .venv-bugsink
 BUGSINK_VERSION := 2.6.1
 BENCH_VENV := .venv-bench
 
-.PHONY: test lint typecheck unit package-check demo bench bench-smoke clean venv bugsink-venv
+.PHONY: test lint typecheck unit e2e package-check demo bench bench-smoke clean venv bugsink-venv
 .PHONY: redis-server
 .PHONY: test-matrix test-matrix-django6 test-matrix-django42 test-matrix-py310
 
@@ -40,8 +40,14 @@ redis-server:
 		$(SUDO) apt-get update && \
 		$(SUDO) apt-get install -y --no-install-recommends redis-server; }
 
-unit: venv bugsink-venv redis-server
-	BUGSINK_VENV=$(abspath $(BUGSINK_VENV)) $(BIN)/pytest
+# Unit and integration tests: in-process, real sockets and loopback servers.
+unit: venv redis-server
+	$(BIN)/pytest -m "not e2e"
+
+# End-to-end: real subprocesses (opentelemetry-instrument, gunicorn, uvicorn, Celery) and a
+# real Bugsink server.
+e2e: venv bugsink-venv redis-server
+	BUGSINK_VENV=$(abspath $(BUGSINK_VENV)) $(BIN)/pytest -m e2e
 
 package-check: venv
 	rm -rf dist .venv-wheelcheck
@@ -65,7 +71,7 @@ bench: $(BENCH_VENV)/.installed
 bench-smoke: $(BENCH_VENV)/.installed
 	BENCH_QUICK=1 $(BENCH_VENV)/bin/python -m benchmarks
 
-test: lint typecheck unit package-check bench-smoke
+test: lint typecheck unit e2e package-check bench-smoke
 
 clean:
 	rm -rf $(VENV) $(BUGSINK_VENV) $(BENCH_VENV) dist .mypy_cache .ruff_cache .pytest_cache

@@ -22,10 +22,9 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind
 
 from otel_sentry_bridge import SentrySpanProcessor
-from otel_sentry_bridge import attributes as attr
 from otel_sentry_bridge.capture import celery_hooks as hooks
 from otel_sentry_bridge.capture.log_handler import SpanEventHandler
-from otel_sentry_bridge.capture.store import store
+from otel_sentry_bridge.testing import CapturingTransport
 from tests.celeryapp import tasks
 from tests.support.otel_django import SwitchableProcessor
 from tests.support.receiver import SentryReceiver
@@ -169,11 +168,16 @@ def test_an_expected_exception_listed_in_throws_is_not_sent(harness: Harness) ->
 def test_the_otel_copy_of_an_expected_exception_is_marked_not_for_sentry(
     world: CeleryWorld,
 ) -> None:
-    # opentelemetry-instrumentation-celery records it anyway (see the hook): the hook's
-    # annotation is what keeps it out of Sentry. No processor here, so nothing consumes it.
+    # opentelemetry-instrumentation-celery records it anyway (see the hook): the record the
+    # hook leaves for that copy is what keeps it out of Sentry. The bridge is active but its
+    # processor is not on the provider, so nothing consumes the record.
     world.exporter.clear()
-    task_id = tasks.decline.delay(1002).id
-    world.finished.wait(task_id)
+    bystander = SentrySpanProcessor(transport=CapturingTransport())
+    try:
+        task_id = tasks.decline.delay(1002).id
+        world.finished.wait(task_id)
+    finally:
+        bystander.shutdown()
     (span,) = world.task_spans("celeryapp.decline")
     (recorded,) = span.events
     assert recorded.name == "exception"
@@ -182,7 +186,8 @@ def test_the_otel_copy_of_an_expected_exception_is_marked_not_for_sentry(
         str(recorded.attributes["exception.type"]),
         "card declined for order 1002",
     )
-    assert store.take_annotation(key) == {attr.SEND: False}
+    expected = bystander.bridge.store.take_expected(key)
+    assert expected is not None and expected.send is False
 
 
 def test_retries_then_a_final_failure_send_one_event_with_the_retry_count(

@@ -150,7 +150,7 @@ def test_burst_of_5000_errors_is_delivered_or_accounted_for(
 
     def watch() -> None:  # the memory held by pending work stays bounded
         while not stop.wait(0.01):
-            peak[0] = max(peak[0], len(processor._worker) + len(processor.pipeline.delivery))
+            peak[0] = max(peak[0], processor.bridge.pending + len(processor.pipeline.delivery))
 
     watcher = threading.Thread(target=watch)
     watcher.start()
@@ -263,7 +263,7 @@ def test_shutdown_keeps_its_deadline_while_a_send_hangs(
     provider.add_span_processor(processor)
     _errors(provider, 4)
     silent_server.wait_for_connections(1)  # the first envelope waits for a reply
-    assert processor._worker.flush(5)  # the next two wait behind it
+    assert processor.bridge.flush_conversion(5)  # the next two wait behind it
     elapsed = _timed_shutdown(processor)
     assert elapsed < 1.5  # not 0.5 s plus a 10 s read timeout (for the final client report)
     # Spooled as before: the two that were never sent (the third is still in flight).
@@ -292,7 +292,7 @@ def test_the_envelope_in_flight_at_shutdown_is_counted_when_its_send_fails(
     provider.add_span_processor(processor)
     _errors(provider, 3)
     silent_server.wait_for_connections(1)  # the first is in flight, two wait behind it
-    assert processor._worker.flush(5)
+    assert processor.bridge.flush_conversion(5)
     processor.shutdown()
     lost = processor.pipeline.lost
     deadline = time.monotonic() + 10
@@ -403,7 +403,7 @@ def test_unusable_spool_keeps_events_in_memory_through_an_outage(
         _errors(provider, 10)  # the first fails: the sender is degraded, the rest wait
         sentry_receiver.wait_for_requests(1)
         _errors(provider, 10, start=10)  # arrive while degraded: for the spool, which refuses
-        assert processor._worker.flush(10)
+        assert processor.bridge.flush_conversion(10)
         accepted = sentry_receiver.wait_for_accepted(20, timeout=20)
         assert processor.force_flush(10_000)
     assert _values(accepted) == sorted(f"failure {n}" for n in range(20))
@@ -437,10 +437,7 @@ def test_spool_holds_more_than_a_thousand_events_through_an_outage(
 
 def _wait_for_sender(processor: SentrySpanProcessor) -> None:
     """Until the sender thread of a processor that was shut down has finished."""
-    sender = processor.pipeline.delivery._thread
-    if sender is not None:
-        sender.join(10)
-        assert not sender.is_alive()
+    assert processor.pipeline.delivery.wait_stopped(10)
 
 
 def test_shutdown_with_a_spool_backlog_is_not_reported_as_an_outage(

@@ -6,21 +6,29 @@ from __future__ import annotations
 import io
 import logging
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
+from otel_sentry_bridge import SentrySpanProcessor
 from otel_sentry_bridge.capture import asgi_check as untraced
+from otel_sentry_bridge.testing import CapturingTransport
 from tests.support.otel_django import InstrumentedDjango
 
 _PACKAGE = "opentelemetry.instrumentation.asgi"
 
 
 @pytest.fixture
-def fresh(monkeypatch: pytest.MonkeyPatch, instrumented_django: InstrumentedDjango) -> None:
-    monkeypatch.setattr(untraced, "_checked", False)
+def fresh(instrumented_django: InstrumentedDjango) -> Iterator[None]:
+    """An active bridge of its own: the warning is said once per bridge."""
+    processor = SentrySpanProcessor(transport=CapturingTransport())
+    try:
+        yield
+    finally:
+        processor.shutdown()
 
 
 def _asgi_request() -> Any:

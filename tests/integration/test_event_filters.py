@@ -275,7 +275,7 @@ def test_a_span_whose_errors_cannot_be_read_is_counted_as_a_loss(
     def broken(*args: Any) -> Any:
         raise RuntimeError("a bug of ours in the conversion")
 
-    monkeypatch.setattr(pipeline, "build_events", broken)
+    monkeypatch.setattr(pipeline, "select_events", broken)
     transport, processor = _start(provider)
     _errors(provider, 2)
 

@@ -7,10 +7,11 @@ import logging.config
 from collections.abc import Iterator
 
 import pytest
+from django.core.signals import request_started
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import ProxyTracerProvider
 
-from otel_sentry_bridge.capture.log_handler import SpanEventHandler, ensure_installed
+from otel_sentry_bridge.capture.log_handler import SpanEventHandler
 from otel_sentry_bridge.setup.instrumentor import SentryBridgeInstrumentor
 
 
@@ -72,11 +73,11 @@ def test_handler_survives_dictconfig_and_reaches_non_propagating_loggers(
             }
         )
         assert _ours(root) == []
-        ensure_installed()  # the per-request upkeep
+        request_started.send(sender=None)  # the per-request upkeep
         assert len(_ours(root)) == 1
         assert len(_ours(logging.getLogger("shop.private"))) == 1
         assert _ours(logging.getLogger("urllib3.private")) == []  # a feedback-loop logger
-        ensure_installed()
+        request_started.send(sender=None)
         assert len(_ours(root)) == 1  # idempotent
     finally:
         instrumentor.uninstrument()

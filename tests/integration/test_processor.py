@@ -65,7 +65,7 @@ def test_spans_without_exceptions_are_never_queued(provider: TracerProvider) -> 
             span.add_event("cache.hit")
     assert processor.force_flush(1000)
     assert transport.events == []
-    assert len(processor._worker) == 0 and processor._worker._submitted == 0
+    assert processor.bridge.pending == 0 and processor.bridge.queued == 0
 
 
 def test_same_exception_on_child_and_parent_gives_one_event(provider: TracerProvider) -> None:
@@ -323,25 +323,23 @@ def test_http_error_is_logged_once_and_never_raised(
 
 
 def test_a_request_thread_steps_aside_only_while_half_the_queue_waits(
-    provider: TracerProvider, monkeypatch: pytest.MonkeyPatch
+    provider: TracerProvider,
 ) -> None:
     """Under a burst the worker must get the GIL: ``on_end`` sleeps briefly (releasing it)
     once half the queue is waiting, never before."""
-    from otel_sentry_bridge import processor as processor_module
+    from otel_sentry_bridge.bridge import HAND_OVER_S
 
-    pauses: list[float] = []
-    monkeypatch.setattr(processor_module.time, "sleep", pauses.append)
-    processor = SentrySpanProcessor(transport=CapturingTransport(), queue_size=4)
     busy = threading.Event()
     release = threading.Event()
-    handle = processor._worker._handle
 
-    def slow(item: Any) -> None:
+    def stuck(event: Any) -> Any:  # runs on the worker thread: holds it
         busy.set()
         release.wait(10)
-        handle(item)
+        return event
 
-    processor._worker._handle = slow
+    processor = SentrySpanProcessor(transport=CapturingTransport(), queue_size=4, before_send=stuck)
+    pauses: list[float] = []
+    processor.bridge.step_aside = pauses.append
     provider.add_span_processor(processor)
     try:
         _record_error(provider)  # taken by the (stuck) worker
@@ -349,7 +347,7 @@ def test_a_request_thread_steps_aside_only_while_half_the_queue_waits(
         _record_error(provider)  # 1 waiting of 4
         assert pauses == []
         _record_error(provider)  # 2 waiting: half the queue
-        assert pauses == [processor_module._HAND_OVER_S]
+        assert pauses == [HAND_OVER_S]
     finally:
         release.set()
     assert processor.force_flush(5000)

@@ -17,7 +17,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_sentry_bridge import attributes as attr
-from otel_sentry_bridge.convert.event import ConvertContext, build_events
+from otel_sentry_bridge.convert.context import ConvertContext
+from otel_sentry_bridge.convert.event import build_events
 from otel_sentry_bridge.convert.frames import CodeLayout
 from otel_sentry_bridge.convert.model import EventView, SpanView
 from otel_sentry_bridge.convert.spans import span_view
@@ -504,7 +505,11 @@ def test_syntax_error_event(spans: Any) -> None:
     (event,) = _events(span_view(_record(*spans, fail)))
     main = event["exception"]["values"][-1]
     assert main["type"] == "SyntaxError"
-    assert main["stacktrace"]["frames"][-1]["filename"] == "generated.py"
+    # The location of the syntax error is in the value, as str() and sentry-sdk give it; it
+    # is not a frame of the stack (the innermost frame is the one that called compile()).
+    assert main["value"].endswith("(generated.py, line 1)")
+    assert main["stacktrace"]["frames"][-1]["function"] == "fail"
+    assert all(f["filename"] != "generated.py" for f in main["stacktrace"]["frames"])
 
 
 def test_trace_url_template_adds_a_link_to_the_trace(spans: Any) -> None:

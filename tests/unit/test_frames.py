@@ -4,13 +4,20 @@ source context never shows a file version other than the one that ran."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_sentry_bridge.convert import frames
 from otel_sentry_bridge.convert.frames import (
@@ -19,6 +26,7 @@ from otel_sentry_bridge.convert.frames import (
     SourceChanged,
     SourceReader,
     sentry_frame,
+    sentry_frames,
 )
 from otel_sentry_bridge.convert.stacktrace import ParsedFrame, parse_stacktrace
 from otel_sentry_bridge.deliver.source_files import SourceCache
@@ -182,3 +190,189 @@ def test_without_context_lines_a_readable_file_keeps_the_printed_line() -> None:
     frame = sentry_frame(_PRINTED, LAYOUT, lambda path: lines, 1)
     assert frame["context_line"] == "raise ValueError('from the file')"
     assert frame["pre_context"] == ["b = 2"] and frame["post_context"] == ["c = 3"]
+
+
+# Module names: the name a module was loaded under, as sentry-sdk reports a frame's module.
+
+
+def _module(name: str, file: str) -> ModuleType:
+    module = ModuleType(name)
+    module.__file__ = file
+    return module
+
+
+def test_a_loaded_modules_name_wins_over_the_path_derived_one() -> None:
+    # /srv/app/src was put on sys.path after the layout was read: from the roots alone the
+    # file would be "src.shop.views", a module nobody imported.
+    layout = CodeLayout(
+        import_roots=("/srv/app/",),
+        stdlib_roots=(),
+        loaded=frames.LoadedModules({"shop.views": _module("shop.views", _VIEWS)}),
+    )
+    assert layout.placement(_VIEWS) == ("shop.views", "shop/views.py", True)
+    package = "/srv/app/src/shop/__init__.py"
+    layout = CodeLayout(
+        import_roots=("/srv/app/",),
+        stdlib_roots=(),
+        loaded=frames.LoadedModules({"shop": _module("shop", package)}),
+    )
+    assert layout.placement(package) == ("shop", "shop/__init__.py", True)
+    # a file no module was loaded from: derived from the roots, as before
+    assert layout.placement("/srv/app/tools/run.py") == ("tools.run", "tools/run.py", True)
+
+
+_VIEWS = "/srv/app/src/shop/views.py"
+
+
+def test_the_module_name_is_read_again_when_modules_are_loaded() -> None:
+    modules: dict[str, Any] = {"os": os}
+    layout = CodeLayout(
+        import_roots=("/srv/app/",), stdlib_roots=(), loaded=frames.LoadedModules(modules)
+    )
+    assert layout.placement(_VIEWS)[0] == "src.shop.views"
+    modules["shop.views"] = _module("shop.views", _VIEWS)  # imported since
+    assert layout.placement(_VIEWS)[0] == "shop.views"
+
+
+def test_the_map_is_rebuilt_only_when_the_number_of_modules_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    builds: list[int] = []
+    build = frames._files_to_modules
+    monkeypatch.setattr(frames, "_files_to_modules", lambda m: builds.append(1) or build(m))
+    modules: dict[str, Any] = {"shop.views": _module("shop.views", _VIEWS)}
+    layout = CodeLayout(
+        import_roots=("/srv/",), stdlib_roots=(), loaded=frames.LoadedModules(modules)
+    )
+    for _ in range(100):
+        layout.placement(_VIEWS)
+    assert len(builds) == 1
+    modules["json"] = json
+    layout.placement(_VIEWS)
+    assert len(builds) == 2
+
+
+def test_a_file_loaded_under_two_names_keeps_the_derived_name() -> None:
+    modules = {
+        "settings": _module("settings", "/srv/app/shop/settings.py"),
+        "shop.settings": _module("shop.settings", "/srv/app/shop/settings.py"),
+        # a module's own __name__ counts, not its key: multiprocessing's __mp_main__ alias
+        "__mp_main__": (main := _module("__main__", "/srv/app/manage.py")),
+        "__main__": main,
+    }
+    layout = CodeLayout(
+        import_roots=("/srv/app/",), stdlib_roots=(), loaded=frames.LoadedModules(modules)
+    )
+    assert layout.placement("/srv/app/shop/settings.py")[:2] == (
+        "shop.settings",
+        "shop/settings.py",
+    )
+    assert layout.placement("/srv/app/manage.py")[:2] == ("__main__", "manage.py")
+
+
+def test_odd_entries_of_sys_modules_are_skipped_and_lazy_modules_stay_unloaded(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "lazy_mod.py"
+    path.write_text("import sys\nsys.modules['_lazy_ran'] = True\n")
+    spec = importlib.util.spec_from_file_location("lazy_mod", path)
+    assert spec is not None and spec.loader is not None
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    lazy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lazy)
+    modules: dict[str, Any] = {
+        "lazy_mod": lazy,
+        "not_a_module": object(),
+        "none": None,
+        "no_file": ModuleType("no_file"),
+        "compiled": _module("compiled", "/srv/app/_speedups.cpython-311-x86_64.so"),
+    }
+    loaded = frames.LoadedModules(modules)
+    assert loaded.refresh()
+    assert loaded.name_of(str(path)) == "lazy_mod"
+    assert "_lazy_ran" not in sys.modules  # its code did not run on this thread
+    assert loaded.name_of("/srv/app/_speedups.cpython-311-x86_64.so") is None
+
+
+def test_the_current_layout_names_modules_as_they_were_imported(tmp_path: Path) -> None:
+    plugin = tmp_path / "plugins" / "loyalty.py"
+    plugin.parent.mkdir()
+    plugin.write_text("def award():\n    raise ValueError('no points')\n")
+    spec = importlib.util.spec_from_file_location("shop_plugins.loyalty", plugin)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["shop_plugins.loyalty"] = module
+    try:
+        spec.loader.exec_module(module)
+        try:
+            module.award()
+        except ValueError as exc:
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        (parsed,) = parse_stacktrace(text)
+        layout = CodeLayout.current()
+        frame = sentry_frames(parsed.frames, layout, lambda path: None, 0)[-1]
+        assert (frame["module"], frame["filename"]) == (
+            "shop_plugins.loyalty",
+            os.path.join("plugins", "loyalty.py"),
+        )
+    finally:
+        del sys.modules["shop_plugins.loyalty"]
+
+
+# OTel's context manager frames head an exception that use_span records: not the app's stack.
+
+
+def _recorded_frames(record: Callable[[Any], None]) -> list[ParsedFrame]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    record(provider.get_tracer("tests"))
+    provider.shutdown()
+    (span,) = exporter.get_finished_spans()
+    assert span.events, "use_span records the exception"
+    (parsed,) = parse_stacktrace(str(span.events[0].attributes["exception.stacktrace"]))
+    return parsed.frames
+
+
+def _fail() -> None:
+    raise ValueError("boom")
+
+
+def _with_start_as_current_span(tracer: Any) -> None:
+    try:
+        with tracer.start_as_current_span("work"):
+            _fail()
+    except ValueError:
+        pass
+
+
+def _with_use_span(tracer: Any) -> None:
+    span = tracer.start_span("manual")
+    try:
+        with trace.use_span(span, end_on_exit=True):
+            _fail()
+    except ValueError:
+        pass
+
+
+@pytest.mark.parametrize("record", [_with_start_as_current_span, _with_use_span])
+def test_otel_context_manager_frames_are_left_out(record: Callable[[Any], None]) -> None:
+    parsed = _recorded_frames(record)
+    assert parsed[0].function == "use_span"  # as recorded: the frame the exception entered
+    functions = [f["function"] for f in sentry_frames(parsed, CodeLayout.current(), _none, 0)]
+    assert functions == [record.__name__, "_fail"]
+
+
+def _none(path: str) -> None:
+    return None
+
+
+def test_only_the_outermost_otel_frames_go_and_the_innermost_frame_stays() -> None:
+    otel = "/usr/lib/python3.11/site-packages/opentelemetry/trace/__init__.py"
+    use_span = ParsedFrame(otel, 602, "use_span", "yield span")
+    app = ParsedFrame("/srv/app/src/shop/views.py", 3, "index", None)
+    kept = sentry_frames([app, use_span, app], LAYOUT, _none, 0)
+    assert [f["function"] for f in kept] == ["index", "use_span", "index"]
+    assert [f["function"] for f in sentry_frames([use_span], LAYOUT, _none, 0)] == ["use_span"]
+    mine = ParsedFrame("/srv/app/src/shop/tracing.py", 9, "use_span", None)  # not OTel's
+    assert len(sentry_frames([mine, app], LAYOUT, _none, 0)) == 2

@@ -12,12 +12,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_sentry_bridge import SentrySpanProcessor
-from otel_sentry_bridge.capture.store import CaptureStore
 from otel_sentry_bridge.convert.breadcrumbs import merge_breadcrumbs, span_breadcrumb
-from otel_sentry_bridge.convert.event import ConvertContext, build_events
+from otel_sentry_bridge.convert.context import ConvertContext
+from otel_sentry_bridge.convert.event import build_event
 from otel_sentry_bridge.convert.frames import CodeLayout
 from otel_sentry_bridge.convert.model import EventView, SpanView
 from otel_sentry_bridge.convert.scrub import Scrubber
+from otel_sentry_bridge.convert.select import select_events
 from otel_sentry_bridge.convert.spans import record_view, span_record
 from otel_sentry_bridge.deliver.source_files import SourceCache
 from otel_sentry_bridge.setup.config import Settings
@@ -247,88 +248,28 @@ def test_a_record_reads_back_as_the_span(
     assert dict(view.attributes) == {"db.system": "sqlite"}
 
 
-# -- the store: bounded per trace and in traces ------------------------------------------------
-
-
-def _record(end_ns: int, name: str = "GET") -> Any:
-    return (end_ns, end_ns - 1, name, SpanKind.CLIENT, Status(), {})
-
-
-def test_store_keeps_the_newest_records_per_trace() -> None:
-    store = CaptureStore(max_breadcrumbs=3)
-    for end in range(1, 6):
-        store.add_span(7, _record(end))
-    assert [r[0] for r in store.spans(7, until_ns=100)] == [3, 4, 5]
-
-
-def test_store_returns_only_spans_ended_by_the_given_time() -> None:
-    store = CaptureStore()
-    for end in (10, 20, 30):
-        store.add_span(7, _record(end))
-    assert [r[0] for r in store.spans(7, until_ns=20)] == [10, 20]
-    assert store.spans(8, until_ns=100) == []
-
-
-def test_store_forgets_the_oldest_trace_beyond_its_bound() -> None:
-    store = CaptureStore(max_span_traces=2)
-    for trace_id in (1, 2, 3):
-        store.add_span(trace_id, _record(5))
-    assert store.spans(1, until_ns=10) == []
-    assert len(store.spans(2, until_ns=10)) == len(store.spans(3, until_ns=10)) == 1
-
-
-def test_records_of_a_trace_without_error_go_when_its_root_ends() -> None:
-    store = CaptureStore()
-    store.add_span(7, _record(5))
-    store.end_trace(7)
-    assert store.spans(7, until_ns=10) == []
-
-
-def test_records_of_a_trace_with_a_queued_error_outlive_its_root() -> None:
-    store = CaptureStore()
-    store.add_span(7, _record(5))
-    store.want_spans(7)
-    store.end_trace(7)
-    assert [r[0] for r in store.spans(7, until_ns=10)] == [5]
-
-
-def test_a_second_local_root_in_the_trace_keeps_the_earlier_records() -> None:
-    store = CaptureStore()
-    store.add_span(7, _record(5))
-    store.want_spans(7)
-    store.end_trace(7)  # e.g. the service called itself: the inner request ended
-    store.add_span(7, _record(8))
-    store.want_spans(7)
-    store.end_trace(7)
-    assert [r[0] for r in store.spans(7, until_ns=10)] == [5, 8]
-
-
-def test_kept_traces_are_bounded() -> None:
-    store = CaptureStore(max_kept_traces=2)
-    for trace_id in (1, 2, 3):
-        store.add_span(trace_id, _record(5))
-        store.want_spans(trace_id)
-        store.end_trace(trace_id)
-    assert store.spans(1, until_ns=10) == []
-    assert len(store.spans(3, until_ns=10)) == 1
-
-
 # -- merged into the error event ---------------------------------------------------------------
 
 
-def _ctx(
-    logs: list[dict[str, Any]], spans: list[dict[str, Any]], **settings: Any
-) -> ConvertContext:
-    def span_crumbs(_trace_id: int, until_ns: int) -> list[dict[str, Any]]:
-        return [c for c in spans if c["timestamp"] * 1e9 <= until_ns]
-
-    return ConvertContext(
+def _event(
+    view: SpanView, logs: list[dict[str, Any]], spans: list[dict[str, Any]], **settings: Any
+) -> dict[str, Any]:
+    """The error event of ``view`` given the trace's log and span crumbs (as the pipeline
+    looks them up: those up to the error)."""
+    ctx = ConvertContext(
         settings=Settings(**settings),
         layout=CodeLayout.current((), ()),
         read_source=SourceCache(),
-        breadcrumbs_for=lambda _t, until: [c for c in logs if c["timestamp"] <= until],
-        span_breadcrumbs_for=span_crumbs,
         new_event_id=lambda: "a" * 32,
+    )
+    (selected,) = select_events(view)
+    at = selected.event.timestamp_ns
+    return build_event(
+        view,
+        selected,
+        ctx,
+        log_crumbs=[c for c in logs if c["timestamp"] * 1e9 <= at],
+        span_crumbs=[c for c in spans if c["timestamp"] * 1e9 <= at],
     )
 
 
@@ -359,7 +300,7 @@ def _http(at: float, url: str) -> dict[str, Any]:
 def test_span_and_log_crumbs_are_merged_by_time_up_to_the_error() -> None:
     logs = [_log(1.0, "cart loaded"), _log(3.0, "charging")]
     spans = [_http(2.0, "http://stock/"), _http(4.0, "http://pay/"), _http(9.0, "http://late/")]
-    ((_, event),) = build_events(_error_at(5.0), _ctx(logs, spans))
+    event = _event(_error_at(5.0), logs, spans)
     assert_valid_event(event)
     crumbs = event["breadcrumbs"]["values"]
     assert [c.get("message") or c["data"]["url"] for c in crumbs] == [
@@ -373,13 +314,13 @@ def test_span_and_log_crumbs_are_merged_by_time_up_to_the_error() -> None:
 def test_merged_crumbs_are_capped_keeping_the_newest() -> None:
     logs = [_log(float(i), f"log {i}") for i in range(0, 10, 2)]
     spans = [_http(float(i), f"http://x/{i}") for i in range(1, 10, 2)]
-    ((_, event),) = build_events(_error_at(100.0), _ctx(logs, spans, max_breadcrumbs=3))
+    event = _event(_error_at(100.0), logs, spans, max_breadcrumbs=3)
     crumbs = event["breadcrumbs"]["values"]
     assert [c["timestamp"] for c in crumbs] == [7.0, 8.0, 9.0]
 
 
 def test_span_crumbs_alone_are_enough_for_breadcrumbs() -> None:
-    ((_, event),) = build_events(_error_at(5.0), _ctx([], [_http(1.0, "http://stock/")]))
+    event = _event(_error_at(5.0), [], [_http(1.0, "http://stock/")])
     assert event["breadcrumbs"]["values"][0]["type"] == "http"
 
 
@@ -391,13 +332,11 @@ def test_merge_prefers_the_log_line_on_a_tie() -> None:
 # -- through the processor and a real SDK provider ---------------------------------------------
 
 
-def test_calls_of_a_finished_trace_without_error_are_not_kept(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    fresh = CaptureStore()
-    monkeypatch.setattr("otel_sentry_bridge.processor.store", fresh)
+def test_calls_of_a_finished_trace_without_error_are_not_kept() -> None:
+    processor = SentrySpanProcessor(transport=CapturingTransport())
+    fresh = processor.bridge.store
     provider = TracerProvider()
-    provider.add_span_processor(SentrySpanProcessor(transport=CapturingTransport()))
+    provider.add_span_processor(processor)
     tracer = provider.get_tracer("t")
     try:
         with tracer.start_as_current_span("GET /", kind=SpanKind.SERVER) as server:
@@ -462,3 +401,114 @@ def test_processor_gives_an_error_the_calls_that_preceded_it_in_its_trace() -> N
         ("query", "SELECT 1"),
     ]
     assert crumbs[0]["data"]["status_code"] == 503
+
+
+# -- bind parameters hold no value: kept; literals after sensitive names: filtered ------------
+
+
+def _query(statement: str, **extra: Any) -> SpanView:
+    return _client({"db.system": "postgresql", "db.statement": statement, **extra}, name="SQL")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT id FROM users WHERE email = %s AND password = %s",  # format (psycopg, MySQLdb)
+        "SELECT id FROM users WHERE password = %(password)s",  # pyformat
+        "UPDATE users SET password = ? WHERE id = ?",  # qmark (sqlite3)
+        "UPDATE users SET password = :password WHERE id = :id",  # named (sqlite3, Oracle)
+        "UPDATE users SET password = :1 WHERE id = :2",  # numeric (Oracle)
+        "UPDATE users SET password = $1 WHERE id = $2",  # asyncpg
+        "UPDATE users SET password_hash = $1::text, api_token = %s::uuid WHERE id = $2",
+        "INSERT INTO sessions (id) SELECT id FROM users WHERE (secret_key=%s)",
+        "SELECT * FROM t WHERE token = %(token)s, auth = :auth_value",
+    ],
+)
+def test_bind_parameters_after_sensitive_names_are_kept(statement: str) -> None:
+    crumb = span_breadcrumb(_query(statement), SCRUBBER)
+    assert crumb["message"] == statement
+
+
+@pytest.mark.parametrize(
+    ("statement", "message"),
+    [
+        (
+            "UPDATE users SET password = 'hunter2' WHERE email = %s",
+            "UPDATE users SET password = [Filtered] WHERE email = %s",
+        ),
+        (
+            "SELECT * FROM users WHERE password = %s OR api_key = 'k-123' OR token=abc",
+            "SELECT * FROM users WHERE password = %s OR api_key = [Filtered] OR token=[Filtered]",
+        ),
+        # a literal that only begins like a parameter, or a call around one, is not a parameter
+        ("WHERE password = %sx", "WHERE password = [Filtered]"),
+        ("WHERE password = :pw||'salt'", "WHERE password = [Filtered]'salt'"),
+        ("SET password = crypt(%s)", "SET password = [Filtered]"),
+        ('WHERE password = "%s"', "WHERE password = [Filtered]"),
+        # URL credentials anywhere, as before
+        (
+            "COPY t FROM 'postgres://u:pw@db/x' WHERE password = %s",
+            "COPY t FROM 'postgres://u:[Filtered]@db/x' WHERE password = %s",
+        ),
+    ],
+)
+def test_literals_after_sensitive_names_are_still_filtered(statement: str, message: str) -> None:
+    crumb = span_breadcrumb(_query(statement), SCRUBBER)
+    assert crumb["message"] == message
+
+
+def test_transaction_spans_keep_bind_parameters_in_descriptions_and_data() -> None:
+    from otel_sentry_bridge.convert.transaction import build_transaction
+
+    statement = "UPDATE users SET password = %(password)s, token = 'tok-1' WHERE id = %(id)s"
+    root = SpanView(trace_id=1, span_id=1, name="POST /reset/", start_time_ns=1, end_time_ns=9)
+    child = SpanView(
+        trace_id=1,
+        span_id=2,
+        parent_span_id=1,
+        name="UPDATE",
+        kind="CLIENT",
+        attributes={"db.system": "postgresql", "db.statement": statement},
+        start_time_ns=2,
+        end_time_ns=3,
+    )
+    ctx = ConvertContext(
+        settings=Settings(),
+        layout=CodeLayout(import_roots=(), stdlib_roots=()),
+        read_source=SourceCache(),
+    )
+    event = build_transaction(root, [child], ctx, SCRUBBER)
+    assert_valid_event(event)
+    (span,) = event["spans"]
+    expected = "UPDATE users SET password = %(password)s, token = [Filtered] WHERE id = %(id)s"
+    assert span["description"] == expected
+    assert span["data"]["db.statement"] == expected
+
+
+def test_a_real_sqlite_statement_keeps_its_named_parameters() -> None:
+    import sqlite3
+
+    from opentelemetry.instrumentation.dbapi import instrument_connection
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    connection = instrument_connection(
+        "shop", sqlite3.connect(":memory:"), "sqlite", tracer_provider=provider
+    )
+    try:
+        cursor = connection.cursor()
+        cursor.execute("CREATE TABLE users (id INTEGER, password TEXT)")
+        cursor.execute(
+            "UPDATE users SET password = :password WHERE id = :id", {"password": "s3", "id": 1}
+        )
+        cursor.execute("UPDATE users SET password = 'letmein'")
+    finally:
+        connection.close()
+        provider.shutdown()
+    spans = [s for s in exporter.get_finished_spans() if "UPDATE" in s.name]
+    messages = [span_breadcrumb(record_view(span_record(s)), SCRUBBER)["message"] for s in spans]
+    assert messages == [
+        "UPDATE users SET password = :password WHERE id = :id",
+        "UPDATE users SET password = [Filtered]",
+    ]

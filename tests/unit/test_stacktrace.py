@@ -7,7 +7,12 @@ import traceback
 
 import pytest
 
-from otel_sentry_bridge.convert.stacktrace import parse_stacktrace, split_type
+from otel_sentry_bridge.convert.stacktrace import (
+    MAX_REPEATED_FRAMES,
+    group_message,
+    parse_stacktrace,
+    split_type,
+)
 
 
 def _text(exc: BaseException) -> str:
@@ -106,15 +111,19 @@ def test_exception_never_raised_has_no_frames() -> None:
     assert parsed[0].type == "RuntimeError"
 
 
-def test_syntax_error_keeps_the_compiled_files_location() -> None:
+def test_syntax_error_keeps_the_compiled_files_location_in_its_message() -> None:
     try:
         compile("x = (1 +\n", "snippet.py", "exec")
     except SyntaxError as exc:
+        error = exc
         parsed = parse_stacktrace(_text(exc))
     assert parsed[-1].type == "SyntaxError"
-    last = parsed[-1].frames[-1]
-    assert last.path == "snippet.py"
-    assert last.function is None
+    # The location block is where the syntax error is, not a frame of the stack.
+    assert [f.function for f in parsed[-1].frames] == [
+        "test_syntax_error_keeps_the_compiled_files_location_in_its_message"
+    ]
+    assert parsed[-1].message == str(error)
+    assert parsed[-1].message.endswith("(snippet.py, line 1)")
 
 
 def test_recursion_error_skips_repeat_markers() -> None:
@@ -180,3 +189,231 @@ def test_truncated_stacktrace_keeps_the_frames_that_survived() -> None:
 )
 def test_odd_input_never_raises(text: str) -> None:
     parse_stacktrace(text)
+
+
+# -- what sentry-sdk reads from the traceback object, restored from the text ----------------
+
+
+def _frames_of(exc: BaseException) -> list[str]:
+    functions = []
+    tb = exc.__traceback__
+    while tb is not None:
+        functions.append(tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    return functions
+
+
+def test_repeated_lines_are_every_frame_of_the_stack() -> None:
+    def recurse(n: int) -> int:
+        return recurse(n + 1)
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(120)
+    try:
+        recurse(0)
+    except RecursionError as exc:
+        error = exc
+    finally:
+        sys.setrecursionlimit(limit)
+    text = _text(error)
+    assert "Previous line repeated" in text
+    (parsed,) = parse_stacktrace(text)
+    assert [f.function for f in parsed.frames] == _frames_of(error)
+    assert parsed.frames[-1].source_line == "return recurse(n + 1)"
+
+
+# Python 3.10 (no carets) and 3.13 (carets under every line), as printed.
+_REPEATED_310 = """\
+Traceback (most recent call last):
+  File "/srv/app/main.py", line 9, in <module>
+    walk(tree)
+  File "/srv/app/walk.py", line 4, in walk
+    return walk(node.child)
+  File "/srv/app/walk.py", line 4, in walk
+    return walk(node.child)
+  File "/srv/app/walk.py", line 4, in walk
+    return walk(node.child)
+  [Previous line repeated 6 more times]
+  File "/srv/app/walk.py", line 2, in walk
+    raise ValueError("leaf")
+ValueError: leaf
+"""
+_REPEATED_313 = """\
+Traceback (most recent call last):
+  File "/srv/app/main.py", line 9, in <module>
+    walk(tree)
+    ~~~~^^^^^^
+  File "/srv/app/walk.py", line 4, in walk
+    return walk(node.child)
+           ~~~~^^^^^^^^^^^^
+  File "/srv/app/walk.py", line 4, in walk
+    return walk(node.child)
+           ~~~~^^^^^^^^^^^^
+  File "/srv/app/walk.py", line 4, in walk
+    return walk(node.child)
+           ~~~~^^^^^^^^^^^^
+  [Previous line repeated 6 more times]
+  File "/srv/app/walk.py", line 2, in walk
+    raise ValueError("leaf")
+ValueError: leaf
+"""
+
+
+@pytest.mark.parametrize("text", [_REPEATED_310, _REPEATED_313], ids=["3.10", "3.13"])
+def test_repeated_frames_in_the_middle_of_the_stack(text: str) -> None:
+    (parsed,) = parse_stacktrace(text)
+    assert [(f.lineno, f.function) for f in parsed.frames] == [
+        (9, "<module>"),
+        *[(4, "walk")] * 9,
+        (2, "walk"),
+    ]
+    assert parsed.frames[5].source_line == "return walk(node.child)"
+
+
+def test_a_repeated_frame_without_its_source_line_is_repeated_too() -> None:
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/srv/app/walk.py", line 4, in walk\n'
+        "  [Previous line repeated 2 more times]\n"
+        "RecursionError: maximum recursion depth exceeded\n"
+    )
+    (parsed,) = parse_stacktrace(text)
+    assert [(f.lineno, f.source_line) for f in parsed.frames] == [(4, None)] * 3
+
+
+def test_repeated_frames_are_bounded_per_exception() -> None:
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/srv/app/a.py", line 1, in a\n'
+        "  [Previous line repeated 100000 more times]\n"
+        '  File "/srv/app/b.py", line 2, in b\n'
+        "  [Previous line repeated 100000 more times]\n"
+        '  File "/srv/app/c.py", line 3, in c\n'
+        "RecursionError: maximum recursion depth exceeded\n"
+    )
+    (parsed,) = parse_stacktrace(text)
+    functions = [f.function for f in parsed.frames]
+    assert len(functions) == 3 + MAX_REPEATED_FRAMES
+    assert functions.count("a") == 1 + MAX_REPEATED_FRAMES
+    assert functions[-2:] == ["b", "c"]  # the innermost frames are never lost
+
+
+# A SyntaxError raised by an import, as 3.10 and 3.13 print it.
+_SYNTAX_310 = """\
+Traceback (most recent call last):
+  File "/srv/app/manage.py", line 22, in <module>
+    main()
+  File "/srv/app/shop/apps.py", line 8, in ready
+    import shop.signals
+  File "/srv/app/shop/signals.py", line 3
+    def on_save(sender, **kwargs:
+                                ^
+SyntaxError: '(' was never closed
+"""
+_SYNTAX_313 = """\
+Traceback (most recent call last):
+  File "/srv/app/manage.py", line 22, in <module>
+    main()
+    ~~~~^^
+  File "/srv/app/shop/apps.py", line 8, in ready
+    import shop.signals
+  File "/srv/app/shop/signals.py", line 3
+    def on_save(sender, **kwargs:
+               ^
+SyntaxError: '(' was never closed
+"""
+
+
+@pytest.mark.parametrize("text", [_SYNTAX_310, _SYNTAX_313], ids=["3.10", "3.13"])
+def test_a_syntax_errors_location_is_not_a_frame(text: str) -> None:
+    (parsed,) = parse_stacktrace(text)
+    assert [(f.path, f.function) for f in parsed.frames] == [
+        ("/srv/app/manage.py", "<module>"),
+        ("/srv/app/shop/apps.py", "ready"),
+    ]
+    assert parsed.frames[-1].source_line == "import shop.signals"
+    assert parsed.message == "'(' was never closed (signals.py, line 3)"
+
+
+def test_a_chained_syntax_errors_message_is_its_str() -> None:
+    try:
+        try:
+            compile("def f(:\n    pass\n", "/srv/app/plugin.py", "exec")
+        except SyntaxError as exc:
+            error = exc
+            exc.add_note("while loading plugins")
+            raise RuntimeError("plugin failed") from exc
+    except RuntimeError as outer:
+        parsed = parse_stacktrace(_text(outer))
+    assert [p.type for p in parsed] == ["SyntaxError", "RuntimeError"]
+    assert parsed[0].message == f"{error}\nwhile loading plugins"
+    assert all(f.path != "/srv/app/plugin.py" for f in parsed[0].frames)
+
+
+def test_the_cheap_stacktrace_of_a_syntax_error_has_no_location_frame() -> None:
+    from otel_sentry_bridge.capture.traceback_text import stacktrace
+
+    try:
+        compile("x = = 1\n", "/srv/app/conf.py", "exec")
+    except SyntaxError as exc:
+        error = exc
+        text = stacktrace(exc)
+    (parsed,) = parse_stacktrace(text)
+    assert "/srv/app/conf.py" not in [f.path for f in parsed.frames]
+    assert parsed.message == str(error)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are 3.11+")
+def test_an_exception_groups_message_has_no_sub_exception_count() -> None:
+    inner = ExceptionGroup("inner", [OSError(2, "gone")])  # noqa: F821
+    group = _raise(ExceptionGroup("outer\nsecond line", [ValueError("v"), inner]))  # noqa: F821
+    (parsed,) = parse_stacktrace(_text(group))
+    assert parsed.message == "outer\nsecond line"  # Python prints "(2 sub-exceptions)"
+    assert parsed.children[-1].message == "inner"  # "(1 sub-exception)"
+    # The event builder takes the attribute's str(group): without its count too.
+    assert group_message(str(group), parsed.message) == "outer\nsecond line"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are 3.11+")
+def test_an_exception_groups_notes_stay_beside_its_message() -> None:
+    group = ExceptionGroup("batch failed", [ValueError("v")])  # noqa: F821
+    group.add_note("batch 7 of 9")
+    (parsed,) = parse_stacktrace(_text(_raise(group)))
+    assert parsed.message == "batch failed\nbatch 7 of 9"
+    # str(group) is "batch failed (1 sub-exception)", without the notes printed after it.
+    assert group_message(str(group), parsed.message) == "batch failed\nbatch 7 of 9"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are 3.11+")
+def test_an_exception_groups_event_value_is_its_message() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from otel_sentry_bridge.convert.context import ConvertContext
+    from otel_sentry_bridge.convert.event import build_events
+    from otel_sentry_bridge.convert.frames import CodeLayout
+    from otel_sentry_bridge.convert.spans import span_view
+    from otel_sentry_bridge.setup.config import Settings
+    from tests.support.relay import assert_valid_event
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("tests").start_as_current_span("batch") as span:
+        inner = ExceptionGroup("inner", [KeyError("k")])  # noqa: F821
+        group = ExceptionGroup("two failed", [ValueError("a"), inner])  # noqa: F821
+        span.record_exception(_raise(group))
+    ctx = ConvertContext(
+        settings=Settings(), layout=CodeLayout.current(), read_source=lambda _path: None
+    )
+    ((_, event),) = build_events(span_view(exporter.get_finished_spans()[-1]), ctx)
+    assert_valid_event(event)
+    values = {(v["type"], v["value"]) for v in event["exception"]["values"]}
+    assert values == {
+        ("ExceptionGroup", "two failed"),
+        ("ExceptionGroup", "inner"),
+        ("ValueError", "a"),
+        ("KeyError", "'k'"),
+    }
+    provider.shutdown()

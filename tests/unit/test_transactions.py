@@ -22,7 +22,7 @@ from opentelemetry.trace import (
 
 from otel_sentry_bridge import SentrySpanProcessor
 from otel_sentry_bridge.capture.transactions import TransactionCollector, is_sampled
-from otel_sentry_bridge.convert.event import ConvertContext
+from otel_sentry_bridge.convert.context import ConvertContext
 from otel_sentry_bridge.convert.frames import CodeLayout
 from otel_sentry_bridge.convert.model import SpanView
 from otel_sentry_bridge.convert.scrub import Scrubber
@@ -388,7 +388,7 @@ def test_transactions_are_off_by_default(provider: TracerProvider) -> None:
     provider.add_span_processor(processor)
     _tree(provider)
     assert processor.force_flush(5000)
-    assert processor._transactions is None
+    assert not processor.bridge.collects_transactions
     assert transport.envelopes == []
 
 
@@ -445,7 +445,7 @@ def test_transactions_take_at_most_half_of_the_queue(provider: TracerProvider) -
         assert entered.wait(5)
         for _ in range(5):
             _tree(provider, children=0)
-        assert len(processor._worker) == 2  # half of queue_size=4; the other three dropped
+        assert processor.bridge.pending == 2  # half of queue_size=4; the other three dropped
         assert processor.pipeline.lost[("queue_overflow", "transaction")] == 3
     finally:
         blocker.set()

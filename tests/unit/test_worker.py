@@ -57,7 +57,7 @@ def make_worker() -> Iterator[MakeWorker]:
         *, maxsize: int = 100, blocking: set[str] | None = None
     ) -> tuple[Worker[str], Recorder]:
         recorder = Recorder(blocking)
-        recorder.worker_name = f"test-{uuid.uuid4().hex}"
+        recorder.worker_name = f"otel-sentry-bridge-test-{uuid.uuid4().hex}"
         worker: Worker[str] = Worker(recorder, maxsize=maxsize, name=recorder.worker_name)
         made.append((worker, recorder))
         return worker, recorder
@@ -135,7 +135,7 @@ def test_queue_accepts_again_once_items_are_handled(make_worker: MakeWorker) -> 
 
 
 def test_no_thread_is_started_before_the_first_submit() -> None:
-    name = f"lazy-{uuid.uuid4().hex}"
+    name = f"otel-sentry-bridge-lazy-{uuid.uuid4().hex}"
     worker: Worker[str] = Worker(lambda item: None, maxsize=10, name=name)
     try:
         assert threads_named(name) == []
@@ -315,7 +315,7 @@ def test_submit_is_refused_after_shutdown(make_worker: MakeWorker) -> None:
 
 
 def test_shutdown_before_any_submit_starts_no_thread() -> None:
-    name = f"never-{uuid.uuid4().hex}"
+    name = f"otel-sentry-bridge-never-{uuid.uuid4().hex}"
     worker: Worker[str] = Worker(lambda item: None, maxsize=10, name=name)
 
     assert worker.shutdown(WAIT) is True

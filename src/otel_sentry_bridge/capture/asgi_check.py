@@ -8,32 +8,32 @@ matches them, which is worth a warning naming the missing package.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from opentelemetry import trace
 
+from ..bridge import active_bridges
+
 __all__ = ["warn_if_untraced_asgi"]
 
-_log = logging.getLogger("otel_sentry_bridge")
-_checked = False
+_KEY = "untraced-asgi"
 
 
 def warn_if_untraced_asgi(request: Any) -> None:
-    """Called with the failed request; checks at most once per process. Never raises."""
-    global _checked
-    if _checked or not _is_asgi(request):
+    """Called with the failed request; warns once per bridge. Never raises."""
+    bridges = active_bridges()
+    if not bridges or bridges[0].warn.seen(_KEY) or not _is_asgi(request):
         return
-    _checked = True
     if trace.get_current_span().get_span_context().is_valid:
         return  # some instrumentation traces this request: nothing to say
     try:
         import opentelemetry.instrumentation.asgi  # noqa: F401
     except ImportError:
-        _log.warning(
+        bridges[0].warn(
+            _KEY,
             "otel-sentry-bridge: this ASGI request has no OpenTelemetry span, so its errors go "
             "to Sentry without a trace that Jaeger knows. The Django instrumentation traces "
-            "ASGI requests only with `pip install opentelemetry-instrumentation-asgi`."
+            "ASGI requests only with `pip install opentelemetry-instrumentation-asgi`.",
         )
     except Exception:
         pass

@@ -45,24 +45,18 @@ from opentelemetry.context import Context
 from opentelemetry.propagate import extract
 from opentelemetry.propagators.textmap import Getter
 
-from .. import attributes as attr
+from ..bridge import active_bridges
 from ..convert.scrub import scrubber_for
-from .api import (
-    already_captured,
-    annotation_key,
-    capture_exception,
-    current_settings,
-    mark_captured,
-)
+from ..setup.config import Settings
+from .api import already_captured, capture_exception, expected_key, mark_captured
 from .celery_task import parameter_names, soft_time_limit_fingerprint, task_extras
-from .log_handler import SpanEventHandler, ensure_installed
-from .store import store
+from .log_handler import SpanEventHandler
+from .record import CaptureRecord, Details
 
 __all__ = ["install", "uninstall"]
 
 _log = logging.getLogger("otel_sentry_bridge")
 _UID = "otel_sentry_bridge.celery."
-_warned = False
 # How a task steers Celery, not errors (Celery >= 5.5 sends task_failure for a Reject).
 _CONTROL_FLOW = (Retry, Ignore, Reject)
 
@@ -101,10 +95,12 @@ def uninstall() -> None:
 
 
 def _warn_once(what: str) -> None:
-    global _warned
-    if not _warned:
-        _warned = True
-        _log.warning("otel-sentry-bridge: %s", what, exc_info=True)
+    """Each problem once per bridge (a broken hook fails for every task alike)."""
+    bridges = active_bridges()
+    if bridges:
+        bridges[0].warn(f"celery: {what}", "otel-sentry-bridge: %s", what, exc_info=True)
+    else:
+        _log.debug("otel-sentry-bridge: %s", what, exc_info=True)
 
 
 # -- task_failure ------------------------------------------------------------------------------
@@ -148,25 +144,39 @@ def _report(
         # ``throws`` check looks at billiard's wrapper, not at the exception): tell the
         # pipeline that copy is for tracing only when the error is expected (an answer of the
         # task), or when it is Celery's stand-in for the exception captured below.
-        store.annotate(annotation_key(span.get_span_context().span_id, exc), {attr.SEND: False})
+        key = expected_key(span.get_span_context().span_id, exc)
+        for bridge in active_bridges():
+            bridge.store.expect(key, CaptureRecord("", send=False))
     if expected:
         _mark_stand_in(exc, raised, None)
         return
     name = str(getattr(task, "name", None) or "celery.task")
     request = _request_of(task, task_id)
-    settings = current_settings()
-    extras = task_extras(
-        task_name=name,
-        task_id=task_id,
-        retries=getattr(request, "retries", None),
-        args=args,
-        kwargs=kwargs,
-        names=parameter_names(getattr(task, "run", None) or task),
-        is_sensitive=scrubber_for(settings.denylist).is_sensitive,
-        fingerprint=(
-            soft_time_limit_fingerprint(name) if isinstance(exc, SoftTimeLimitExceeded) else None
-        ),
+    retries = getattr(request, "retries", None)
+    names = parameter_names(getattr(task, "run", None) or task)
+    fingerprint = (
+        soft_time_limit_fingerprint(name) if isinstance(exc, SoftTimeLimitExceeded) else None
     )
+
+    def details(settings: Settings) -> Details:
+        # The arguments are copied now, on the task's thread, filtered with each bridge's words.
+        extras = task_extras(
+            task_name=name,
+            task_id=task_id,
+            retries=retries,
+            args=args,
+            kwargs=kwargs,
+            names=names,
+            is_sensitive=scrubber_for(settings.denylist).is_sensitive,
+            fingerprint=fingerprint,
+        )
+        return Details(
+            transaction=extras["transaction"],
+            tags=extras["tags"],
+            contexts=extras["contexts"],
+            fingerprint=tuple(extras["fingerprint"]) if extras.get("fingerprint") else None,
+        )
+
     token = None
     if not span.get_span_context().is_valid and request is not None:
         token = _attach_producer_context(request)
@@ -175,7 +185,7 @@ def _report(
             raised,
             mechanism="celery",
             handled=False,
-            extras=extras,
+            details=details,
             # A stand-in's copy on the span is not this exception: record it ourselves.
             recorded_elsewhere=recorded and raised is exc,
             name=name,
@@ -311,7 +321,9 @@ def _filter_failure_logs() -> None:
 
 def _keep_log_handler(**_: Any) -> None:
     try:
-        ensure_installed()  # a no-op unless the zero-code handler was installed
+        for bridge in active_bridges():  # only the zero-code mode installs the handler
+            if bridge.log_installer is not None:
+                bridge.log_installer.ensure()
         _filter_failure_logs()
     except Exception:
         _warn_once("could not re-attach the log handler")
@@ -334,14 +346,14 @@ def _flush_before_exit(**_: Any) -> None:
     """Pool children leave through ``os._exit``: no atexit hook runs, so send now what the
     tracer provider and the bridge still hold (spans for the tracing backend too)."""
     try:
-        from ..processor import active_processors
-
-        deadline = time.monotonic() + current_settings().shutdown_timeout
+        bridges = active_bridges()
+        timeout = max((b.settings.shutdown_timeout for b in bridges), default=2.0)
+        deadline = time.monotonic() + timeout
         flush = getattr(trace.get_tracer_provider(), "force_flush", None)
         if callable(flush):
             flush(_millis_until(deadline))
-        for processor in active_processors():
-            processor.force_flush(_millis_until(deadline))
+        for bridge in bridges:
+            bridge.flush(_millis_until(deadline) / 1000.0)
     except Exception:
         _warn_once("could not flush before a worker process exit")
 

@@ -19,12 +19,14 @@ from typing import Any
 
 from django.core.signals import got_request_exception
 
+from ..convert.routes import route_name
 from ..convert.scrub import FILTERED, scrubber_for
 from ..setup.config import Settings
-from .api import capture_exception, current_settings
+from .api import capture_exception
 from .asgi_check import warn_if_untraced_asgi
+from .record import Details
 
-__all__ = ["install", "request_extras", "uninstall"]
+__all__ = ["install", "request_details", "request_extras", "route_of", "uninstall"]
 
 # Where opentelemetry-instrumentation-django keeps the exception it will record.
 _OTEL_EXCEPTION_KEY = "opentelemetry-instrumentor-django.exception_key"
@@ -47,17 +49,15 @@ def _on_request_exception(sender: Any, request: Any = None, **kwargs: Any) -> No
         if exc is None:
             return
         warn_if_untraced_asgi(request)
-        settings = current_settings()
         meta = getattr(request, "META", None) or {}
         recorded_elsewhere = meta.get(_OTEL_EXCEPTION_KEY) is exc
-        extras = request_extras(request, settings) if request is not None else {}
         event_id = capture_exception(
             exc,
             mechanism="django",
             handled=False,
-            extras=extras,
+            details=(lambda settings: request_details(request, settings)) if request else None,
             recorded_elsewhere=recorded_elsewhere,
-            name=str(extras.get("transaction") or "django.request"),
+            name=route_of(request) or "django.request",
         )
         if event_id and request is not None:
             request.sentry_event_id = event_id
@@ -121,10 +121,35 @@ def _user(request: Any) -> dict[str, str] | None:
     return info or None
 
 
-def request_extras(request: Any, settings: Settings) -> dict[str, Any]:
-    """Sentry ``request``/``user``/``transaction`` from a Django request. Never raises."""
+def request_details(request: Any, settings: Settings) -> Details:
+    """The Sentry details of a Django request for one bridge's settings. Never raises."""
+    extras = request_extras(request, settings)
+    return Details(
+        request=extras.get("request"),
+        user=extras.get("user"),
+        transaction=extras.get("transaction"),
+    )
+
+
+def route_of(request: Any) -> str | None:
+    """The transaction name of the request's route, when it was resolved."""
+    try:
+        return request_extras(request, None).get("transaction")
+    except Exception:
+        return None
+
+
+def request_extras(request: Any, settings: Settings | None) -> dict[str, Any]:
+    """Sentry ``request``/``user``/``transaction`` from a Django request (only the
+    transaction without ``settings``). Never raises."""
     extras: dict[str, Any] = {}
     try:
+        match = getattr(request, "resolver_match", None)
+        route = getattr(match, "route", None) if match is not None else None
+        if route:
+            extras["transaction"] = route_name(str(route))
+        if settings is None:
+            return extras
         info: dict[str, Any] = {"method": request.method}
         url = _url(request)
         if url:
@@ -143,10 +168,6 @@ def request_extras(request: Any, settings: Settings) -> dict[str, Any]:
             if remote:
                 info["env"] = {"REMOTE_ADDR": remote}
         extras["request"] = info
-        match = getattr(request, "resolver_match", None)
-        route = getattr(match, "route", None) if match is not None else None
-        if route:
-            extras["transaction"] = "/" + str(route).lstrip("^/")
         if settings.send_default_pii:
             user = _user(request)
             if user:

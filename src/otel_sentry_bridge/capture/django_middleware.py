@@ -20,14 +20,17 @@ a thread and back for it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from opentelemetry import trace
 
-from .api import REQUEST_DETAILS, capture_exception, current_settings
-from .django_hooks import request_extras
+from ..bridge import active_bridges
+from ..setup.config import Settings
+from .api import REQUEST_DETAILS, capture_exception
+from .django_hooks import request_details, route_of
+from .record import Details
 
 __all__ = ["HEADER", "SentryEventIdMiddleware"]
 
@@ -68,15 +71,15 @@ class SentryEventIdMiddleware:
         return _finish(request, response, context)
 
 
-def _details_of(request: Any) -> Callable[[], Mapping[str, Any]]:
-    """The request's Sentry details (``request``, ``user``, ``transaction``), computed only
-    when a capture asks for them."""
-    return lambda: request_extras(request, current_settings())
+def _details_of(request: Any) -> Callable[[Settings], Details]:
+    """The request's Sentry details (``request``, ``user``, ``transaction``) for a bridge's
+    settings, computed only when a capture asks for them."""
+    return lambda settings: request_details(request, settings)
 
 
 def _finish(request: Any, response: Any, context: trace.SpanContext) -> Any:
     event_id = getattr(request, "sentry_event_id", None)
-    if event_id and current_settings().response_header:
+    if event_id and any(b.settings.response_header for b in active_bridges()):
         response[HEADER] = event_id
     # A FileResponse is left alone: wrapping its file would disable the server's sendfile.
     if getattr(response, "streaming", False) and getattr(response, "file_to_stream", None) is None:
@@ -126,15 +129,14 @@ def _capture_stream_error(exc: BaseException, request: Any, context: trace.SpanC
     """Captured as a failure of the request that streamed: its trace and span (ended by now:
     the event goes straight to the queue), its URL, route and headers."""
     try:
-        extras = _details_of(request)()
         span = trace.NonRecordingSpan(context) if context.is_valid else trace.INVALID_SPAN
         with trace.use_span(span, end_on_exit=False):
             capture_exception(
                 exc,
                 mechanism="django",
                 handled=False,
-                extras=extras,
-                name=str(extras.get("transaction") or "django.request"),
+                details=_details_of(request),
+                name=route_of(request) or "django.request",
             )
     except Exception:  # the stream's own exception is what the server must see
         pass

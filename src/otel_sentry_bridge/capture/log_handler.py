@@ -23,28 +23,22 @@ from typing import Any
 from opentelemetry import trace
 
 from .. import attributes as attr
+from ..bridge import active_bridges, newest_settings
 from ..convert.scrub import scrubber_for
 from ..deliver.worker import is_worker_thread
 from ..safe_repr import safe_repr
-from ..setup.config import Settings
+from ..setup.config import Settings, load_settings
 from .api import (
     already_captured,
     breadcrumb_key,
     capture_exception,
     capture_message,
-    current_settings,
     sentry_level,
 )
+from .record import Details, DetailsSource
 from .snapshot import snapshot_mapping
-from .store import store
 
-__all__ = [
-    "IGNORED_LOGGERS",
-    "SpanEventHandler",
-    "ensure_installed",
-    "install_handler",
-    "uninstall_handler",
-]
+__all__ = ["IGNORED_LOGGERS", "SpanEventHandler", "ignored_logger"]
 
 IGNORED_LOGGERS: tuple[str, ...] = ("otel_sentry_bridge", "opentelemetry", "urllib3", "requests")
 # Django's development server logs every 5xx response line at ERROR: the exception itself is
@@ -79,7 +73,7 @@ class SpanEventHandler(logging.Handler):
         settings: Settings | None = None,
     ) -> None:
         super().__init__(level)
-        base = settings or current_settings()
+        base = settings or newest_settings() or load_settings()
         self.event_level = base.event_level if event_level is None else event_level
         self.breadcrumb_level = (
             base.breadcrumb_level if breadcrumb_level is None else breadcrumb_level
@@ -92,7 +86,6 @@ class SpanEventHandler(logging.Handler):
         self._local = threading.local()
         self._span_counts: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._counts_lock = threading.Lock()
-        self._scrubber = scrubber_for()
 
     def emit(self, record: logging.LogRecord) -> None:
         last_resort = logging.lastResort
@@ -100,7 +93,7 @@ class SpanEventHandler(logging.Handler):
             self._stand_in_for_last_resort(record, last_resort)
         if record.levelno < min(self.event_level, self.breadcrumb_level):
             return
-        if getattr(self._local, "busy", False) or _ignored_logger(record.name):
+        if getattr(self._local, "busy", False) or ignored_logger(record.name):
             return
         if record.name == "django.request" and not record.exc_info:
             # Django's log line for a 4xx/5xx response the view returned on purpose (written
@@ -143,7 +136,7 @@ class SpanEventHandler(logging.Handler):
         if record.levelno >= self.event_level:
             template = _template(record.msg)
             params = _params(record.args)
-            extras = self._extras(record)
+            details = _extra_details(record)
             if exc is not None:
                 capture_exception(
                     exc,
@@ -152,7 +145,7 @@ class SpanEventHandler(logging.Handler):
                     level=level,
                     logger=record.name,
                     logentry=(template, params, formatted),
-                    extras=extras,
+                    details=details,
                     name=record.name,
                 )
             else:
@@ -162,7 +155,7 @@ class SpanEventHandler(logging.Handler):
                     logger=record.name,
                     template=template,
                     params=params,
-                    extras=extras,
+                    details=details,
                     on_span=self._take_span_budget(),
                 )
             return
@@ -177,7 +170,9 @@ class SpanEventHandler(logging.Handler):
             "message": message,
             "timestamp": record.created,
         }
-        store.add_breadcrumb(breadcrumb_key(span.get_span_context()), crumb)
+        key = breadcrumb_key(span.get_span_context())
+        for bridge in active_bridges():
+            bridge.store.add_breadcrumb(key, crumb)
         if span.is_recording() and self._take_span_budget(span):
             span.add_event(
                 attr.LOG_EVENT,
@@ -197,23 +192,25 @@ class SpanEventHandler(logging.Handler):
             self._span_counts[span] = count + 1
         return True
 
-    def _extras(self, record: logging.LogRecord) -> Mapping[str, Any] | None:
-        """``extra=`` values of the record as bounded, scrubbed data (Sentry only): nested
-        mappings keep their structure, so a secret inside them is filtered by its key."""
-        fields = {
-            key: value
-            for key, value in record.__dict__.items()
-            if key not in _RECORD_FIELDS and not key.startswith("_")
-        }
-        if not fields:
-            return None
-        return {"extra": snapshot_mapping(fields, self._scrubber)}
+
+def _extra_details(record: logging.LogRecord) -> DetailsSource:
+    """The record's ``extra=`` values, copied now (they are live objects) as bounded data
+    scrubbed with each bridge's denylist (Sentry only): nested mappings keep their structure,
+    so a secret inside them is filtered by its key."""
+    fields = {
+        key: value
+        for key, value in record.__dict__.items()
+        if key not in _RECORD_FIELDS and not key.startswith("_")
+    }
+    if not fields:
+        return None
+    return lambda settings: Details(extra=snapshot_mapping(fields, scrubber_for(settings.denylist)))
 
 
 _IGNORED_ROOTS = frozenset(IGNORED_LOGGERS)
 
 
-def _ignored_logger(name: str) -> bool:
+def ignored_logger(name: str) -> bool:
     return name.partition(".")[0] in _IGNORED_ROOTS or name in _IGNORED_EXACT
 
 
@@ -251,67 +248,3 @@ def _params(args: Any) -> list[str]:
     if isinstance(args, tuple):
         return [_param(a) for a in args]
     return [safe_repr(args, _MAX_PARAM_CHARS)]
-
-
-# -- zero-code installation -------------------------------------------------------------------
-
-_installed: SpanEventHandler | None = None
-_seen_loggers = -1
-_install_lock = threading.Lock()
-
-
-def install_handler(handler: SpanEventHandler | None = None) -> SpanEventHandler:
-    """Attach ``handler`` to the root logger and to every logger that does not propagate.
-
-    Loggers with ``propagate=False`` (common in Django ``LOGGING``) never hand their records
-    to the root logger; attaching to them is the least invasive way to see their errors
-    (nothing is patched). Call :func:`ensure_installed` later to re-attach after a
-    ``logging.config.dictConfig`` replaced the handlers.
-    """
-    global _installed, _seen_loggers
-    with _install_lock:
-        if handler is None:
-            handler = _installed or SpanEventHandler()
-        _installed = handler
-        _seen_loggers = -1
-    ensure_installed()
-    return handler
-
-
-def uninstall_handler() -> None:
-    global _installed
-    with _install_lock:
-        handler, _installed = _installed, None
-    if handler is None:
-        return
-    for logger in [logging.getLogger(), *_loggers()]:
-        logger.removeHandler(handler)
-
-
-def _loggers() -> list[logging.Logger]:
-    return [
-        logger
-        for logger in list(logging.Logger.manager.loggerDict.values())
-        if isinstance(logger, logging.Logger)
-    ]
-
-
-def ensure_installed() -> None:
-    """Cheap when nothing changed: re-attach the installed handler where logging config
-    removed it. Called at every request start in zero-code mode."""
-    global _seen_loggers
-    handler = _installed
-    if handler is None:
-        return
-    root = logging.getLogger()
-    count = len(logging.Logger.manager.loggerDict)
-    if handler in root.handlers and count == _seen_loggers:
-        return
-    with _install_lock:
-        if handler not in root.handlers:
-            root.addHandler(handler)
-        for logger in _loggers():
-            attach = not logger.propagate and not _ignored_logger(logger.name)
-            if attach and handler not in logger.handlers:
-                logger.addHandler(handler)
-        _seen_loggers = count

@@ -1,16 +1,13 @@
-"""Process-wide, bounded hand-over between the capturing threads and the worker.
+"""A bridge's bounded hand-over between the capturing threads and its worker.
 
-What cannot or must not travel in span attributes goes through here, keyed so the worker can
-find it again:
+Each bridge owns one; hooks write into the store of every active bridge. What cannot or must
+not travel in span attributes goes through here, keyed so the worker can find it again:
 
-- *extras* by event id: user, request details, local variables (sent to Sentry only, never to
-  the tracing backend);
-  extras and annotations are taken once by each processor that will convert the span (with two
-  processors, e.g. two DSNs or a test's CapturingTransport next to the real one, each gets
-  them whole);
-- *annotations* by (span id, exception type, message): our event id and mechanism for an
-  exception that another instrumentation will record on the span itself (so the costly
-  traceback formatting happens once, not twice);
+- *records* by event id: the :class:`~.record.CaptureRecord` of each capture of ours (level,
+  logger, log entry, request, user, local variables: Sentry only, never the tracing backend);
+- *expected* records by (span id, exception type, message): the record of an exception that
+  another instrumentation is about to record on the span itself (the Django and Celery
+  instrumentations do), so the costly traceback formatting happens once, not twice;
 - *breadcrumbs* by trace: recent log records, so an error gets the logs that preceded it even
   when they were on another span or the trace was sampled out;
 - *span records* by trace: compact references to the outgoing calls (HTTP, database, cache)
@@ -20,21 +17,24 @@ find it again:
   LRU) for the worker.
 
 Every map is an LRU with a fixed size: a capture that is never picked up costs a bounded
-amount of memory and then falls out.
+amount of memory and then falls out. Thread-safe; nothing here blocks on I/O.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any, Generic, TypeVar
 
-__all__ = ["AnnotationKey", "CaptureStore", "SpanRecord", "store"]
+from .record import CaptureRecord
+
+__all__ = ["CaptureStore", "ExpectedKey", "SpanRecord"]
 
 _K = TypeVar("_K", bound=Hashable)
 _V = TypeVar("_V")
-AnnotationKey = tuple[int, str, str]
+# (span id, exception type, message) as Span.record_exception writes them.
+ExpectedKey = tuple[int, str, str]
 # (end ns, start ns, name, SpanKind, Status, attributes): a plain tuple, the cheapest thing to
 # build on the ending thread. Only the first item is read here.
 SpanRecord = tuple[int, int, str, Any, Any, Mapping[str, Any]]
@@ -61,17 +61,6 @@ class _Lru(Generic[_K, _V]):
         return len(self._items)
 
 
-def _take(lru: _Lru[_K, list[Any]], key: _K) -> Any:
-    """The value under ``key``, dropped once every reader has taken it."""
-    entry = lru.get(key)
-    if entry is None:
-        return None
-    entry[1] -= 1
-    if entry[1] <= 0:
-        lru.pop(key)
-    return entry[0]
-
-
 class CaptureStore:
     """A span record keeps the span's attributes alive (about 800 bytes): records are kept
     for at most ``max_span_traces`` unfinished traces and ``max_kept_traces`` finished traces
@@ -87,10 +76,8 @@ class CaptureStore:
         max_kept_traces: int = 64,
     ) -> None:
         self._lock = threading.Lock()
-        # value -> [value, takes left]; how many processors will take it (set by processor.py)
-        self.readers: Callable[[], int] = lambda: 1
-        self._extras: _Lru[str, list[Any]] = _Lru(max_events)
-        self._annotations: _Lru[AnnotationKey, list[Any]] = _Lru(max_events)
+        self._records: _Lru[str, CaptureRecord] = _Lru(max_events)
+        self._expected: _Lru[ExpectedKey, CaptureRecord] = _Lru(max_events)
         self._crumbs: _Lru[int, deque[dict[str, Any]]] = _Lru(max_traces)
         # Insertion-ordered dicts (the oldest trace goes first) and lists, not _Lru and deque:
         # this runs on the ending thread for every client span.
@@ -101,27 +88,24 @@ class CaptureStore:
         self._max_kept = max(1, max_kept_traces)
         self._max_breadcrumbs = max_breadcrumbs
 
-    # -- extras --------------------------------------------------------------------------
+    # -- records ---------------------------------------------------------------------------
 
-    def put_extras(self, event_id: str, extras: Mapping[str, Any]) -> None:
-        readers = self.readers()
+    def put(self, record: CaptureRecord) -> None:
         with self._lock:
-            self._extras.put(event_id, [extras, readers])
+            self._records.put(record.event_id, record)
 
-    def take_extras(self, event_id: str) -> Mapping[str, Any] | None:
+    def take(self, event_id: str) -> CaptureRecord | None:
         with self._lock:
-            return _take(self._extras, event_id)  # type: ignore[no-any-return]
+            return self._records.pop(event_id)
 
-    # -- annotations ---------------------------------------------------------------------
-
-    def annotate(self, key: AnnotationKey, attributes: dict[str, Any]) -> None:
-        readers = self.readers()
+    def expect(self, key: ExpectedKey, record: CaptureRecord) -> None:
+        """``record`` is for the exception another instrumentation will record on a span."""
         with self._lock:
-            self._annotations.put(key, [attributes, readers])
+            self._expected.put(key, record)
 
-    def take_annotation(self, key: AnnotationKey) -> dict[str, Any] | None:
+    def take_expected(self, key: ExpectedKey) -> CaptureRecord | None:
         with self._lock:
-            return _take(self._annotations, key)  # type: ignore[no-any-return]
+            return self._expected.pop(key)
 
     # -- breadcrumbs ---------------------------------------------------------------------
 
@@ -188,6 +172,3 @@ def _put_bounded(items: dict[_K, _V], key: _K, value: _V, limit: int) -> None:
     if key not in items and len(items) >= limit:
         del items[next(iter(items))]
     items[key] = value
-
-
-store = CaptureStore()

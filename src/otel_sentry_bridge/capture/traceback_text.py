@@ -12,11 +12,51 @@ from __future__ import annotations
 import sys
 import traceback
 
-__all__ = ["exception_text", "stacktrace"]
+from ..safe_repr import safe_repr
+
+__all__ = [
+    "exception_attributes",
+    "exception_message",
+    "exception_text",
+    "exception_type_name",
+    "stacktrace",
+]
 
 _CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
 _CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
 _MAX_CHAIN = 100
+
+
+def exception_type_name(exc_type: type[BaseException]) -> str:
+    """The ``exception.type`` OTel's ``record_exception`` writes for this class."""
+    module = exc_type.__module__
+    qualname = exc_type.__qualname__
+    return f"{module}.{qualname}" if module and module != "builtins" else qualname
+
+
+def exception_message(exc: BaseException) -> str:
+    """``str(exc)``, as ``record_exception`` writes it; a placeholder when that raises."""
+    try:
+        return str(exc)
+    except Exception:
+        return safe_repr(exc)
+
+
+def exception_attributes(exc: BaseException, *, full: bool = False) -> dict[str, str]:
+    """OTel's ``exception.*`` attributes of ``exc``. ``full``: the stack trace as Python
+    prints it, source lines included (the worker, which has time); else the cheap text."""
+    if full:
+        try:
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        except Exception:
+            text = stacktrace(exc)
+    else:
+        text = stacktrace(exc)
+    return {
+        "exception.type": exception_type_name(type(exc)),
+        "exception.message": exception_message(exc),
+        "exception.stacktrace": text,
+    }
 
 
 def exception_text(exc: BaseException) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .model import SpanView
+from .routes import route_name
 
 __all__ = [
     "db_statement",
@@ -18,7 +19,10 @@ __all__ = [
     "span_op",
     "span_status",
     "transaction_name",
+    "transaction_name_and_source",
+    "transaction_source",
     "url_parts",
+    "url_path",
 ]
 
 
@@ -102,11 +106,49 @@ def span_status(span: SpanView) -> str:
 
 
 def transaction_name(span: SpanView) -> str:
-    """``http.route`` (``/orders/<int:id>/``) or the span name."""
-    route = span.attributes.get("http.route")
+    """The route (``/orders/<int:id>/``, ``/api/orders/{pk}/``), else the URL path of a
+    server span, else the span name."""
+    return transaction_name_and_source(span)[0]
+
+
+def transaction_name_and_source(span: SpanView) -> tuple[str, str]:
+    """The transaction name and its Sentry ``transaction_info.source``, as sentry-sdk's
+    Django integration gives them: ``route`` for the matched route (``http.route``,
+    regular expressions made readable by :func:`~.routes.route_name`), ``url`` for the path
+    of a request no route matched (Sentry groups those names itself), ``custom`` for the
+    span name."""
+    attributes = span.attributes
+    route = attributes.get("http.route")
     if route:
-        return "/" + str(route).lstrip("^/")  # Django's routes have no leading slash
-    return span.name
+        return route_name(str(route)), "route"
+    if span.kind.upper() == "SERVER" and http_method(attributes) is not None:
+        path = url_path(attributes)
+        if path:
+            return path, "url"
+    return span.name, "custom"
+
+
+def transaction_source(span: SpanView) -> str:
+    """The ``transaction_info.source`` of :func:`transaction_name`."""
+    return transaction_name_and_source(span)[1]
+
+
+def url_path(attributes: Mapping[str, Any]) -> str | None:
+    """The path of the request's URL (no query), in whichever conventions the span uses."""
+    path = _first(attributes, "url.path")
+    if path is None:
+        target = _first(attributes, "http.target")
+        if target is None:
+            target = _first(attributes, "url.full", "http.url")
+        if target is not None:
+            path = str(target).partition("?")[0].partition("#")[0]
+    path = str(path) if path is not None else ""
+    if path and not path.startswith("/"):  # an absolute URL (a proxy's request target)
+        try:
+            path = urlsplit(path).path
+        except ValueError:
+            return None
+    return path if path.startswith("/") else None
 
 
 def url_parts(attributes: Mapping[str, Any]) -> tuple[str | None, str | None]:

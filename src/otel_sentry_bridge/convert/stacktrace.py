@@ -6,6 +6,14 @@ the chain (root cause first, as Python prints them), each with its frames (outer
 and the members of exception groups. Pure: text in, dataclasses out. It never raises on odd
 input: unknown lines are skipped, a string cut short by an attribute length limit yields the
 frames that survived.
+
+What sentry-sdk reads from the traceback object, and Python's text abbreviates or adds, is
+restored: a ``[Previous line repeated N more times]`` line stands for N more copies of the frame
+above it (up to :data:`MAX_REPEATED_FRAMES` per exception: an event keeps the first and last
+50 frames anyway); a SyntaxError's location block (``File "x.py", line 3`` without ``in``, the
+offending line, carets) is where the syntax error is, not a frame, and goes back into the
+message as ``str()`` writes it; an exception group's ``(N sub-exceptions)`` suffix, which
+sentry-sdk does not send, is not part of its message.
 """
 
 from __future__ import annotations
@@ -13,7 +21,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["ParsedException", "ParsedFrame", "parse_stacktrace", "split_type"]
+__all__ = [
+    "MAX_REPEATED_FRAMES",
+    "ParsedException",
+    "ParsedFrame",
+    "group_message",
+    "parse_stacktrace",
+    "split_type",
+]
+
+MAX_REPEATED_FRAMES = 200  # frames added per exception for "[Previous line repeated N ...]"
 
 _CAUSE = "The above exception was the direct cause of the following exception:"
 _CONTEXT = "During handling of the above exception, another exception occurred:"
@@ -24,7 +41,9 @@ _TRACEBACK_HEADERS = (
 _FRAME = re.compile(r'^\s*File "(?P<path>.*)", line (?P<lineno>\d+)(?:, in (?P<function>.*))?$')
 _GROUP_START = re.compile(r"^\+ Exception Group Traceback \(most recent call last\):$")
 _GROUP_SEPARATOR = re.compile(r"^\+[-+]*-+ (?:\d+|\.\.\.) -+$|^\+-+$")
-_REPEATED = re.compile(r"^\s*\[Previous line repeated \d+ more times?\]$")
+_REPEATED = re.compile(r"^\s*\[Previous line repeated (?P<count>\d+) more times?\]$")
+# What BaseExceptionGroup.__str__ adds to the group's message.
+_GROUP_SUFFIX = re.compile(r" \(\d+ sub-exceptions?\)$", re.MULTILINE)
 # A marker line under a source line in 3.11+: only carets, tildes and spaces.
 _MARKERS = re.compile(r"^\s*[\^~\s]+$")
 
@@ -50,6 +69,16 @@ class ParsedException:
     chained: str | None = None  # "cause" | "context" | None
     is_group: bool = False
     children: list[ParsedException] = field(default_factory=list)
+
+
+def group_message(message: str, printed: str | None) -> str:
+    """``msg (2 sub-exceptions)`` -> ``msg``, as sentry-sdk sends a group's message. When the
+    message printed before (without the suffix) is this one followed by more lines, those are
+    the group's notes (``add_note``), which ``str()`` lacks: they are kept."""
+    message = _GROUP_SUFFIX.sub("", message, count=1)
+    if printed is not None and printed.startswith(message + "\n"):
+        return printed
+    return message
 
 
 def split_type(qualified: str) -> tuple[str | None, str]:
@@ -114,6 +143,8 @@ def _parse_plain(lines: list[str]) -> ParsedException | None:
     frames: list[ParsedFrame] = []
     exc_lines: list[str] = []
     pending: tuple[str, int, str | None] | None = None
+    location: tuple[str, int] | None = None  # a SyntaxError's file and line
+    repeats_left = MAX_REPEATED_FRAMES
     in_traceback = False
     for raw in lines:
         stripped = raw.strip()
@@ -124,7 +155,13 @@ def _parse_plain(lines: list[str]) -> ParsedException | None:
         if match and (in_traceback or raw.startswith("  ")) and not exc_lines:
             if pending:
                 frames.append(ParsedFrame(*pending, None))
-            pending = (match["path"], int(match["lineno"]), match["function"])
+                pending = None
+            if match["function"] is None:
+                # Every frame is printed with ``, in <function>``; a bare ``File "x",
+                # line N`` is the location of a SyntaxError, its source and carets follow.
+                location = (match["path"], int(match["lineno"]))
+            else:
+                pending = (match["path"], int(match["lineno"]), match["function"])
             continue
         if raw.startswith("    ") and not exc_lines:
             # Source line under a frame, or the caret markers below it.
@@ -132,9 +169,17 @@ def _parse_plain(lines: list[str]) -> ParsedException | None:
                 frames.append(ParsedFrame(*pending, stripped))
                 pending = None
             continue
-        if _REPEATED.match(raw) and not exc_lines:
+        repeated = _REPEATED.match(raw) if not exc_lines else None
+        if repeated:
+            if pending:
+                frames.append(ParsedFrame(*pending, None))
+                pending = None
+            if frames and repeats_left > 0:
+                count = min(int(repeated["count"]), repeats_left)
+                frames.extend([frames[-1]] * count)
+                repeats_left -= count
             continue
-        if raw.startswith("  ") and not exc_lines and (pending or frames):
+        if raw.startswith("  ") and not exc_lines and (pending or frames or location):
             continue  # SyntaxError's source/caret lines, or a frame line cut short
         exc_lines.append(raw)
     if pending:
@@ -142,7 +187,19 @@ def _parse_plain(lines: list[str]) -> ParsedException | None:
     if not exc_lines and not frames:
         return None
     exc_type, message = _split_exception_line(exc_lines)
+    if location is not None and exc_lines:
+        message = _with_location(message, *location)
     return ParsedException(type=exc_type, message=message, frames=frames)
+
+
+def _with_location(message: str, path: str, lineno: int) -> str:
+    """A SyntaxError's printed message with its location, as ``str()`` writes it (and so as
+    sentry-sdk sends it): ``invalid syntax (views.py, line 3)``; notes stay below."""
+    first, newline, rest = message.partition("\n")
+    suffix = f" ({path.rpartition('/')[2]}, line {lineno})"
+    if first.endswith(suffix):
+        return message
+    return f"{first}{suffix}{newline}{rest}"
 
 
 def _split_exception_line(lines: list[str]) -> tuple[str, str]:
@@ -203,6 +260,7 @@ def _parse_group(lines: list[str]) -> ParsedException | None:
     if group is None:
         return None
     group.is_group = True
+    group.message = group_message(group.message, None)
     if first is None:
         return group
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .breadcrumbs import scrubbed_url
-from .event import ConvertContext, common_fields
+from .breadcrumbs import scrubbed_statement, scrubbed_url
+from .context import ConvertContext
+from .event import common_fields
 from .model import SpanView
 from .scrub import FILTERED, Scrubber, value_text
 from .semantics import db_statement, http_method, span_op, span_status
@@ -49,7 +50,7 @@ def span_description(span: SpanView, scrubber: Scrubber) -> str:
         return f"{method} {url}" if url else span.name
     statement = db_statement(attributes)
     if statement:
-        return scrubber.free_text(statement)
+        return scrubbed_statement(statement, scrubber)
     return span.name
 
 
@@ -62,7 +63,7 @@ def _value(key: str, value: Any, scrubber: Scrubber) -> Any:
         if key in _QUERY_KEYS:
             value = scrubber.query_string(value)
         elif key in _STATEMENT_KEYS:
-            return scrubber.free_text(value)
+            return scrubbed_statement(value, scrubber)
         return value_text(value)
     if isinstance(value, (tuple, list)):
         return [value_text(v) if isinstance(v, str) else v for v in value]
@@ -113,8 +114,6 @@ def build_transaction(
         "timestamp": max(_seconds(root.end_time_ns), start),
         **common_fields(root, ctx),
     }
-    source = "route" if root.attributes.get("http.route") else "custom"
-    event["transaction_info"] = {"source": source}
     trace_id = _hex(root.trace_id, 32)
     ordered = sorted(spans, key=lambda s: (s.start_time_ns or 0, s.end_time_ns or 0))
     pii = ctx.settings.send_default_pii

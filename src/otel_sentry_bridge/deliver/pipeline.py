@@ -21,20 +21,24 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import attributes as attr
-from ..capture.api import DirectCapture
-from ..capture.store import CaptureStore, store
+from ..capture.record import CaptureRecord, DirectCapture
+from ..capture.store import CaptureStore
+from ..capture.traceback_text import exception_attributes
 from ..capture.transactions import TransactionBatch
 from ..convert.breadcrumbs import span_breadcrumb
-from ..convert.event import ConvertContext, Identity, build_events, sdk_info
+from ..convert.context import ConvertContext, sdk_info
+from ..convert.event import build_event
 from ..convert.filters import IgnoredTypes
 from ..convert.frames import CodeLayout
 from ..convert.limits import enforce_limits
 from ..convert.model import EventView, SpanView
-from ..convert.scrub import scrub_event, scrubber_for
+from ..convert.scrub import Scrubber, scrub_event, scrubber_for
+from ..convert.select import Identity, select_events
 from ..convert.spans import record_view, span_view
 from ..convert.transaction import build_transaction
 from ..setup.config import Settings, before_send_takes_hint
 from ..setup.dsn import Dsn
+from ..warn_once import WarnOnce
 from .compress import gzip_body
 from .envelope import event_envelope
 from .sender import Delivery
@@ -60,30 +64,25 @@ def _runtime() -> dict[str, str]:
     }
 
 
-def convert_context(settings: Settings, capture_store: CaptureStore = store) -> ConvertContext:
+def convert_context(settings: Settings) -> ConvertContext:
     """The conversion's view of this process (reads ``sys.path`` and the host name once)."""
-    scrubber = scrubber_for(settings.denylist)
-
-    def span_breadcrumbs_for(trace_id: int, until_ns: int) -> list[dict[str, Any]]:
-        crumbs = []
-        seen: set[tuple[int, int, str]] = set()
-        for record in capture_store.spans(trace_id, until_ns):
-            key = record[:3]  # (end, start, name): the same span stored by two processors
-            if key not in seen:
-                seen.add(key)
-                crumbs.append(span_breadcrumb(record_view(record), scrubber))
-        return crumbs
-
     return ConvertContext(
         settings=settings,
         layout=CodeLayout.current(settings.in_app_include, settings.in_app_exclude),
         read_source=SourceCache(),
         hostname=socket.gethostname(),
         runtime=_runtime(),
-        extras_for=capture_store.take_extras,
-        breadcrumbs_for=capture_store.breadcrumbs,
-        span_breadcrumbs_for=span_breadcrumbs_for,
     )
+
+
+def span_breadcrumbs(
+    capture_store: CaptureStore, trace_id: int, until_ns: int, scrubber: Scrubber
+) -> list[dict[str, Any]]:
+    """Breadcrumbs of the trace's client spans that ended up to ``until_ns``, oldest first."""
+    return [
+        span_breadcrumb(record_view(record), scrubber)
+        for record in capture_store.spans(trace_id, until_ns)
+    ]
 
 
 def envelope_for(event: Mapping[str, Any], dsn: Dsn | None) -> bytes:
@@ -125,15 +124,16 @@ class Pipeline:
         settings: Settings,
         dsn: Dsn | None,
         delivery: Delivery,
-        *,
-        capture_store: CaptureStore = store,
+        capture_store: CaptureStore,
+        warn: WarnOnce,
     ) -> None:
         self.settings = settings
         self._dsn = dsn
         self.delivery = delivery
         self._ignored = IgnoredTypes(settings.ignored_exceptions)
-        self._ctx = convert_context(settings, capture_store)
+        self._ctx = convert_context(settings)
         self._store = capture_store
+        self._warn = warn
         self._scrubber = scrubber_for(settings.denylist)
         # (trace id, capture id or signature) -> _CAPTURED / _ANONYMOUS, the newest last
         self._sent: OrderedDict[tuple[int, object], str] = OrderedDict()
@@ -144,7 +144,6 @@ class Pipeline:
         self._hint = settings.before_send is not None and before_send_takes_hint(
             settings.before_send
         )
-        self._warned: set[str] = set()  # problems that repeat per event are logged once
 
     def __call__(self, item: ReadableSpan | DirectCapture | TransactionBatch) -> None:
         if isinstance(item, TransactionBatch):
@@ -152,15 +151,30 @@ class Pipeline:
             return
         try:
             view = self._direct_view(item) if isinstance(item, DirectCapture) else span_view(item)
-            view = self._with_annotations(view)
-            built = build_events(view, self._ctx)
+            view, records = self._records_of(view)
+            selected = select_events(view)
         except Exception:
             # The span's errors could not be read at all: at least one error is lost.
             self._internal_loss()
             return
-        for identity, event in built:
+        store = self._store
+        for one in selected:
             try:
-                self._process(view.trace_id, identity, event)
+                record = records.get(one.identity.capture_id or "")
+                at_ns = one.event.timestamp_ns
+                event = build_event(
+                    view,
+                    one,
+                    self._ctx,
+                    record=record,
+                    log_crumbs=store.breadcrumbs(view.trace_id, at_ns / 1e9),
+                    span_crumbs=(
+                        span_breadcrumbs(store, view.trace_id, at_ns, self._scrubber)
+                        if self.settings.max_breadcrumbs
+                        else ()
+                    ),
+                )
+                self._process(view.trace_id, one.identity, event)
             except Exception:
                 # A bug of ours, or data from before_send we cannot encode: this event is
                 # lost, but counted and reported like any other loss, and the span's other
@@ -169,7 +183,7 @@ class Pipeline:
 
     def _internal_loss(self) -> None:
         self.record_loss("internal_sdk_error")
-        self._warn_once(
+        self._warn(
             "internal",
             "otel-sentry-bridge: failed to process an event; dropped "
             "(counted as internal_sdk_error)",
@@ -178,7 +192,10 @@ class Pipeline:
 
     @staticmethod
     def _direct_view(capture: DirectCapture) -> SpanView:
-        attributes = {**capture.attributes, **capture.stacktrace_attributes()}
+        attributes = dict(capture.attributes)
+        if capture.exception is not None:
+            # Formatted here, with source lines, not on the request thread that captured it.
+            attributes.update(exception_attributes(capture.exception, full=True))
         name = "exception" if capture.exception is not None else attr.LOG_EVENT
         return SpanView(
             trace_id=capture.trace_id,
@@ -190,26 +207,39 @@ class Pipeline:
             events=(EventView(name, capture.timestamp_ns, attributes),),
         )
 
-    def _with_annotations(self, view: SpanView) -> SpanView:
-        """Attach the event ids and mechanisms our hooks left for exceptions that another
-        instrumentation recorded on the span."""
-        events = list(view.events)
+    def _records_of(self, view: SpanView) -> tuple[SpanView, dict[str, CaptureRecord]]:
+        """The records our hooks left for the span's events, by event id (taken from the
+        store: each bridge converts a span once). An exception another instrumentation
+        recorded gets the event id of the record waiting for it; one recorded for tracing
+        only (``send=False``) is left out of the view."""
+        records: dict[str, CaptureRecord] = {}
+        events: list[EventView] = []
         changed = False
-        for index, event in enumerate(events):
-            if event.name != "exception" or attr.EVENT_ID in event.attributes:
-                continue
-            key = (
-                view.span_id,
-                str(event.attributes.get(attr.EXCEPTION_TYPE, "")),
-                str(event.attributes.get(attr.EXCEPTION_MESSAGE, "")),
-            )
-            annotation = self._store.take_annotation(key)
-            if annotation:
-                events[index] = EventView(
-                    event.name, event.timestamp_ns, {**event.attributes, **annotation}
+        for event in view.events:
+            event_id = event.attributes.get(attr.EVENT_ID)
+            if event.name == "exception" and event_id is None:
+                key = (
+                    view.span_id,
+                    str(event.attributes.get(attr.EXCEPTION_TYPE, "")),
+                    str(event.attributes.get(attr.EXCEPTION_MESSAGE, "")),
                 )
-                changed = True
-        return dataclasses.replace(view, events=tuple(events)) if changed else view
+                expected = self._store.take_expected(key)
+                if expected is not None:
+                    changed = True
+                    if not expected.send:
+                        continue
+                    records[expected.event_id] = expected
+                    event = EventView(
+                        event.name,
+                        event.timestamp_ns,
+                        {**event.attributes, attr.EVENT_ID: expected.event_id},
+                    )
+            elif isinstance(event_id, str):
+                record = self._store.take(event_id)
+                if record is not None:
+                    records[event_id] = record
+            events.append(event)
+        return (dataclasses.replace(view, events=tuple(events)) if changed else view), records
 
     @property
     def sent_count(self) -> int:
@@ -217,13 +247,6 @@ class Pipeline:
 
     def record_loss(self, reason: str, quantity: int = 1, category: str = "error") -> None:
         self.delivery.record_loss(reason, category, quantity)
-
-    def _warn_once(self, key: str, message: str, *, exc_info: bool = False) -> None:
-        # The same cause fails every event alike: one line (and traceback) says it all, the
-        # loss counts say how often.
-        if key not in self._warned:
-            self._warned.add(key)
-            _log.warning(message, exc_info=exc_info)
 
     def _seen(self, trace_id: int, identity: Identity) -> bool:
         """True when this error of the trace was already reported from another span.
@@ -291,7 +314,7 @@ class Pipeline:
         except Exception:
             # Dropped, as sentry-sdk does: before_send is often the privacy filter, and an
             # event it could not filter must not go out as it is.
-            self._warn_once(
+            self._warn(
                 "before_send raised",
                 "otel-sentry-bridge: before_send raised; the events it fails on are dropped",
                 exc_info=True,
@@ -300,7 +323,7 @@ class Pipeline:
         if result is None:
             return None
         if not isinstance(result, Mapping):
-            self._warn_once(
+            self._warn(
                 "before_send result",
                 "otel-sentry-bridge: before_send must return the event or None, not "
                 f"{type(result).__name__}; such events are dropped",

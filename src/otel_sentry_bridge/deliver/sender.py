@@ -30,16 +30,18 @@ import random
 import threading
 import time
 import weakref
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from ..warn_once import WarnOnce
 from .envelope import client_report_item, encode_envelope
 from .http import SendResult, Transport
+from .outbox import Item, Outbox
 from .ratelimit import RateLimits
 from .retry import Backoff, classify
-from .spool import Spool, SpoolEntry
+from .spool import Spool
+from .worker import THREAD_PREFIX
 
 __all__ = ["Delivery"]
 
@@ -49,15 +51,6 @@ _SPOOL_BATCH = 20
 # Of the shutdown budget, kept back from the flush for the final client report, so that a
 # flush cut short by a backlog still leaves time to tell the server what was lost.
 _FINAL_REPORT_RESERVE = 0.25
-
-
-@dataclass
-class _Item:
-    data: bytes
-    category: str
-    first_failure: float | None = None
-    attempts: int = 0
-    entry: SpoolEntry | None = None  # set when the envelope came from the spool
 
 
 class Delivery:
@@ -82,7 +75,7 @@ class Delivery:
         self.lost: Counter[tuple[str, str]] = Counter()
         self._reported: Counter[tuple[str, str]] = Counter()
         self.sent = 0
-        self._warned: set[str] = set()
+        self._warn = WarnOnce(_log)
         self._closed = False
         self._report_due = False  # set by shutdown once every loss is counted
         self._reset()
@@ -94,8 +87,7 @@ class Delivery:
     def _reset(self) -> None:
         self._pid = os.getpid()
         self._cond = threading.Condition(threading.Lock())
-        self._outbox: deque[_Item] = deque()
-        self._outbox_bytes = 0
+        self._outbox = Outbox(self._max_pending, self._max_pending_bytes)
         self._in_flight = 0
         self._limits = RateLimits()
         self._degraded_until: float | None = None  # retry time after a failure
@@ -134,7 +126,7 @@ class Delivery:
             if to_disk and category != "error":  # never spooled
                 self.lost[("network_error", category)] += 1
                 return False
-            if not to_disk and self._hold_locked(_Item(data, category)):
+            if not to_disk and self._hold_locked(Item(data, category)):
                 return self._ensure_thread_locked()
         # Degraded with a spool (to disk at once: a crash then loses nothing), or the outbox
         # is full. Disk I/O outside the lock.
@@ -143,20 +135,15 @@ class Delivery:
             return True
         # The spool refused it (unusable or full): it waits in memory, as without a spool.
         with self._cond:
-            if not self._closed and self._hold_locked(_Item(data, category)):
+            if not self._closed and self._hold_locked(Item(data, category)):
                 return self._ensure_thread_locked()
             self.lost[("network_error" if self._closed else "queue_overflow", category)] += 1
             return False
 
-    def _hold_locked(self, item: _Item) -> bool:
-        """Append ``item`` to the outbox if it has room for it."""
-        if (
-            len(self._outbox) >= self._max_pending
-            or self._outbox_bytes + len(item.data) > self._max_pending_bytes
-        ):
+    def _hold_locked(self, item: Item) -> bool:
+        """Append ``item`` to the outbox if it has room for it (and wake the sender)."""
+        if not self._outbox.hold(item):
             return False
-        self._outbox.append(item)
-        self._outbox_bytes += len(item.data)
         self._cond.notify_all()
         return True
 
@@ -181,20 +168,16 @@ class Delivery:
         drained = self.flush(timeout - min(_FINAL_REPORT_RESERVE, timeout / 4))
         with self._cond:
             self._closed = True
-            left = list(self._outbox)
-            self._outbox.clear()
-            self._outbox_bytes = 0
+            left = self._outbox.drain()
             self._cond.notify_all()
         lost = 0
-        spool = self._spool
+        spool_open = self._spool is not None
         for item in left:
-            if item.entry is not None and spool is not None:
-                spool.release(item.entry)
-                continue
-            if spool is not None and item.category == "error":
-                if spool.put(item.data):
+            if item.entry is not None or spool_open:
+                if self._to_spool(item):
                     continue
-                spool = None  # refused: the rest would fail alike, and the exit is waiting
+                if item.category == "error":
+                    spool_open = False  # refused: the rest would fail alike, and the exit waits
             self.record_loss("network_error", item.category)
             lost += 1
         if lost:
@@ -228,6 +211,15 @@ class Delivery:
     def close(self) -> None:
         self._transport.close()
 
+    def wait_stopped(self, timeout: float) -> bool:
+        """After shutdown: wait until the sender thread has finished (True), at most
+        ``timeout`` seconds."""
+        thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
     # -- sender thread ---------------------------------------------------------------------
 
     def _ensure_thread(self) -> bool:
@@ -237,14 +229,11 @@ class Delivery:
     def _ensure_thread_locked(self) -> bool:
         if self._thread is not None:
             return True
-        thread = threading.Thread(target=self._run, name="otel-sentry-bridge-sender", daemon=True)
+        thread = threading.Thread(target=self._run, name=f"{THREAD_PREFIX}-sender", daemon=True)
         try:
             thread.start()
         except RuntimeError:  # interpreter shutting down
             return False
-        from .worker import register_worker_thread
-
-        register_worker_thread(thread)
         self._thread = thread
         return True
 
@@ -267,7 +256,7 @@ class Delivery:
                         self._cond.notify_all()
             self._maybe_report()
 
-    def _next_item(self) -> tuple[_Item | None, bool]:
+    def _next_item(self) -> tuple[Item | None, bool]:
         """(item to send now, closed). Waits for work, a retry time or a rate limit to end,
         and returns (None, False) at least every report interval. Once closed, returns
         (None, True) when shutdown has counted what it could not keep."""
@@ -294,10 +283,9 @@ class Delivery:
             return self._limits.remaining("error", now)
         return 0.0
 
-    def _take_locked(self) -> _Item | None:
-        if self._outbox:
-            item = self._outbox.popleft()
-            self._outbox_bytes -= len(item.data)
+    def _take_locked(self) -> Item | None:
+        item = self._outbox.take()
+        if item is not None:
             return item
         if self._spool is None:
             return None
@@ -315,14 +303,13 @@ class Delivery:
             for entry in entries:
                 self._spool.release(entry)
             return None
-        items = [_Item(e.data, "error", entry=e) for e in entries]
+        items = [Item(e.data, "error", entry=e) for e in entries]
         first, rest = items[0], items[1:]
         for item in rest:
-            self._outbox.append(item)
-            self._outbox_bytes += len(item.data)
+            self._outbox.claimed(item)
         return first
 
-    def _attempt_send(self, item: _Item) -> None:
+    def _attempt_send(self, item: Item) -> None:
         if item.category != "error" and self._limits.is_limited(item.category, self._clock()):
             self._drop(item, "ratelimit_backoff")
             return
@@ -335,7 +322,7 @@ class Delivery:
             self._on_sent(item)
         elif outcome == "rejected":
             self._drop(item, "send_error")
-            self._warn_once(
+            self._warn(
                 f"rejected-{result.status}",
                 "otel-sentry-bridge: the server rejected an event: HTTP %s %s",
                 result.status,
@@ -346,7 +333,7 @@ class Delivery:
         else:
             self._on_failure(item, result, now, rate_limited=outcome == "rate_limited")
 
-    def _on_sent(self, item: _Item) -> None:
+    def _on_sent(self, item: Item) -> None:
         if item.entry is not None and self._spool is not None:
             self._spool.ack(item.entry)
         with self._cond:
@@ -354,17 +341,16 @@ class Delivery:
             recovered = self._degraded_until is not None
             self._degraded_until = None
             self._attempt = 0
-        if recovered and "unreachable" in self._warned:
-            self._warned.discard("unreachable")  # warn again at the next outage
+        if recovered and self._warn.forget("unreachable"):  # warn again at the next outage
             _log.info("otel-sentry-bridge: Sentry reachable again; delivery resumed")
 
-    def _drop(self, item: _Item, reason: str) -> None:
+    def _drop(self, item: Item, reason: str) -> None:
         if item.entry is not None and self._spool is not None:
             self._spool.ack(item.entry)
         self.record_loss(reason, item.category)
 
     def _on_failure(
-        self, item: _Item, result: SendResult, now: float, *, rate_limited: bool
+        self, item: Item, result: SendResult, now: float, *, rate_limited: bool
     ) -> None:
         item.attempts += 1
         if item.first_failure is None:
@@ -381,20 +367,12 @@ class Delivery:
         if closed:
             # In flight when shutdown gave up, and perhaps failed only because shutdown then
             # closed the transport under it: our own doing, not an outage to warn about.
-            if item.entry is not None and self._spool is not None:
-                self._spool.release(item.entry)
-            elif self._spool is None or not self._spool.put(item.data):
+            if not self._to_spool(item):
                 self.record_loss("network_error", item.category)
             return
-        spooled = False
-        if self._spool is not None:
-            if item.entry is not None:
-                self._spool.release(item.entry)
-                spooled = True
-            else:
-                spooled = self._spool.put(item.data)
+        spooled = self._to_spool(item)
         if not rate_limited:
-            self._warn_once(
+            self._warn(
                 "unreachable",
                 "otel-sentry-bridge: Sentry unreachable (%s); will retry%s",
                 result.error or f"HTTP {result.status}",
@@ -411,8 +389,7 @@ class Delivery:
             if self._closed:  # in flight when shutdown gave up: nobody will send it now
                 self.lost[("network_error", item.category)] += 1
                 return
-            self._outbox.appendleft(item)  # at the head, to retry first
-            self._outbox_bytes += len(item.data)
+            self._outbox.put_back(item)  # at the head, to retry first
 
     def _spill_outbox(self) -> None:
         """Degraded with a spool: what waits in memory goes to disk now, oldest first, until
@@ -422,20 +399,33 @@ class Delivery:
             with self._cond:
                 if not self._outbox:
                     return
-                item = self._outbox.popleft()
-                self._outbox_bytes -= len(item.data)
-            if item.entry is not None:
-                self._spool.release(item.entry)
-            elif item.category != "error":
+                item = self._outbox.take()
+                if item is None:
+                    return
+            if self._to_spool(item):
+                continue
+            if item.category != "error":  # never spooled: sent once or not at all
                 self.record_loss("network_error", item.category)
-            elif not self._spool.put(item.data):
-                with self._cond:
-                    if self._closed:  # shutdown came meanwhile and did not see this one
-                        self.lost[("network_error", item.category)] += 1
-                    else:
-                        self._outbox.appendleft(item)
-                        self._outbox_bytes += len(item.data)
-                return
+                continue
+            with self._cond:
+                if self._closed:  # shutdown came meanwhile and did not see this one
+                    self.lost[("network_error", item.category)] += 1
+                else:
+                    self._outbox.put_back(item)
+            return
+
+    def _to_spool(self, item: Item) -> bool:
+        """The one way an envelope that cannot be sent now goes to disk: an envelope claimed
+        from the spool goes back to it, a new error envelope into it. False when there is no
+        spool, the envelope is not an error, or the spool refuses it (it is then kept in
+        memory, or counted lost, by the caller)."""
+        spool = self._spool
+        if spool is None:
+            return False
+        if item.entry is not None:
+            spool.release(item.entry)
+            return True
+        return item.category == "error" and spool.put(item.data)
 
     # -- client reports ----------------------------------------------------------------------
 
@@ -465,9 +455,3 @@ class Delivery:
         if not result.ok:
             with self._cond:
                 self._reported.subtract(delta)  # try again with the next report
-
-    def _warn_once(self, key: str, message: str, *args: object) -> None:
-        if key in self._warned:
-            return
-        self._warned.add(key)
-        _log.warning(message, *args)

@@ -44,10 +44,18 @@ def _linux_start_time(self_stat: str, proc_stat: str, ticks_per_second: int) -> 
     fields = rest.split()
     if not paren or len(fields) < 20 or not fields[19].isdigit():  # fields[0] is field 3
         return None
-    boot = [line.split() for line in proc_stat.splitlines() if line.startswith("btime ")]
-    if len(boot) != 1 or len(boot[0]) != 2 or not boot[0][1].isdigit() or ticks_per_second <= 0:
+    boot = _boot_time(proc_stat)
+    if boot is None or ticks_per_second <= 0:
         return None
-    return int(boot[0][1]) + int(fields[19]) / ticks_per_second
+    return boot + int(fields[19]) / ticks_per_second
+
+
+def _boot_time(proc_stat: str) -> int | None:
+    """``btime`` of ``/proc/stat``: when the machine booted, whole seconds since the epoch."""
+    boot = [line.split() for line in proc_stat.splitlines() if line.startswith("btime ")]
+    if len(boot) != 1 or len(boot[0]) != 2 or not boot[0][1].isdigit():
+        return None
+    return int(boot[0][1])
 
 
 def process_start_time(fallback: float) -> float:
@@ -64,7 +72,21 @@ def process_start_time(fallback: float) -> float:
             )
     except (OSError, ValueError):
         return fallback
-    return fallback if started is None or started <= 0 else min(started, fallback)
+    if started is None or started <= 0:
+        return fallback
+    boot_clock = getattr(time, "CLOCK_BOOTTIME", None)
+    if boot_clock is not None:
+        # btime is whole seconds: the boot time from the clocks themselves is within
+        # microseconds, which leaves the start's own resolution (a clock tick, 10 ms).
+        try:
+            with open("/proc/stat", "rb") as proc_stat:
+                btime = _boot_time(proc_stat.read().decode("latin-1"))
+            precise_boot = time.time() - time.clock_gettime(boot_clock)
+            if btime is not None and abs(precise_boot - btime) < 2:
+                started += precise_boot - btime
+        except (OSError, ValueError):
+            pass
+    return min(started, fallback)
 
 
 # Computed when this module is imported, so a forked worker (gunicorn --preload) keeps its

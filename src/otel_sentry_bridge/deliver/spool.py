@@ -41,6 +41,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from ..warn_once import WarnOnce
 from .compress import GZIP_MAGIC
 from .envelope import decode_envelope
 
@@ -63,15 +64,16 @@ _CLAIM_AHEAD = 1000
 _MAX_QUARANTINE = 20  # corrupt files kept for inspection; further ones are deleted
 
 
-def _new_token() -> None:
-    global _TOKEN
-    _TOKEN = secrets.token_hex(4)
-
-
-_TOKEN = ""
-_new_token()
-if hasattr(os, "register_at_fork"):  # a forked child is a different owner than its parent
-    os.register_at_fork(after_in_child=_new_token)
+def _process_token() -> str:
+    """Tells this process from an earlier one that had its pid: its start time in clock
+    ticks since boot (``/proc/self/stat`` field 22), as hex; "0" where that is unknown (an
+    earlier process's claims are then recovered only once stale)."""
+    try:
+        with open("/proc/self/stat", "rb") as handle:
+            fields = handle.read().decode("latin-1").rpartition(")")[2].split()
+        return format(int(fields[19]), "x")
+    except (OSError, ValueError, IndexError):
+        return "0"
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ class Spool:
         self._claimed = os.path.join(self.directory, "claimed")
         self._quarantine = os.path.join(self.directory, "quarantine")
         self._tmp = os.path.join(self.directory, "tmp")
-        self._warned: set[str] = set()
+        self._warned = WarnOnce(_log)
         # Approximate by design, so no lock: a lost update is corrected by the next rescan,
         # and no lock can be left held in a forked child.
         self._count = 0
@@ -253,7 +255,7 @@ class Spool:
         may wait until the names already listed (at most ``_CLAIM_AHEAD``) are taken.
         """
         entries: list[SpoolEntry] = []
-        owner = f"{os.getpid()}.{_TOKEN}"
+        owner = f"{os.getpid()}.{_process_token()}"
         listed = False
         while len(entries) < limit:
             if not self._ahead:
@@ -371,6 +373,7 @@ class Spool:
         recovered = 0
         now_ns = time.time_ns()
         me = os.getpid()
+        token_of_mine = _process_token()
         for name in _listdir(self._claimed):
             path = os.path.join(self._claimed, name)
             parsed = _parse_claimed(name)
@@ -379,7 +382,7 @@ class Spool:
                     self._to_quarantine(path, name, "unknown file in claimed/")
                 continue
             pid, token, claimed_ns, original = parsed
-            if pid == me and token == _TOKEN:
+            if pid == me and token == token_of_mine:
                 continue
             if pid == me or not _alive(pid) or (now_ns - claimed_ns) / 1e9 >= stale_after:
                 try:
@@ -426,11 +429,9 @@ class Spool:
             return False
 
     def _warn(self, kind: str, message: str, *args: object) -> None:
-        if kind in self._warned:
+        """Once per kind of problem at WARNING; every later one at DEBUG."""
+        if not self._warned(kind, message, *args):
             _log.debug(message, *args)
-        else:
-            self._warned.add(kind)
-            _log.warning(message, *args)
 
 
 def _problem(data: bytes) -> str | None:

@@ -21,21 +21,17 @@ from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-__all__ = ["Worker", "is_worker_thread", "register_worker_thread"]
+__all__ = ["THREAD_PREFIX", "Worker", "is_worker_thread"]
 
 _log = logging.getLogger("otel_sentry_bridge")
 _T = TypeVar("_T")
-_worker_threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
-
-
-def register_worker_thread(thread: threading.Thread) -> None:
-    """Mark ``thread`` as ours: log records made on it are never captured."""
-    _worker_threads.add(thread)
+# Every thread of this package is named with it (worker, sender): what is logged there is ours.
+THREAD_PREFIX = "otel-sentry-bridge"
 
 
 def is_worker_thread() -> bool:
-    """True on one of this package's worker threads (whose logs must not be captured)."""
-    return threading.current_thread() in _worker_threads
+    """True on one of this package's threads (whose logs must never be captured)."""
+    return threading.current_thread().name.startswith(THREAD_PREFIX)
 
 
 class Worker(Generic[_T]):
@@ -64,6 +60,11 @@ class Worker(Generic[_T]):
     def __len__(self) -> int:
         return len(self._queue)
 
+    @property
+    def submitted(self) -> int:
+        """Items accepted since the start (or the fork)."""
+        return self._submitted
+
     def submit(self, item: _T) -> bool:
         if os.getpid() != self._pid:  # forked without the hook (e.g. os.fork from C)
             self._reset()
@@ -83,7 +84,6 @@ class Worker(Generic[_T]):
             thread.start()
         except RuntimeError:  # "can't create new thread at interpreter shutdown"
             return False
-        register_worker_thread(thread)
         self._thread = thread
         return True
 

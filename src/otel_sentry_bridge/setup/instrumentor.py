@@ -24,6 +24,8 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
+from ..capture.log_handler import SpanEventHandler
+from ..capture.log_install import HandlerInstaller
 from ..processor import SentrySpanProcessor
 from .config import Settings, load_settings
 
@@ -38,6 +40,7 @@ class SentryBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Zero-code wiring. ``instrument(**options)`` takes the settings as keyword arguments."""
 
     processor: SentrySpanProcessor | None = None
+    installer: HandlerInstaller | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ()  # Django is optional: logging capture works without it
@@ -73,16 +76,17 @@ class SentryBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         provider.add_span_processor(processor)
         SentryBridgeInstrumentor.processor = processor
 
-        from ..capture.log_handler import install_handler
-
-        install_handler()
-        _install_django()
+        installer = HandlerInstaller(SpanEventHandler(settings=settings))
+        installer.install()
+        processor.bridge.log_installer = installer
+        SentryBridgeInstrumentor.installer = installer
+        _install_django(installer)
         _install_celery()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        from ..capture.log_handler import uninstall_handler
-
-        uninstall_handler()
+        installer, SentryBridgeInstrumentor.installer = SentryBridgeInstrumentor.installer, None
+        if installer is not None:
+            installer.uninstall()
         processor, SentryBridgeInstrumentor.processor = SentryBridgeInstrumentor.processor, None
         if processor is not None:
             processor.shutdown()
@@ -96,12 +100,6 @@ class SentryBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         celery_hooks = sys.modules.get("otel_sentry_bridge.capture.celery_hooks")
         if celery_hooks is not None:
             celery_hooks.uninstall()
-
-
-def _ensure_logging(**_: Any) -> None:
-    from ..capture.log_handler import ensure_installed
-
-    ensure_installed()
 
 
 def _disconnect_logging_upkeep() -> None:
@@ -123,7 +121,7 @@ def _install_celery() -> None:
         _log.warning("otel-sentry-bridge: could not connect the Celery hooks", exc_info=True)
 
 
-def _install_django() -> None:
+def _install_django(installer: HandlerInstaller) -> None:
     try:
         from django.core.signals import request_started
     except ImportError:
@@ -134,7 +132,7 @@ def _install_django() -> None:
     # Django's LOGGING (dictConfig) may drop the root handler after we attached it; the first
     # thing every request does is put it back if needed.
     request_started.connect(
-        _ensure_logging, weak=False, dispatch_uid="otel_sentry_bridge.logging_upkeep"
+        lambda **_: installer.ensure(), weak=False, dispatch_uid="otel_sentry_bridge.logging_upkeep"
     )
     if not os.environ.get("DJANGO_SETTINGS_MODULE"):
         # Django is importable, but this may not be a Django process at all (a Celery worker,

@@ -1,0 +1,297 @@
+"""How each section of an event is scrubbed (the walk itself is :class:`.scrub.Walk`).
+
+One function per part of the Sentry protocol: ``(walk, value) -> value``, returning the value
+itself when nothing in it is sensitive, else a new one sharing every unchanged part.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..safe_repr import truncate
+from .scrubber import (
+    FILTERED,
+    MAX_TEXT_CHARS,
+    USER_IDENTITY,
+    Scrubber,
+    filtered,
+    header_value,
+    is_placeholder,
+    value_text,
+)
+
+if TYPE_CHECKING:
+    from .scrub import Walk
+
+__all__ = ["breadcrumbs", "contexts", "exceptions", "logentry", "request", "user"]
+
+
+# -- request
+
+
+def request(walk: Walk, request: Any) -> Any:
+    """Each known part by its own rules; any other key as data (a secret under its own
+    name is filtered)."""
+    if not isinstance(request, Mapping):
+        return walk.bag(request)
+    out: dict[Any, Any] | None = None
+    for key, value in list(request.items()):
+        if value is None or key == "method":
+            continue
+        fix = _REQUEST_PARTS.get(key) if type(key) is str else None
+        if fix is not None:
+            new = fix(walk, value)
+        elif walk.s.is_sensitive(key):
+            new = FILTERED
+        else:
+            new = walk.bag(value, 1)
+        if new is not value:
+            if out is None:
+                out = dict(request.items())
+            out[key] = new
+    return request if out is None else out
+
+
+def headers(walk: Walk, headers: Any) -> Any:
+    if isinstance(headers, Mapping):
+        return walk.mapping(
+            headers,
+            0,
+            lambda v, _d: header_value(v, walk.s),
+            sensitive=walk.s.is_credential_header,
+        )
+    if isinstance(headers, (list, tuple)):
+        return pairs(walk, headers, walk.s.is_credential_header, header_value)
+    return headers
+
+
+def pairs(
+    walk: Walk,
+    pairs: Any,
+    sensitive: Callable[[object], bool],
+    fix: Callable[[Any, Scrubber], Any] | None = None,
+) -> Any:
+    """``[[name, value], ...]`` (Sentry's list form of headers, cookies and queries)."""
+    out: list[Any] | None = None
+    for index, pair in enumerate(list(pairs)):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            new: Any = walk.bag(pair)
+        elif sensitive(pair[0]):
+            new = [pair[0], FILTERED]
+        else:
+            value = fix(pair[1], walk.s) if fix else walk.bag(pair[1])
+            new = pair if value is pair[1] else [pair[0], value]
+        if new is not pair:
+            if out is None:
+                out = list(pairs)
+            out[index] = new
+    return pairs if out is None else out
+
+
+def cookies(walk: Walk, cookies: Any) -> Any:
+    if isinstance(cookies, str):
+        return walk.s._pairs(cookies, ";")
+    if isinstance(cookies, (list, tuple)):
+        return pairs(walk, cookies, walk.s.is_sensitive)
+    return walk.bag(cookies)
+
+
+def query(walk: Walk, query: Any) -> Any:
+    if isinstance(query, str):
+        return walk.s.query_string(query)
+    if isinstance(query, (list, tuple)):
+        return pairs(walk, query, walk.s.is_sensitive)
+    return walk.bag(query)
+
+
+def data(walk: Walk, data: Any) -> Any:
+    if not isinstance(data, str):
+        return walk.bag(data)
+    data = str.__str__(data)
+    stripped = data.strip()
+    if stripped.startswith(("{", "[")) and stripped.endswith(("}", "]")):
+        try:
+            parsed = json.loads(stripped)
+        except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
+            parsed = None
+        if isinstance(parsed, (dict, list)):
+            new = walk.bag(parsed)
+            return data if new is parsed else json.dumps(new, ensure_ascii=False)
+    if "=" in data and not any(c in data for c in " \n\"'{"):  # form-encoded body
+        return value_text(walk.s.query_string(data))
+    # Anything else (JSON that did not parse, text) is free text: "password": "x" and
+    # password=x are found in it as anywhere else.
+    return walk.s.free_text(data)
+
+
+def request_url(walk: Walk, url: Any) -> Any:
+    return walk.s.url(url) if isinstance(url, str) else url
+
+
+# -- the other places
+
+
+def breadcrumbs(walk: Walk, crumbs: Any) -> Any:
+    if isinstance(crumbs, Mapping):
+        values = crumbs.get("values")
+        if not isinstance(values, (list, tuple)):
+            return crumbs
+        new = walk.sequence(values, 0, lambda c, _d: crumb(walk, c))
+        return crumbs if new is values else {**crumbs, "values": new}
+    if isinstance(crumbs, (list, tuple)):
+        return walk.sequence(crumbs, 0, lambda c, _d: crumb(walk, c))
+    return crumbs
+
+
+def crumb(walk: Walk, crumb: Any) -> Any:
+    if not isinstance(crumb, Mapping):
+        return crumb
+    out: dict[str, Any] | None = None
+    data = crumb.get("data")
+    if data is not None:
+        new = walk.bag(data)
+        url = new.get("url") if isinstance(new, Mapping) else None
+        if isinstance(url, str):  # http crumbs from any source: ?token=... in the query
+            clean = request_url(walk, url)
+            if clean != url:
+                new = {**new, "url": clean}
+        if new is not data:
+            out = dict(crumb)
+            out["data"] = new
+    message = crumb.get("message")
+    if isinstance(message, str):
+        new_message = walk.s.free_text(message)
+        if new_message != message:
+            out = out if out is not None else dict(crumb)
+            out["message"] = new_message
+    return crumb if out is None else out
+
+
+def exceptions(walk: Walk, container: Any) -> Any:
+    """``exception`` or ``threads``: only frame ``vars`` are touched."""
+    if isinstance(container, Mapping):
+        values = container.get("values")
+        if not isinstance(values, (list, tuple)):
+            return container
+        new = walk.sequence(values, 0, lambda v, _d: exception_value(walk, v))
+        return container if new is values else {**container, "values": new}
+    if isinstance(container, (list, tuple)):
+        return walk.sequence(container, 0, lambda v, _d: exception_value(walk, v))
+    return container
+
+
+def exception_value(walk: Walk, value: Any) -> Any:
+    """Frame ``vars``, and secrets in the message (``token=...``, URL passwords)."""
+    if not isinstance(value, Mapping):
+        return value
+    out: dict[str, Any] | None = None
+    text = value.get("value")
+    if isinstance(text, str):
+        clean = walk.s.free_text(text)
+        if clean != text:
+            out = {**value, "value": clean}
+    stacktrace = value.get("stacktrace")
+    frames = stacktrace.get("frames") if isinstance(stacktrace, Mapping) else None
+    if isinstance(stacktrace, Mapping) and isinstance(frames, (list, tuple)):
+        new = walk.sequence(frames, 0, lambda f, _d: frame(walk, f))
+        if new is not frames:
+            out = out if out is not None else dict(value)
+            out["stacktrace"] = {**stacktrace, "frames": new}
+    return value if out is None else out
+
+
+def template(walk: Walk, template: str) -> str:
+    """A log message template: secrets filtered, placeholders (``token=%s``) kept, since
+    Sentry groups message events by the template."""
+    template = truncate(str.__str__(template), MAX_TEXT_CHARS)
+    spans = [
+        (start, end)
+        for start, end in walk.s.secret_spans(template)
+        if not is_placeholder(template, start, end)
+    ]
+    return value_text(filtered(template, spans))
+
+
+def logentry(walk: Walk, entry: Any) -> Any:
+    """The message and its template scrubbed as free text; each argument that is (part
+    of) a secret of the formatted message filtered."""
+    if isinstance(entry, str):
+        return walk.s.free_text(entry)
+    if not isinstance(entry, Mapping):
+        return walk.bag(entry)
+    out = dict(entry.items())
+    formatted = entry.get("formatted")
+    message = entry.get("message")
+    if isinstance(message, str):
+        out["message"] = template(walk, message)
+    if isinstance(formatted, str):
+        out["formatted"] = walk.s.free_text(formatted)
+    for key in ("message", "formatted"):
+        if out.get(key) is not None and not isinstance(out[key], str):
+            out[key] = walk.bag(out[key])
+    params = entry.get("params")
+    if isinstance(params, (list, tuple)):
+        text = formatted if isinstance(formatted, str) else message
+        out["params"] = walk.s.log_params(list(params), text if isinstance(text, str) else "")
+    elif params is not None:
+        out["params"] = walk.bag(params)
+    return out
+
+
+def frame(walk: Walk, frame: Any) -> Any:
+    if not isinstance(frame, Mapping):
+        return frame
+    variables = frame.get("vars")
+    if variables is None:
+        return frame
+    new = walk.bag(variables)
+    return frame if new is variables else {**frame, "vars": new}
+
+
+def contexts(walk: Walk, contexts: Any) -> Any:
+    if not isinstance(contexts, Mapping):
+        return contexts
+    out: dict[Any, Any] | None = None
+    for name, context in list(contexts.items()):
+        if name == "trace":  # ids and status only, and the link to the trace: keep as is
+            continue
+        # A context must stay an object for Sentry: filter inside it, never the whole.
+        new = walk.bag(context)
+        if new is not context:
+            if out is None:
+                out = dict(contexts)
+            out[name] = new
+    return contexts if out is None else out
+
+
+def user(walk: Walk, user: Any) -> Any:
+    if not isinstance(user, Mapping):
+        return user
+    return walk.mapping(
+        user,
+        0,
+        lambda v, d: v if isinstance(v, (str, int, float)) else walk.bag(v, d),
+        sensitive=lambda k: k not in USER_IDENTITY and walk.s.is_sensitive(k),
+    )
+
+
+def environ(walk: Walk, env: Any) -> Any:
+    """The WSGI environment: credential headers by name, credential values by shape."""
+    if not isinstance(env, Mapping):
+        return walk.bag(env)
+    scrubber: Scrubber = walk.s
+    return walk.mapping(
+        env, 0, lambda v, _d: header_value(v, scrubber), sensitive=scrubber.is_credential_header
+    )
+
+
+_REQUEST_PARTS: dict[str, Callable[[Walk, Any], Any]] = {
+    "headers": headers,
+    "cookies": cookies,
+    "query_string": query,
+    "data": data,
+    "env": environ,
+    "url": request_url,
+}

@@ -1,0 +1,62 @@
+"""Bridge and the lookup hooks use: who is active, and what each bridge decides."""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.trace import TracerProvider
+
+from otel_sentry_bridge import SentrySpanProcessor
+from otel_sentry_bridge.bridge import active_bridges, newest_settings
+from otel_sentry_bridge.capture.api import capture_exception, capture_message
+from otel_sentry_bridge.testing import CapturingTransport
+
+
+def test_only_enabled_bridges_are_active_newest_first() -> None:
+    first = SentrySpanProcessor(transport=CapturingTransport())
+    second = SentrySpanProcessor(transport=CapturingTransport(), environment="staging")
+    disabled = SentrySpanProcessor(dsn=None, transport=None)
+    try:
+        bridges = active_bridges()
+        assert bridges[:2] == [second.bridge, first.bridge]
+        assert disabled.bridge not in bridges
+        assert newest_settings() is second.settings
+    finally:
+        second.shutdown()
+        first.shutdown()
+    assert first.bridge not in active_bridges()
+
+
+def test_each_bridge_decides_with_its_own_settings() -> None:
+    provider = TracerProvider()
+    quiet = CapturingTransport()
+    loud = CapturingTransport()
+    ignoring = SentrySpanProcessor(transport=quiet, ignored_exceptions=("KeyError",))
+    keeping = SentrySpanProcessor(transport=loud, include_local_variables=True)
+    for processor in (ignoring, keeping):
+        provider.add_span_processor(processor)
+    try:
+        with provider.get_tracer("t").start_as_current_span("job"):
+            try:
+                order_number = 17  # noqa: F841  (a local to find)
+                raise KeyError("order")
+            except KeyError as exc:
+                assert capture_exception(exc) is not None
+        assert provider.force_flush(5000)
+        assert quiet.events == []
+        (event,) = loud.events
+        frame = event["exception"]["values"][-1]["stacktrace"]["frames"][-1]
+        assert frame["vars"]["order_number"] == 17
+    finally:
+        provider.shutdown()
+
+
+def test_a_shut_down_bridge_gets_nothing_and_the_span_still_gets_the_event() -> None:
+    transport = CapturingTransport()
+    processor = SentrySpanProcessor(transport=transport)
+    processor.shutdown()
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    with provider.get_tracer("t").start_as_current_span("job") as span:
+        assert capture_message("after shutdown") is not None
+    assert [e.name for e in span.events] == ["log"]  # for the tracing backend
+    assert processor.bridge.queued == 0
+    assert transport.events == []

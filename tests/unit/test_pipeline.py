@@ -1,0 +1,88 @@
+"""Pipeline: the worker's step from a span (or direct capture) and its records to envelopes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from otel_sentry_bridge.capture.record import CaptureRecord, Details, DirectCapture, Mechanism
+from otel_sentry_bridge.capture.store import CaptureStore
+from otel_sentry_bridge.deliver.pipeline import Pipeline
+from otel_sentry_bridge.deliver.sender import Delivery
+from otel_sentry_bridge.setup.config import Settings
+from otel_sentry_bridge.testing import CapturingTransport
+from otel_sentry_bridge.warn_once import WarnOnce
+
+EVENT_ID = "c" * 32
+
+
+@pytest.fixture
+def parts() -> Iterator[tuple[Pipeline, CaptureStore, CapturingTransport]]:
+    transport = CapturingTransport()
+    store = CaptureStore()
+    delivery = Delivery(transport)
+    pipeline = Pipeline(
+        Settings(), None, delivery, store, WarnOnce(logging.getLogger("tests.pipeline"))
+    )
+    yield pipeline, store, transport
+    delivery.shutdown(2)
+
+
+def _capture(exc: BaseException | None = None, **attributes: Any) -> DirectCapture:
+    return DirectCapture(
+        trace_id=1,
+        span_id=2,
+        timestamp_ns=time.time_ns(),
+        attributes={"sentry.event_id": EVENT_ID, **attributes},
+        exception=exc,
+    )
+
+
+def _raised() -> KeyError:
+    try:
+        raise KeyError("order")
+    except KeyError as exc:
+        return exc
+
+
+def _events(pipeline: Pipeline, transport: CapturingTransport) -> list[dict[str, Any]]:
+    assert pipeline.delivery.flush(5)
+    return list(transport.events)
+
+
+def test_the_record_gives_what_the_hook_knew(parts: Any) -> None:
+    pipeline, store, transport = parts
+    record = CaptureRecord(
+        EVENT_ID,
+        mechanism=Mechanism("django", False),
+        level="warning",
+        logger="shop",
+        details=Details(transaction="/orders/<int:id>/", tags={"team": "checkout"}),
+    )
+    store.put(record)
+    pipeline(_capture(_raised()))
+    (event,) = _events(pipeline, transport)
+    assert event["event_id"] == EVENT_ID
+    assert event["level"] == "warning" and event["logger"] == "shop"
+    assert event["transaction"] == "/orders/<int:id>/"
+    assert event["tags"]["team"] == "checkout"
+    assert event["exception"]["values"][-1]["mechanism"] == {"type": "django", "handled": False}
+
+
+def test_a_record_is_used_once(parts: Any) -> None:
+    pipeline, store, _ = parts
+    store.put(CaptureRecord(EVENT_ID, level="warning"))
+    pipeline(_capture(_raised()))
+    assert store.take(EVENT_ID) is None  # taken by the conversion
+
+
+def test_a_message_without_its_record_still_goes(parts: Any) -> None:
+    pipeline, _, transport = parts
+    pipeline(_capture(None, **{"sentry.send": True, "log.message": "payment failed"}))
+    (event,) = _events(pipeline, transport)
+    assert event["logentry"]["formatted"] == "payment failed"
+    assert event["level"] == "error"

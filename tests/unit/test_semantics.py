@@ -1,0 +1,123 @@
+"""Transaction names and their source, from span attributes, as sentry-sdk's Django
+integration gives them: the route, else the URL path of an unrouted request, else the span
+name; on error events and transactions alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from otel_sentry_bridge import attributes as attr
+from otel_sentry_bridge.convert.context import ConvertContext
+from otel_sentry_bridge.convert.event import build_events
+from otel_sentry_bridge.convert.frames import CodeLayout
+from otel_sentry_bridge.convert.model import EventView, SpanView
+from otel_sentry_bridge.convert.scrub import Scrubber
+from otel_sentry_bridge.convert.semantics import transaction_name, transaction_name_and_source
+from otel_sentry_bridge.convert.transaction import build_transaction
+from otel_sentry_bridge.setup.config import Settings
+from tests.support.relay import assert_valid_event
+
+
+def _span(attributes: dict[str, Any], *, kind: str = "SERVER", name: str = "GET") -> SpanView:
+    error = EventView(
+        name="exception",
+        timestamp_ns=2_000_000_000,
+        attributes={
+            attr.EXCEPTION_TYPE: "ValueError",
+            attr.EXCEPTION_MESSAGE: "no such order",
+            attr.EXCEPTION_STACKTRACE: "Traceback (most recent call last):\n"
+            '  File "/srv/app/shop/views.py", line 3, in order\n'
+            "    raise ValueError('no such order')\n"
+            "ValueError: no such order\n",
+        },
+    )
+    return SpanView(
+        trace_id=0xA1,
+        span_id=0xB1,
+        name=name,
+        kind=kind,
+        attributes=attributes,
+        events=(error,),
+        start_time_ns=1_000_000_000,
+        end_time_ns=3_000_000_000,
+    )
+
+
+def _ctx() -> ConvertContext:
+    return ConvertContext(
+        settings=Settings(),
+        layout=CodeLayout(import_roots=("/srv/app/",), stdlib_roots=()),
+        read_source=lambda _path: None,
+        hostname="test-host",
+    )
+
+
+DRF_DETAIL = {"http.method": "GET", "http.route": r"api/orders/(?P<pk>[^/.]+)/$"}
+
+
+ORDER_17 = ("/orders/17/", "url")
+
+
+@pytest.mark.parametrize(
+    ("attributes", "kind", "expected"),
+    [
+        # a DRF router's detail route (re_path): what sentry-sdk shows for it
+        (DRF_DETAIL, "SERVER", ("/api/orders/{pk}/", "route")),
+        # Wagtail's page server
+        ({"http.method": "GET", "http.route": r"((?:[\w\-]+/)*)$"}, "SERVER", ("/{var}", "route")),
+        # a path() route, as before
+        (
+            {"http.method": "GET", "http.route": "orders/<int:id>/"},
+            "SERVER",
+            ("/orders/<int:id>/", "route"),
+        ),
+        # no route matched (a middleware failed first): the URL path, old and stable names
+        ({"http.method": "GET", "http.target": "/orders/17/?x=1"}, "SERVER", ORDER_17),
+        ({"http.request.method": "GET", "url.path": "/orders/17/"}, "SERVER", ORDER_17),
+        (
+            {"http.method": "GET", "http.url": "https://shop.test/orders/17/?a=b"},
+            "SERVER",
+            ORDER_17,
+        ),
+        # a proxy's absolute request target
+        ({"http.method": "GET", "http.target": "http://shop.test/orders/17/"}, "SERVER", ORDER_17),
+        # no path at all, or not a server span: the span name
+        ({"http.method": "GET"}, "SERVER", ("GET", "custom")),
+        (
+            {"http.method": "GET", "http.url": "https://api.test/v1/items"},
+            "CLIENT",
+            ("GET", "custom"),
+        ),
+        ({}, "INTERNAL", ("GET", "custom")),
+    ],
+)
+def test_transaction_name_and_source(
+    attributes: dict[str, Any], kind: str, expected: tuple[str, str]
+) -> None:
+    span = _span(attributes, kind=kind)
+    assert transaction_name_and_source(span) == expected
+    assert transaction_name(span) == expected[0]
+
+
+@pytest.mark.parametrize(
+    ("attributes", "name", "source"),
+    [
+        (DRF_DETAIL, "/api/orders/{pk}/", "route"),
+        ({"http.method": "GET", "http.target": "/orders/17/"}, "/orders/17/", "url"),
+        ({}, "GET", "custom"),
+    ],
+)
+def test_error_events_and_transactions_carry_the_source(
+    attributes: dict[str, Any], name: str, source: str
+) -> None:
+    span = _span(attributes, kind="SERVER" if attributes else "INTERNAL")
+    ((_, event),) = build_events(span, _ctx())
+    assert_valid_event(event)
+    assert (event["transaction"], event["transaction_info"]) == (name, {"source": source})
+
+    transaction = build_transaction(span, [], _ctx(), Scrubber())
+    assert_valid_event(transaction)
+    assert transaction["transaction"] == name
+    assert transaction["transaction_info"] == {"source": source}

@@ -1,0 +1,114 @@
+"""CaptureStore: the bounded hand-over between capturing threads and a bridge's worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.trace import SpanKind, Status
+
+from otel_sentry_bridge.capture.record import CaptureRecord, Mechanism
+from otel_sentry_bridge.capture.store import CaptureStore
+
+# -- records -------------------------------------------------------------------------------------
+
+
+def test_a_record_is_taken_once() -> None:
+    store = CaptureStore()
+    record = CaptureRecord("a" * 32, mechanism=Mechanism("django", False))
+    store.put(record)
+    assert store.take("a" * 32) is record
+    assert store.take("a" * 32) is None
+
+
+def test_an_expected_record_waits_for_its_exception_by_span_type_and_message() -> None:
+    store = CaptureStore()
+    record = CaptureRecord("b" * 32)
+    store.expect((5, "KeyError", "'x'"), record)
+    assert store.take_expected((5, "KeyError", "'y'")) is None
+    assert store.take_expected((5, "KeyError", "'x'")) is record
+    assert store.take_expected((5, "KeyError", "'x'")) is None
+
+
+def test_records_never_picked_up_fall_out_oldest_first() -> None:
+    store = CaptureStore(max_events=2)
+    for n in range(3):
+        store.put(CaptureRecord(f"{n:032x}"))
+    assert store.take(f"{0:032x}") is None
+    assert store.take(f"{2:032x}") is not None
+
+
+# -- breadcrumbs ---------------------------------------------------------------------------------
+
+
+def test_breadcrumbs_are_kept_per_trace_up_to_a_time() -> None:
+    store = CaptureStore(max_breadcrumbs=2)
+    for at in (1.0, 2.0, 3.0):
+        store.add_breadcrumb(7, {"timestamp": at, "message": str(at)})
+    assert [c["message"] for c in store.breadcrumbs(7, until=2.5) or []] == ["2.0"]
+    assert store.breadcrumbs(8, until=9.0) is None
+
+
+# -- span records: bounded per trace and in traces --------------------------------------------
+
+
+def _record(end_ns: int, name: str = "GET") -> Any:
+    return (end_ns, end_ns - 1, name, SpanKind.CLIENT, Status(), {})
+
+
+def test_store_keeps_the_newest_records_per_trace() -> None:
+    store = CaptureStore(max_breadcrumbs=3)
+    for end in range(1, 6):
+        store.add_span(7, _record(end))
+    assert [r[0] for r in store.spans(7, until_ns=100)] == [3, 4, 5]
+
+
+def test_store_returns_only_spans_ended_by_the_given_time() -> None:
+    store = CaptureStore()
+    for end in (10, 20, 30):
+        store.add_span(7, _record(end))
+    assert [r[0] for r in store.spans(7, until_ns=20)] == [10, 20]
+    assert store.spans(8, until_ns=100) == []
+
+
+def test_store_forgets_the_oldest_trace_beyond_its_bound() -> None:
+    store = CaptureStore(max_span_traces=2)
+    for trace_id in (1, 2, 3):
+        store.add_span(trace_id, _record(5))
+    assert store.spans(1, until_ns=10) == []
+    assert len(store.spans(2, until_ns=10)) == len(store.spans(3, until_ns=10)) == 1
+
+
+def test_records_of_a_trace_without_error_go_when_its_root_ends() -> None:
+    store = CaptureStore()
+    store.add_span(7, _record(5))
+    store.end_trace(7)
+    assert store.spans(7, until_ns=10) == []
+
+
+def test_records_of_a_trace_with_a_queued_error_outlive_its_root() -> None:
+    store = CaptureStore()
+    store.add_span(7, _record(5))
+    store.want_spans(7)
+    store.end_trace(7)
+    assert [r[0] for r in store.spans(7, until_ns=10)] == [5]
+
+
+def test_a_second_local_root_in_the_trace_keeps_the_earlier_records() -> None:
+    store = CaptureStore()
+    store.add_span(7, _record(5))
+    store.want_spans(7)
+    store.end_trace(7)  # e.g. the service called itself: the inner request ended
+    store.add_span(7, _record(8))
+    store.want_spans(7)
+    store.end_trace(7)
+    assert [r[0] for r in store.spans(7, until_ns=10)] == [5, 8]
+
+
+def test_kept_traces_are_bounded() -> None:
+    store = CaptureStore(max_kept_traces=2)
+    for trace_id in (1, 2, 3):
+        store.add_span(trace_id, _record(5))
+        store.want_spans(trace_id)
+        store.end_trace(trace_id)
+    assert store.spans(1, until_ns=10) == []
+    assert len(store.spans(3, until_ns=10)) == 1
