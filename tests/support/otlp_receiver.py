@@ -410,3 +410,9 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
     """A running :class:`OtlpReceiver`, stopped after the test."""
     with OtlpReceiver() as receiver:
         yield receiver
+
+
+def decode_traces_request(body: bytes, content_type: str = _PROTOBUF) -> list[ReceivedSpan]:
+    """An ``ExportTraceServiceRequest`` body (already decompressed; protobuf, or OTLP/JSON for
+    ``application/json``) as :class:`ReceivedSpan` values, for receivers of other paths."""
+    return _decode_spans(_parse_export(body, content_type))

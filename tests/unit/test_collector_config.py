@@ -1,4 +1,6 @@
-"""Static checks of otel-collector-config.yaml and examples/docker-compose.yml.
+"""Static checks of otel-collector-config.yaml and examples/docker-compose.yml, and of the
+"At scale" files beside it (examples/otel-collector-at-scale.yaml, examples/relay/config.yml,
+examples/jaeger-ui.json).
 
 No collector or docker engine runs here, so these catch what would otherwise only show up as a
 collector refusing to start: a pipeline naming an undefined component, a removed exporter, the
@@ -11,10 +13,12 @@ broken copy to prove the check can fail.
 from __future__ import annotations
 
 import copy
+import json
+import re
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -393,3 +397,299 @@ def test_exporter_host_check_detects(
 )
 def test_image_and_port_check_detects(compose: Config, change: Callable[[Config], None]) -> None:
     assert image_and_port_problems(_edit(compose, change)) != []
+
+
+# --- the "At scale" setup, the Relay and the way back from Jaeger to Sentry (docs/otlp.md) -------
+
+AT_SCALE_PATH = ROOT / "examples" / "otel-collector-at-scale.yaml"
+AT_SCALE_SERVICE = "otel-collector-at-scale"
+JAEGER_UI_PATH = ROOT / "examples" / "jaeger-ui.json"
+RELAY_DIR = ROOT / "examples" / "relay"
+RELAY_TARGET = "/work/.relay"  # the image runs `relay run` in /work
+SENTRY_EVENT_ID = "sentry.event_id"
+_ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+_TEMPLATE_PARAMETER = re.compile(r"#\{([^{}]*)\}")  # Jaeger UI's link template syntax
+
+
+def _exporters_of(config: Config, pipeline: str) -> list[str]:
+    return list((pipelines(config).get(pipeline) or {}).get("exporters") or [])
+
+
+def sentry_otlp_problems(config: Config) -> list[str]:
+    """Traces to Jaeger and to Sentry's OTLP traces endpoint, logs to Sentry's logs endpoint,
+    through an otlphttp exporter that sends the DSN's public key in x-sentry-auth."""
+    sentry = {
+        eid: body or {}
+        for eid, body in (config.get("exporters") or {}).items()
+        if component_type(eid) == "otlphttp"
+    }
+    if not sentry:
+        return ["no otlphttp exporter for Sentry"]
+    problems = []
+    for eid, body in sentry.items():
+        for signal in ("traces", "logs"):
+            endpoint = str(body.get(f"{signal}_endpoint") or "")
+            if not endpoint.endswith(f"/integration/otlp/v1/{signal}"):
+                problems.append(f"{eid}: {signal}_endpoint {endpoint!r} is not Sentry's")
+        auth = str((body.get("headers") or {}).get("x-sentry-auth") or "")
+        if not auth.startswith("sentry sentry_key="):
+            problems.append(f"{eid}: no x-sentry-auth header with the public key")
+    for pipeline, wanted in (("traces", "traces"), ("logs", "logs")):
+        if not any(e in sentry for e in _exporters_of(config, pipeline)):
+            problems.append(f"pipeline {pipeline}: nothing exports the {wanted} to Sentry")
+    if not any(component_type(e) == "otlp" for e in _exporters_of(config, "traces")):
+        problems.append("pipeline traces: no otlp exporter (Jaeger)")
+    return problems
+
+
+def mount_target(compose: Config, service: str, compose_dir: Path, path: Path) -> str | None:
+    """Where ``service`` mounts ``path`` (a file or a directory), or None."""
+    body = (compose.get("services") or {}).get(service) or {}
+    for source, target in _bind_mounts(body):
+        if (compose_dir / source).resolve() == path.resolve():
+            return target
+    return None
+
+
+def _environment(service: Config) -> dict[str, str | None]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):  # NAME=value, or NAME alone: passed through from the shell
+        return {
+            name: (value if sep else None) for name, sep, value in (e.partition("=") for e in env)
+        }
+    return {str(k): None if v is None else str(v) for k, v in env.items()}
+
+
+def at_scale_compose_problems(compose: Config, compose_dir: Path, config: Config) -> list[str]:
+    services = compose.get("services") or {}
+    problems = []
+    for name in (AT_SCALE_SERVICE, "relay"):
+        if name not in services:
+            problems.append(f"no {name} service")
+        elif "at-scale" not in (services[name].get("profiles") or []):
+            problems.append(f"{name}: not in the at-scale profile (would start by default)")
+    if problems:
+        return problems
+    target = mount_target(compose, AT_SCALE_SERVICE, compose_dir, AT_SCALE_PATH)
+    if target is None or PurePosixPath(target) != PurePosixPath(CONFIG_TARGET):
+        problems.append(f"{AT_SCALE_PATH.name} is not mounted at {CONFIG_TARGET}")
+    # Every ${env:NAME} of the config must reach the container.
+    passed = _environment(services[AT_SCALE_SERVICE])
+    wanted = set(_ENV_REFERENCE.findall(yaml.safe_dump(config)))
+    problems += [
+        f"{AT_SCALE_SERVICE}: {name} is not passed" for name in sorted(wanted - set(passed))
+    ]
+    relay_target = mount_target(compose, "relay", compose_dir, RELAY_DIR)
+    if relay_target is None or PurePosixPath(relay_target) != PurePosixPath(RELAY_TARGET):
+        problems.append(f"examples/relay is not mounted at {RELAY_TARGET}")
+    return problems
+
+
+def relay_problems(relay: Config, compose: Config) -> list[str]:
+    settings = relay.get("relay") or {}
+    problems = []
+    if settings.get("mode") != "proxy":
+        problems.append(f"mode {settings.get('mode')!r}: proxy needs no credentials")
+    upstream = urlsplit(str(settings.get("upstream") or ""))
+    if upstream.scheme not in ("http", "https") or not upstream.hostname:
+        problems.append(f"upstream {settings.get('upstream')!r} is not a URL")
+    port = settings.get("port", 3000)
+    published = [str(p) for p in (compose["services"].get("relay") or {}).get("ports") or []]
+    if not any(p.split("#")[0].strip().endswith(f":{port}") for p in published):
+        problems.append(f"relay listens on {port}, which compose does not publish")
+    if settings.get("host") != "0.0.0.0":
+        problems.append("relay must listen on all interfaces inside its container")
+    return problems
+
+
+def jaeger_ui_problems(ui: Config, compose: Config, compose_dir: Path) -> list[str]:
+    """Span events (Jaeger: logs) and span attributes (tags) holding sentry.event_id link to
+    the error in Sentry; the template takes its value from that same item."""
+    problems = []
+    patterns = ui.get("linkPatterns") or []
+    for kind in ("logs", "tags"):
+        found = [p for p in patterns if p.get("type") == kind and p.get("key") == SENTRY_EVENT_ID]
+        if not found:
+            problems.append(f"no {kind} link pattern for {SENTRY_EVENT_ID}")
+        for pattern in found:
+            url, text = str(pattern.get("url") or ""), str(pattern.get("text") or "")
+            for field, template in (("url", url), ("text", text)):
+                unknown = set(_TEMPLATE_PARAMETER.findall(template)) - {SENTRY_EVENT_ID}
+                if unknown:
+                    problems.append(f"{kind} {field}: parameters {sorted(unknown)} never resolve")
+            # As Jaeger fills it in: the value replaces the parameter, then it is a URL.
+            event_id = "0123456789abcdef0123456789abcdef"
+            parts = urlsplit(url.replace(f"#{{{SENTRY_EVENT_ID}}}", event_id))
+            if parts.scheme != "https" or parse_qs(parts.query).get("query") != [event_id]:
+                problems.append(f"{kind} url {url!r} does not search Sentry for the event id")
+            if not text:
+                problems.append(f"{kind}: no link text")
+    jaeger = (compose.get("services") or {}).get("jaeger") or {}
+    target = mount_target(compose, "jaeger", compose_dir, JAEGER_UI_PATH)
+    if target is None:
+        problems.append(f"{JAEGER_UI_PATH.name} is not mounted into jaeger")
+    elif _environment(jaeger).get("QUERY_UI_CONFIG") != target:
+        problems.append("QUERY_UI_CONFIG (--query.ui-config) does not name the mounted file")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def at_scale() -> Config:
+    return load(AT_SCALE_PATH)
+
+
+@pytest.fixture(scope="module")
+def relay() -> Config:
+    return load(RELAY_DIR / "config.yml")
+
+
+@pytest.fixture(scope="module")
+def jaeger_ui() -> Config:
+    data = json.loads(JAEGER_UI_PATH.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_at_scale_collector_config_is_valid_like_the_quick_one(at_scale: Config) -> None:
+    assert undefined_pipeline_components(at_scale) == []
+    assert undefined_extensions(at_scale) == []
+    assert otlp_receiver_problems(at_scale) == []
+    assert memory_limiter_not_first(at_scale) == []
+    assert removed_exporters(at_scale) == []
+
+
+def test_at_scale_collector_sends_traces_to_jaeger_and_sentry_and_logs_to_sentry(
+    at_scale: Config, compose: Config
+) -> None:
+    assert sentry_otlp_problems(at_scale) == []
+    assert exporter_host_problems(at_scale, compose) == []
+
+
+def test_at_scale_services_are_wired_in_compose(at_scale: Config, compose: Config) -> None:
+    assert at_scale_compose_problems(compose, COMPOSE_PATH.parent, at_scale) == []
+
+
+def test_relay_is_a_proxy_published_on_loopback(relay: Config, compose: Config) -> None:
+    assert relay_problems(relay, compose) == []
+
+
+def test_jaeger_links_sentry_event_ids_to_sentry(jaeger_ui: Config, compose: Config) -> None:
+    assert jaeger_ui_problems(jaeger_ui, compose, COMPOSE_PATH.parent) == []
+
+
+def _sentry_exporter(c: Config) -> Config:
+    return c["exporters"]["otlphttp/sentry"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda c: _sentry_exporter(c).pop("logs_endpoint"), id="no logs endpoint"),
+        pytest.param(
+            lambda c: _sentry_exporter(c).update(traces_endpoint="https://h/api/1/otlp/v1/traces"),
+            id="not the integration path",
+        ),
+        pytest.param(lambda c: _sentry_exporter(c).pop("headers"), id="no auth header"),
+        pytest.param(lambda c: c["service"]["pipelines"].pop("logs"), id="logs pipeline missing"),
+        pytest.param(
+            lambda c: _traces(c).update(exporters=["otlphttp/sentry"]), id="jaeger dropped"
+        ),
+    ],
+)
+def test_sentry_otlp_check_detects(at_scale: Config, change: Callable[[Config], None]) -> None:
+    assert sentry_otlp_problems(_edit(at_scale, change)) != []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda c: c["services"][AT_SCALE_SERVICE].pop("profiles"), id="no profile"),
+        pytest.param(
+            lambda c: c["services"][AT_SCALE_SERVICE].update(environment=["SENTRY_PROJECT_URL"]),
+            id="public key not passed",
+        ),
+        pytest.param(
+            lambda c: c["services"][AT_SCALE_SERVICE].update(
+                volumes=["../otel-collector-config.yaml:" + CONFIG_TARGET]
+            ),
+            id="the quick config mounted",
+        ),
+        pytest.param(
+            lambda c: c["services"]["relay"].update(volumes=["./relay:/etc/relay:ro"]),
+            id="relay config where relay does not look",
+        ),
+        pytest.param(lambda c: c["services"].pop("relay"), id="no relay"),
+    ],
+)
+def test_at_scale_compose_check_detects(
+    at_scale: Config, compose: Config, change: Callable[[Config], None]
+) -> None:
+    broken = _edit(compose, change)
+    assert at_scale_compose_problems(broken, COMPOSE_PATH.parent, at_scale) != []
+
+
+@pytest.mark.parametrize(
+    ("relay_change", "compose_change"),
+    [
+        pytest.param(lambda r: r["relay"].update(mode="managed"), lambda c: None, id="managed"),
+        pytest.param(lambda r: r["relay"].update(upstream="sentry"), lambda c: None, id="no url"),
+        pytest.param(lambda r: r["relay"].update(port=3001), lambda c: None, id="other port"),
+        pytest.param(
+            lambda r: r["relay"].update(host="127.0.0.1"), lambda c: None, id="container loopback"
+        ),
+    ],
+)
+def test_relay_check_detects(
+    relay: Config,
+    compose: Config,
+    relay_change: Callable[[Config], None],
+    compose_change: Callable[[Config], None],
+) -> None:
+    assert relay_problems(_edit(relay, relay_change), _edit(compose, compose_change)) != []
+
+
+def _first_pattern(ui: Config) -> Config:
+    return ui["linkPatterns"][0]
+
+
+@pytest.mark.parametrize(
+    ("ui_change", "compose_change"),
+    [
+        pytest.param(
+            lambda u: u.update(linkPatterns=u["linkPatterns"][1:]), lambda c: None, id="no logs"
+        ),
+        pytest.param(
+            lambda u: _first_pattern(u).update(key="event_id"), lambda c: None, id="wrong key"
+        ),
+        pytest.param(
+            lambda u: _first_pattern(u).update(
+                url="https://h/organizations/o/issues/?query=#{sentry.event.id}"
+            ),
+            lambda c: None,
+            id="unresolvable parameter",
+        ),
+        pytest.param(
+            lambda u: _first_pattern(u).update(url="https://h/organizations/o/issues/"),
+            lambda c: None,
+            id="no event id in the url",
+        ),
+        pytest.param(
+            lambda u: None,
+            lambda c: c["services"]["jaeger"]["environment"].pop("QUERY_UI_CONFIG"),
+            id="config not given to jaeger",
+        ),
+        pytest.param(
+            lambda u: None, lambda c: c["services"]["jaeger"].pop("volumes"), id="not mounted"
+        ),
+    ],
+)
+def test_jaeger_ui_check_detects(
+    jaeger_ui: Config,
+    compose: Config,
+    ui_change: Callable[[Config], None],
+    compose_change: Callable[[Config], None],
+) -> None:
+    broken = jaeger_ui_problems(
+        _edit(jaeger_ui, ui_change), _edit(compose, compose_change), COMPOSE_PATH.parent
+    )
+    assert broken != []

@@ -145,6 +145,8 @@ ENV_CASES: dict[str, tuple[str, str, Any]] = {
     "OTEL_SENTRY_SPOOL_DIR": ("/var/spool/sentry", "spool_dir", "/var/spool/sentry"),
     "OTEL_SENTRY_SPOOL_MAX_BYTES": ("1048576", "spool_max_bytes", 1048576),
     "OTEL_SENTRY_DENYLIST": ("ssn, iban", "denylist", ("ssn", "iban")),
+    "OTEL_SENTRY_OTLP_SIGNALS": ("traces, LOGS", "otlp_signals", ("traces", "logs")),
+    "OTEL_SENTRY_LOG_LEVEL": ("warning", "log_level", logging.WARNING),
 }
 
 

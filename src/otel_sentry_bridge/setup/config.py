@@ -69,6 +69,9 @@ class Settings:
     spool_dir: str | None = None
     spool_max_bytes: int = 64 * 1024 * 1024
     denylist: tuple[str, ...] = ()  # extra key words to scrub, on top of the default list
+    # Also send these signals ("traces", "logs") to Sentry's OTLP endpoints (docs/otlp.md).
+    otlp_signals: tuple[str, ...] = ()
+    log_level: int = logging.INFO  # Python log records at or above it go to Sentry's OTLP logs
     # before_send(event) or, as in sentry-sdk, before_send(event, hint): the event to send
     # (edited or not), or None to drop it.
     before_send: Callable[..., Any] | None = field(default=None, compare=False)
@@ -104,6 +107,8 @@ ENV_VARS: dict[str, str] = {
     "OTEL_SENTRY_SPOOL_DIR": "spool_dir",
     "OTEL_SENTRY_SPOOL_MAX_BYTES": "spool_max_bytes",
     "OTEL_SENTRY_DENYLIST": "denylist",
+    "OTEL_SENTRY_OTLP_SIGNALS": "otlp_signals",
+    "OTEL_SENTRY_LOG_LEVEL": "log_level",
 }
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -138,6 +143,17 @@ def _to_tuple(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
     return tuple(str(part) for part in value)
+
+
+_OTLP_SIGNALS = ("traces", "logs")
+
+
+def _to_otlp_signals(value: Any) -> tuple[str, ...]:
+    names = tuple(name.strip().lower() for name in _to_tuple(value) if name.strip())
+    for name in names:
+        if name not in _OTLP_SIGNALS:
+            raise ValueError(f"unknown signal {name!r} (expected some of: traces, logs)")
+    return tuple(dict.fromkeys(names))  # in order, each once
 
 
 def _to_positive_int(value: Any) -> int:
@@ -255,6 +271,8 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "spool_dir": _to_optional_str,
     "spool_max_bytes": _to_positive_int,
     "denylist": _to_tuple,
+    "otlp_signals": _to_otlp_signals,
+    "log_level": _to_level,
     "before_send": _to_before_send,
 }
 

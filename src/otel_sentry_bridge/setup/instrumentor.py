@@ -82,8 +82,13 @@ class SentryBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         SentryBridgeInstrumentor.installer = installer
         _install_django(installer)
         _install_celery()
+        _install_sentry_otlp(settings, provider)
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        if "otel_sentry_bridge.setup.sentry_otlp" in sys.modules:
+            from .sentry_otlp import uninstall_sentry_otlp
+
+            uninstall_sentry_otlp()
         installer, SentryBridgeInstrumentor.installer = SentryBridgeInstrumentor.installer, None
         if installer is not None:
             installer.uninstall()
@@ -182,3 +187,19 @@ def _add_middleware() -> None:
             middleware.insert(otel[0] + 1 if otel else 0, _MIDDLEWARE)
             setattr(django_settings, name, middleware)
         return
+
+
+def _install_sentry_otlp(settings: Settings, provider: Any) -> None:
+    """``OTEL_SENTRY_OTLP_SIGNALS``: traces and/or logs to Sentry's OTLP endpoints as well."""
+    if not settings.otlp_signals:
+        return
+    try:
+        from .dsn import Dsn
+        from .sentry_otlp import install_sentry_otlp
+
+        installed = install_sentry_otlp(settings, Dsn.parse(settings.dsn), provider)
+    except Exception:  # never into auto-instrumentation
+        _log.warning("otel-sentry-bridge: could not set up Sentry's OTLP export", exc_info=True)
+        return
+    if installed:
+        _log.info("otel-sentry-bridge: also sending to Sentry via OTLP: %s", "; ".join(installed))
