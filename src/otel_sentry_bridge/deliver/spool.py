@@ -33,7 +33,6 @@ listing ``ready/`` takes 45 ms, a size scan (one ``stat`` per file) 210 ms.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 import secrets
@@ -42,15 +41,25 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..warn_once import WarnOnce
-from .compress import GZIP_MAGIC
-from .envelope import decode_envelope
+from .spool_files import (
+    SUFFIX,
+    age,
+    alive,
+    envelopes,
+    fsync_dir,
+    int_or_none,
+    listdir,
+    parse_claimed,
+    problem,
+    process_token,
+    unlink_quietly,
+)
 
 __all__ = ["Spool", "SpoolEntry"]
 
 _log = logging.getLogger("otel_sentry_bridge")
 
-_SUFFIX = ".envelope"
-_TMP_SUFFIX = ".tmp"
+_TMPSUFFIX = ".tmp"
 _MIB = 1024 * 1024
 _RESCAN_PUTS = 64  # the size estimate is re-read from disk after this many puts ...
 _RESCAN_SECONDS = 10.0  # ... or this long, whichever comes first (other processes write too)
@@ -62,18 +71,6 @@ _SCAN_SHARE = 0.05
 # 45 ms at 60,000 files, too much to repeat for every batch of 20 the sender claims.
 _CLAIM_AHEAD = 1000
 _MAX_QUARANTINE = 20  # corrupt files kept for inspection; further ones are deleted
-
-
-def _process_token() -> str:
-    """Tells this process from an earlier one that had its pid: its start time in clock
-    ticks since boot (``/proc/self/stat`` field 22), as hex; "0" where that is unknown (an
-    earlier process's claims are then recovered only once stale)."""
-    try:
-        with open("/proc/self/stat", "rb") as handle:
-            fields = handle.read().decode("latin-1").rpartition(")")[2].split()
-        return format(int(fields[19]), "x")
-    except (OSError, ValueError, IndexError):
-        return "0"
 
 
 @dataclass(frozen=True)
@@ -184,7 +181,7 @@ class Spool:
     def _write(self, data: bytes) -> None:
         pid = os.getpid()
         rand = secrets.token_hex(6)
-        tmp = os.path.join(self._tmp, f"{pid}-{rand}{_TMP_SUFFIX}")
+        tmp = os.path.join(self._tmp, f"{pid}-{rand}{_TMPSUFFIX}")
         flags = (
             os.O_WRONLY
             | os.O_CREAT
@@ -205,12 +202,12 @@ class Spool:
             # Strictly increasing within a process, so our own envelopes keep their order.
             stamp = max(time.time_ns(), self._last_ns + 1)
             self._last_ns = stamp
-            os.replace(tmp, os.path.join(self._ready, f"{stamp:020d}-{pid}-{rand}{_SUFFIX}"))
+            os.replace(tmp, os.path.join(self._ready, f"{stamp:020d}-{pid}-{rand}{SUFFIX}"))
         except BaseException:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             raise
         if self.fsync:
-            _fsync_dir(self._ready)  # make the rename itself durable
+            fsync_dir(self._ready)  # make the rename itself durable
 
     def _has_room(self, size: int) -> bool:
         now = time.monotonic()
@@ -237,7 +234,7 @@ class Spool:
         self._next_scan = now + _RESCAN_SECONDS
         count = total = 0
         for folder in (self._ready, self._claimed):
-            for _, size in _envelopes(folder):
+            for _, size in envelopes(folder):
                 count += 1
                 total += size
         self._count, self._bytes = count, total
@@ -255,7 +252,7 @@ class Spool:
         may wait until the names already listed (at most ``_CLAIM_AHEAD``) are taken.
         """
         entries: list[SpoolEntry] = []
-        owner = f"{os.getpid()}.{_process_token()}"
+        owner = f"{os.getpid()}.{process_token()}"
         listed = False
         while len(entries) < limit:
             if not self._ahead:
@@ -283,7 +280,7 @@ class Spool:
     def _list_ahead(self) -> bool:
         """Fill ``_ahead`` with the oldest names in ready/; False when there are none."""
         try:
-            names = sorted(n for n in os.listdir(self._ready) if n.endswith(_SUFFIX))
+            names = sorted(n for n in os.listdir(self._ready) if n.endswith(SUFFIX))
         except (FileNotFoundError, NotADirectoryError):
             self._make_dirs()  # warns, once, when it cannot
             return False
@@ -308,15 +305,15 @@ class Spool:
         except OSError as exc:
             self._to_quarantine(path, name, f"unreadable: {exc}")
             return None
-        problem = _problem(data)
-        if problem is not None:
-            self._to_quarantine(path, name, problem)
+        reason = problem(data)
+        if reason is not None:
+            self._to_quarantine(path, name, reason)
             return None
         return SpoolEntry(data=data, path=path, name=name)
 
     def _to_quarantine(self, path: str, name: str, reason: str) -> None:
         self._next_scan = 0.0  # our estimate no longer matches: rescan at the next put
-        kept = sum(1 for _ in _envelopes(self._quarantine))
+        kept = sum(1 for _ in envelopes(self._quarantine))
         where = "deleted (quarantine full)"
         try:
             if kept >= _MAX_QUARANTINE:
@@ -373,18 +370,18 @@ class Spool:
         recovered = 0
         now_ns = time.time_ns()
         me = os.getpid()
-        token_of_mine = _process_token()
-        for name in _listdir(self._claimed):
+        token_of_mine = process_token()
+        for name in listdir(self._claimed):
             path = os.path.join(self._claimed, name)
-            parsed = _parse_claimed(name)
+            parsed = parse_claimed(name)
             if parsed is None:
-                if _age(path, now_ns) >= stale_after:
+                if age(path, now_ns) >= stale_after:
                     self._to_quarantine(path, name, "unknown file in claimed/")
                 continue
             pid, token, claimed_ns, original = parsed
             if pid == me and token == token_of_mine:
                 continue
-            if pid == me or not _alive(pid) or (now_ns - claimed_ns) / 1e9 >= stale_after:
+            if pid == me or not alive(pid) or (now_ns - claimed_ns) / 1e9 >= stale_after:
                 try:
                     os.replace(path, os.path.join(self._ready, original))
                     recovered += 1
@@ -392,25 +389,23 @@ class Spool:
                     pass  # acked, or recovered by another process meanwhile
                 except OSError as exc:
                     self._warn("recover", "otel-sentry-bridge: cannot recover %s: %s", path, exc)
-        for name in _listdir(self._tmp):
+        for name in listdir(self._tmp):
             path = os.path.join(self._tmp, name)
-            writer = _int(name.split("-", 1)[0])
-            dead = writer is not None and writer != me and not _alive(writer)
-            if dead or _age(path, now_ns) >= stale_after:
-                _unlink_quietly(path)
+            writer = int_or_none(name.split("-", 1)[0])
+            dead = writer is not None and writer != me and not alive(writer)
+            if dead or age(path, now_ns) >= stale_after:
+                unlink_quietly(path)
         if recovered:
             self._ahead.clear()  # they keep their old places in line: list again
         return recovered
 
     def pending(self) -> int:
         """How many envelopes wait in ``ready/`` (not counting claimed ones)."""
-        return sum(1 for name in _listdir(self._ready) if name.endswith(_SUFFIX))
+        return sum(1 for name in listdir(self._ready) if name.endswith(SUFFIX))
 
     def size_bytes(self) -> int:
         """Bytes of the envelopes in ``ready/`` and ``claimed/``, the ones the limit counts."""
-        return sum(
-            size for folder in (self._ready, self._claimed) for _, size in _envelopes(folder)
-        )
+        return sum(size for folder in (self._ready, self._claimed) for _, size in envelopes(folder))
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -432,97 +427,3 @@ class Spool:
         """Once per kind of problem at WARNING; every later one at DEBUG."""
         if not self._warned(kind, message, *args):
             _log.debug(message, *args)
-
-
-def _problem(data: bytes) -> str | None:
-    """Why ``data`` is not a sendable envelope, or None."""
-    if not data:
-        return "empty file"
-    try:
-        if data[:2] == GZIP_MAGIC:  # stored as the worker compressed it
-            data = gzip.decompress(data)
-        _, items = decode_envelope(data)
-    except Exception as exc:  # MalformedEnvelope; RecursionError from absurdly nested JSON
-        return str(exc)[:200] or type(exc).__name__
-    return None if items else "no items"
-
-
-def _parse_claimed(name: str) -> tuple[int, str, int, str] | None:
-    parts = name.split("-", 2)
-    if len(parts) != 3 or not parts[2].endswith(_SUFFIX):
-        return None
-    owner, stamp, original = parts
-    pid_text, _, token = owner.partition(".")
-    pid, claimed_ns = _int(pid_text), _int(stamp)
-    if pid is None or claimed_ns is None or not token:
-        return None
-    return pid, token, claimed_ns, original
-
-
-def _int(text: str) -> int | None:
-    return int(text) if text.isascii() and text.isdigit() else None
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process with this pid exists; True when we cannot tell (age decides then)."""
-    if pid <= 0:
-        return False  # never os.kill(0, ...): that would signal our whole process group
-    if os.name == "nt":
-        return True  # os.kill(pid, 0) on Windows sends CTRL_C_EVENT instead of probing
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: it exists but belongs to another user
-        return True
-    return True
-
-
-def _listdir(folder: str) -> list[str]:
-    try:
-        return os.listdir(folder)
-    except OSError:
-        return []
-
-
-def _envelopes(folder: str) -> list[tuple[str, int]]:
-    """(name, size) of the envelope files in ``folder``; files vanishing meanwhile are skipped."""
-    found: list[tuple[str, int]] = []
-    try:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.name.endswith(_SUFFIX):
-                    try:
-                        found.append((entry.name, entry.stat(follow_symlinks=False).st_size))
-                    except OSError:
-                        pass
-    except OSError:
-        pass
-    return found
-
-
-def _age(path: str, now_ns: int) -> float:
-    try:
-        return (now_ns - os.stat(path, follow_symlinks=False).st_mtime_ns) / 1e9
-    except OSError:
-        return 0.0
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _fsync_dir(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return  # not possible everywhere (Windows); the file itself is on disk
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
