@@ -14,17 +14,22 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
-from .log_handler import SpanEventHandler, ignored_logger
+from .log_handler import ignored_logger
 
 __all__ = ["HandlerInstaller"]
 
 
 class HandlerInstaller:
-    """Attaches ``handler``; thread-safe; idempotent."""
+    """Attaches ``handler``; thread-safe; idempotent. ``skip(name)`` tells the loggers that
+    must never get it (feedback loops: the bridge's own, OpenTelemetry's, the HTTP stack's)."""
 
-    def __init__(self, handler: SpanEventHandler) -> None:
+    def __init__(
+        self, handler: logging.Handler, skip: Callable[[str], bool] = ignored_logger
+    ) -> None:
         self.handler = handler
+        self._skip = skip
         self._lock = threading.Lock()
         self._seen_loggers = -1  # loggers known at the last full pass
 
@@ -45,7 +50,7 @@ class HandlerInstaller:
             if handler not in root.handlers:
                 root.addHandler(handler)
             for logger in _loggers():
-                attach = not logger.propagate and not ignored_logger(logger.name)
+                attach = not logger.propagate and not self._skip(logger.name)
                 if attach and handler not in logger.handlers:
                     logger.addHandler(handler)
             self._seen_loggers = count

@@ -6,12 +6,7 @@ It runs on the worker thread for every event, so the common case is one pass tha
 string and container while adding up an upper bound of the JSON size; only when that bound
 exceeds ``max_bytes`` is the event actually encoded and trimmed.
 
-Limits (Sentry's, https://develop.sentry.dev/sdk/data-handling/ and relay's trimming):
-``message``/``logentry`` 8192 chars, exception ``value`` 8192 chars (``type`` kept whole), tag
-keys/values 200 chars, 100 breadcrumbs (the newest), databags (``extra``, ``contexts``, frame
-``vars``, breadcrumb ``data``, ``request``, ``user``) with strings of 1024 chars, 50 items per
-container and 5 levels, 100 frames per stacktrace (the first and last 50), 1 MiB per event.
-Truncated strings end with ``...``.
+The limits themselves are :mod:`.bound`'s; the order parts are given up in, :mod:`.trim`'s.
 """
 
 from __future__ import annotations

@@ -133,16 +133,21 @@ def request_url(walk: Walk, url: Any) -> Any:
 # -- the other places
 
 
-def breadcrumbs(walk: Walk, crumbs: Any) -> Any:
-    if isinstance(crumbs, Mapping):
-        values = crumbs.get("values")
+def _values(walk: Walk, container: Any, each: Callable[[Walk, Any], Any]) -> Any:
+    """``{"values": [...]}`` or a bare list: ``each`` per item; anything else as it is."""
+    if isinstance(container, Mapping):
+        values = container.get("values")
         if not isinstance(values, (list, tuple)):
-            return crumbs
-        new = walk.sequence(values, 0, lambda c, _d: crumb(walk, c))
-        return crumbs if new is values else {**crumbs, "values": new}
-    if isinstance(crumbs, (list, tuple)):
-        return walk.sequence(crumbs, 0, lambda c, _d: crumb(walk, c))
-    return crumbs
+            return container
+        new = walk.sequence(values, 0, lambda v, _d: each(walk, v))
+        return container if new is values else {**container, "values": new}
+    if isinstance(container, (list, tuple)):
+        return walk.sequence(container, 0, lambda v, _d: each(walk, v))
+    return container
+
+
+def breadcrumbs(walk: Walk, crumbs: Any) -> Any:
+    return _values(walk, crumbs, crumb)
 
 
 def crumb(walk: Walk, crumb: Any) -> Any:
@@ -170,16 +175,8 @@ def crumb(walk: Walk, crumb: Any) -> Any:
 
 
 def exceptions(walk: Walk, container: Any) -> Any:
-    """``exception`` or ``threads``: only frame ``vars`` are touched."""
-    if isinstance(container, Mapping):
-        values = container.get("values")
-        if not isinstance(values, (list, tuple)):
-            return container
-        new = walk.sequence(values, 0, lambda v, _d: exception_value(walk, v))
-        return container if new is values else {**container, "values": new}
-    if isinstance(container, (list, tuple)):
-        return walk.sequence(container, 0, lambda v, _d: exception_value(walk, v))
-    return container
+    """``exception`` or ``threads``: messages and frame ``vars``."""
+    return _values(walk, container, exception_value)
 
 
 def exception_value(walk: Walk, value: Any) -> Any:

@@ -37,6 +37,7 @@ from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler, LogRecordPro
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from ..capture.log_install import HandlerInstaller
 from ..convert.scrubber import Scrubber, scrubber_for
 from .config import Settings
 from .dsn import Dsn
@@ -345,18 +346,17 @@ class _SentryLogRecords(LogRecordProcessor):
 
 
 class _HandlerUpkeep:
-    """Keeps a handler on the root logger and on every logger that does not propagate (their
-    records never reach the root), as the bridge does for ``SpanEventHandler``; a Django
-    ``LOGGING`` (``dictConfig``) may remove it, so every request start puts it back."""
+    """Keeps a handler where the bridge keeps ``SpanEventHandler`` (the root logger and every
+    logger that does not propagate, see :class:`~..capture.log_install.HandlerInstaller`); a
+    Django ``LOGGING`` (``dictConfig``) may remove it, so every request start puts it back."""
 
     def __init__(self, handler: SentryLogsHandler) -> None:
         self.handler = handler
-        self._lock = threading.Lock()
-        self._seen_loggers = -1
+        self._installer = HandlerInstaller(handler, skip=_feedback_logger)
         self._dispatch_uid = f"otel_sentry_bridge.otlp_logs_upkeep.{id(handler)}"
 
     def install(self) -> None:
-        self.ensure()
+        self._installer.install()
         try:
             from django.core.signals import request_started
         except ImportError:
@@ -365,26 +365,12 @@ class _HandlerUpkeep:
 
     def _on_request(self, **_: Any) -> None:
         try:
-            self.ensure()
+            self._installer.ensure()
         except Exception:  # never into the request
             pass
 
     def ensure(self) -> None:
-        """A dict lookup and a list check when nothing changed."""
-        handler = self.handler
-        root = logging.getLogger()
-        count = len(logging.Logger.manager.loggerDict)
-        if handler in root.handlers and count == self._seen_loggers:
-            return
-        with self._lock:
-            if handler not in root.handlers:
-                root.addHandler(handler)
-            for logger in _loggers():
-                if logger.propagate or _feedback_logger(logger.name):
-                    continue
-                if handler not in logger.handlers:
-                    logger.addHandler(handler)
-            self._seen_loggers = count
+        self._installer.ensure()
 
     def remove(self) -> None:
         try:
@@ -393,17 +379,7 @@ class _HandlerUpkeep:
             request_started.disconnect(dispatch_uid=self._dispatch_uid)
         except ImportError:
             pass
-        with self._lock:
-            for logger in [logging.getLogger(), *_loggers()]:
-                logger.removeHandler(self.handler)
-
-
-def _loggers() -> list[logging.Logger]:
-    return [
-        logger
-        for logger in list(logging.Logger.manager.loggerDict.values())
-        if isinstance(logger, logging.Logger)
-    ]
+        self._installer.uninstall()
 
 
 def _handler_feeding(provider: Any) -> logging.Handler | None:
