@@ -58,9 +58,6 @@ _MARK = "__otel_sentry_event_id__"
 REQUEST_DETAILS: ContextVar[Callable[[Settings], Details] | None] = ContextVar(
     "otel_sentry_bridge_request_details", default=None
 )
-# Without any bridge, exceptions still go on the span (for the tracing backend), except
-# these, which no default configuration reports.
-_DEFAULT_IGNORED = IgnoredTypes(DEFAULT_IGNORED_EXCEPTIONS)
 
 
 def already_captured(exc: BaseException) -> bool:
@@ -94,6 +91,12 @@ def expected_key(span_id: int, exc: BaseException) -> ExpectedKey:
     records it on the span: (span id, type and message as ``Span.record_exception`` writes
     them)."""
     return (span_id, exception_type_name(type(exc)), exception_message(exc))
+
+
+def _ignored_by_default(exc: BaseException) -> bool:
+    """Without any bridge, exceptions still go on the span (for the tracing backend), except
+    those no default configuration reports (Http404 and friends)."""
+    return IgnoredTypes(DEFAULT_IGNORED_EXCEPTIONS).matches(exception_type_name(type(exc)))
 
 
 def new_event_id() -> str:
@@ -138,7 +141,7 @@ def capture_exception(
         takers = [bridge for bridge in bridges if not bridge.ignores(exc)]
         if bridges and not takers:
             return None
-        if not bridges and _DEFAULT_IGNORED.matches(exception_type_name(type(exc))):
+        if not bridges and _ignored_by_default(exc):
             return None
         event_id = new_event_id()
         mark_captured(exc, event_id)

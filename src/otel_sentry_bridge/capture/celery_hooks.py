@@ -91,7 +91,7 @@ def uninstall() -> None:
     for signal, receiver, name in _connections():
         signal.disconnect(receiver, dispatch_uid=_UID + name)
     for handler in _root_span_event_handlers():
-        handler.removeFilter(_FAILURE_LOG_FILTER)
+        handler.removeFilter(_not_reported_failure)
 
 
 def _warn_once(what: str) -> None:
@@ -293,20 +293,16 @@ def _attach_producer_context(request: Any) -> Token[Context] | None:
 # -- worker upkeep -----------------------------------------------------------------------------
 
 
-class _FailureLogFilter(logging.Filter):
-    """Drops Celery's own log line of a failure ``task_failure`` already reported: the main
-    process logs "Task handler raised error" with billiard's wrapper around the very exception
-    the hook captured, which would otherwise be a second event. (Log lines of the task's
-    process carry the exception itself and are recognised without help.)"""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if ExceptionWithTraceback is not None and isinstance(exc, ExceptionWithTraceback):
-            return not already_captured(exc.exc)
-        return True
-
-
-_FAILURE_LOG_FILTER = _FailureLogFilter()
+def _not_reported_failure(record: logging.LogRecord) -> bool:
+    """A log filter: drops Celery's own log line of a failure ``task_failure`` already
+    reported. The main process logs "Task handler raised error" with billiard's wrapper
+    around the very exception the hook captured, which would otherwise be a second event.
+    (Log lines of the task's process carry the exception itself and are recognised without
+    help.)"""
+    exc = record.exc_info[1] if record.exc_info else None
+    if ExceptionWithTraceback is not None and isinstance(exc, ExceptionWithTraceback):
+        return not already_captured(exc.exc)
+    return True
 
 
 def _root_span_event_handlers() -> list[SpanEventHandler]:
@@ -315,8 +311,8 @@ def _root_span_event_handlers() -> list[SpanEventHandler]:
 
 def _filter_failure_logs() -> None:
     for handler in _root_span_event_handlers():
-        if _FAILURE_LOG_FILTER not in handler.filters:
-            handler.addFilter(_FAILURE_LOG_FILTER)
+        if _not_reported_failure not in handler.filters:
+            handler.addFilter(_not_reported_failure)
 
 
 def _keep_log_handler(**_: Any) -> None:
