@@ -108,8 +108,8 @@ def test_frames_have_paths_modules_and_five_lines_of_context(spans: Any) -> None
     view = span_view(_record(*spans, _outer))
     frame = _events(view)[0]["exception"]["values"][0]["stacktrace"]["frames"][-1]
     assert frame["abs_path"] == os.path.abspath(__file__)
-    assert frame["filename"].endswith("test_convert_event.py")
-    assert frame["module"].endswith("test_convert_event")
+    assert frame["filename"].endswith("test_event.py")
+    assert frame["module"].endswith("test_event")
     assert frame["function"] == "_inner"
     assert frame["context_line"] == '    raise KeyError("order-17")'
     assert len(frame["pre_context"]) == 5 and len(frame["post_context"]) == 5

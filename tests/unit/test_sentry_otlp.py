@@ -10,7 +10,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk._logs._internal import std_to_otel
 
 from otel_sentry_bridge.errors import ConfigError, InvalidDsn
-from otel_sentry_bridge.setup import sentry_otlp
+from otel_sentry_bridge.setup import sentry_logs, sentry_otlp
 from otel_sentry_bridge.setup.config import ENV_VARS, Settings, load_settings
 from otel_sentry_bridge.setup.dsn import Dsn
 from otel_sentry_bridge.setup.sentry_otlp import (
@@ -88,7 +88,7 @@ def test_header_names_are_read_from_the_environment_as_the_exporter_reads_them(
 
 @pytest.mark.parametrize("threshold", range(0, 61))
 def test_the_severity_gate_never_drops_what_the_handler_lets_through(threshold: int) -> None:
-    floor = sentry_otlp._severity_floor(threshold)
+    floor = sentry_logs.severity_floor(threshold)
     for level in range(threshold, 61):
         assert std_to_otel(level).value >= floor, (level, threshold)
     if threshold in (10, 20, 30, 40, 50):  # the named levels are exact

@@ -86,7 +86,7 @@ def test_same_exceptions_and_frames_as_format_exception(fail: object) -> None:
 def test_exception_never_raised() -> None:
     assert stacktrace(ValueError("plain")) == "ValueError: plain\n"
     assert exception_text(ValueError()) == "ValueError"
-    assert exception_text(AppError("x")).endswith("test_formatting.AppError: x")
+    assert exception_text(AppError("x")).endswith("test_traceback_text.AppError: x")
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are 3.11+")

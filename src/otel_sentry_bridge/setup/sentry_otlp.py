@@ -18,14 +18,11 @@ bridge's out-of-band data (local variables, request details, the user) is added 
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import threading
-import warnings
-import weakref
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 import requests
@@ -33,17 +30,13 @@ from opentelemetry._logs import get_logger_provider
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler, LogRecordProcessor
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from ..capture.log_install import HandlerInstaller
-from ..convert.scrubber import Scrubber, scrubber_for
+from ..convert.scrubber import scrubber_for
 from .config import Settings
 from .dsn import Dsn
-
-if TYPE_CHECKING:
-    from opentelemetry.sdk._logs import ReadWriteLogRecord
+from .sentry_logs import HandlerUpkeep, SentryLogRecords, SentryLogsHandler, handler_feeding
 
 __all__ = [
     "EXPORT_TIMEOUT",
@@ -63,21 +56,11 @@ _log = logging.getLogger("otel_sentry_bridge")
 # application's; only an explicit force_flush() or the flush at exit waits for them.
 EXPORT_TIMEOUT = 10.0
 
-# Loggers whose records never go to Sentry's logs: the bridge, OpenTelemetry (the exporter
-# itself logs its failures) and the HTTP stack under the exporter. Feedback loops otherwise.
-_FEEDBACK_ROOTS = frozenset({"otel_sentry_bridge", "opentelemetry", "urllib3", "requests"})
 # Headers the exporter sets itself; never removed from a request (see _WithoutEnvHeaders).
 _PROTOCOL_HEADERS = frozenset({"content-type", "content-encoding", "user-agent"})
 _ENV_HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"
 _TRACES_ENV_HEADERS = "OTEL_EXPORTER_OTLP_TRACES_HEADERS"
 _LOGS_ENV_HEADERS = "OTEL_EXPORTER_OTLP_LOGS_HEADERS"
-# LogRecord's own attributes; anything else on a record came from ``extra=`` (or a record
-# factory) and is not exported (see SentryLogsHandler).
-_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
-    "message",
-    "asctime",
-    "taskName",
-}
 
 
 # -- pure helpers ------------------------------------------------------------------------------
@@ -194,202 +177,6 @@ def _forget_env_certificates(session: requests.Session | None, kwargs: dict[str,
         session.cert = None
 
 
-# -- logs: the handler and the processor ------------------------------------------------------
-
-
-def _feedback_logger(name: str) -> bool:
-    return name.partition(".")[0] in _FEEDBACK_ROOTS
-
-
-def _not_feedback(record: logging.LogRecord) -> bool:
-    return not _feedback_logger(record.name)
-
-
-def _exported(record: logging.LogRecord, scrubber: Scrubber) -> logging.LogRecord:
-    """A copy of the record as it may leave: without its ``extra=`` values (the bridge scrubs
-    those for Sentry events; here they would go out as they are), and with its message
-    formatted and scrubbed as free text (``token=...``, URL passwords), as breadcrumbs are."""
-    fields = {k: v for k, v in vars(record).items() if k in _RECORD_FIELDS}
-    try:
-        message = record.getMessage()
-    except Exception:  # bad %-args: what logging itself would show is the template
-        message = str(record.msg)
-    fields["msg"] = scrubber.free_text(message)
-    fields["args"] = None
-    return logging.makeLogRecord(fields)
-
-
-@functools.cache
-def _bridge_handler_types() -> tuple[type[logging.Handler], ...]:
-    try:
-        from ..logging import SpanEventHandler
-    except ImportError:  # pragma: no cover - the public path is kept on purpose
-        return ()
-    return (SpanEventHandler,)
-
-
-class SentryLogsHandler(LoggingHandler):
-    """OpenTelemetry's ``LoggingHandler`` as the bridge attaches it for Sentry's logs.
-
-    Records below ``threshold`` are skipped, and so are those of the bridge's own,
-    OpenTelemetry's, ``urllib3``'s and ``requests``' loggers (feedback loops). What is exported
-    is the record without its ``extra=`` values (the bridge scrubs those for Sentry events;
-    here they would go out as they are): message, level, logger, code location, exception
-    type, message and traceback text, and the trace and span ids of the current span.
-
-    The handler's own level stays NOTSET: like ``SpanEventHandler`` it stands in for
-    ``logging.lastResort``, so that an application without logging configuration still prints
-    its warnings once a handler of ours is on the root logger. ``emit`` never raises and
-    never does I/O (the batch processor exports on its own thread).
-    """
-
-    def __init__(
-        self, threshold: int, logger_provider: LoggerProvider, scrubber: Scrubber | None = None
-    ) -> None:
-        with warnings.catch_warnings():
-            # The SDK's LoggingHandler is deprecated in favour of a handler in
-            # opentelemetry-instrumentation-logging, which this package does not depend on.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            super().__init__(level=logging.NOTSET, logger_provider=logger_provider)
-        self.threshold = threshold
-        self.logger_provider = logger_provider
-        self.scrubber = scrubber or scrubber_for()
-        self.addFilter(_not_feedback)
-        self._local = threading.local()
-
-    def handle(self, record: logging.LogRecord) -> bool:
-        last_resort = logging.lastResort
-        if last_resort is not None and record.levelno >= last_resort.level:
-            self._stand_in_for_last_resort(record, last_resort)
-        if record.levelno < self.threshold:
-            return False
-        return bool(super().handle(record))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if getattr(self._local, "busy", False):
-            return
-        self._local.busy = True
-        try:
-            super().emit(_exported(record, self.scrubber))
-        except Exception:  # logging must never break the caller
-            pass
-        finally:
-            self._local.busy = False
-
-    def _stand_in_for_last_resort(self, record: logging.LogRecord, last: logging.Handler) -> None:
-        """Print ``record`` as logging would have, when no handler but ours (and the bridge's
-        ``SpanEventHandler``, which defers to this one) is on its way up."""
-        try:
-            ours = _bridge_handler_types()
-            logger: Any = logging.Logger.manager.loggerDict.get(record.name)
-            if not isinstance(logger, logging.Logger):  # the root, or a hand-made record
-                logger = logging.getLogger()
-            while logger is not None:
-                for handler in logger.handlers:
-                    if handler is not self and not isinstance(handler, ours):
-                        return
-                logger = logger.parent if logger.propagate else None
-            last.handle(record)
-        except Exception:  # logging must never break the caller
-            pass
-
-
-def _severity_floor(level: int) -> int:
-    """The lowest OpenTelemetry severity number of a Python record at ``level`` or above, as
-    the SDK's handler maps levels: 10 DEBUG -> 5, 20 INFO -> 9, 30 WARNING -> 13, 40 ERROR ->
-    17, 50 CRITICAL -> 21, up to 3 more for levels just above those; below 10, unspecified."""
-    if level < logging.DEBUG:
-        return 0
-    if level > 53:
-        return 24
-    decade, rest = divmod(level, 10)
-    return 4 * decade + 1 + min(rest, 3)
-
-
-class _SentryLogRecords(LogRecordProcessor):
-    """The batch processor exporting to Sentry, behind a gate for records that reach the
-    provider some other way than our handler (the application's own OTel logging handler,
-    other instrumentations): below the level, or from a feedback-loop logger, they stay out."""
-
-    def __init__(self, exporter: OTLPLogExporter, level: int) -> None:
-        self.batch = BatchLogRecordProcessor(exporter)
-        self._floor = _severity_floor(level)
-
-    def _wanted(self, item: Any) -> bool:
-        scope = getattr(item, "instrumentation_scope", None)
-        if _feedback_logger(str(getattr(scope, "name", "") or "")):
-            return False
-        severity = getattr(getattr(item, "log_record", None), "severity_number", None)
-        return int(getattr(severity, "value", 0) or 0) >= self._floor
-
-    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
-        try:
-            if self._wanted(log_record):
-                self.batch.on_emit(log_record)
-        except Exception:  # never into the application
-            pass
-
-    def emit(self, log_data: Any) -> None:
-        """The name older SDKs call (with a ``LogData``)."""
-        forward = getattr(self.batch, "emit", None)
-        try:
-            if forward is not None and self._wanted(log_data):
-                forward(log_data)
-        except Exception:  # never into the application
-            pass
-
-    def shutdown(self) -> None:
-        self.batch.shutdown()  # type: ignore[no-untyped-call]
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return bool(self.batch.force_flush(timeout_millis))
-
-
-class _HandlerUpkeep:
-    """Keeps a handler where the bridge keeps ``SpanEventHandler`` (the root logger and every
-    logger that does not propagate, see :class:`~..capture.log_install.HandlerInstaller`); a
-    Django ``LOGGING`` (``dictConfig``) may remove it, so every request start puts it back."""
-
-    def __init__(self, handler: SentryLogsHandler) -> None:
-        self.handler = handler
-        self._installer = HandlerInstaller(handler, skip=_feedback_logger)
-        self._dispatch_uid = f"otel_sentry_bridge.otlp_logs_upkeep.{id(handler)}"
-
-    def install(self) -> None:
-        self._installer.install()
-        try:
-            from django.core.signals import request_started
-        except ImportError:
-            return  # not a Django process: the root logger is all we can do
-        request_started.connect(self._on_request, weak=False, dispatch_uid=self._dispatch_uid)
-
-    def _on_request(self, **_: Any) -> None:
-        try:
-            self._installer.ensure()
-        except Exception:  # never into the request
-            pass
-
-    def ensure(self) -> None:
-        self._installer.ensure()
-
-    def remove(self) -> None:
-        try:
-            from django.core.signals import request_started
-
-            request_started.disconnect(dispatch_uid=self._dispatch_uid)
-        except ImportError:
-            pass
-        self._installer.uninstall()
-
-
-def _handler_feeding(provider: Any) -> logging.Handler | None:
-    """An OpenTelemetry logging handler on the root logger that emits into ``provider``."""
-    for handler in logging.getLogger().handlers:
-        if getattr(handler, "_logger_provider", None) is provider:
-            return handler
-    return None
-
-
 # -- zero-code installation --------------------------------------------------------------------
 
 
@@ -397,11 +184,31 @@ class _Skip(Exception):
     """A signal that cannot be installed, for a reason worth one warning."""
 
 
+# What is installed is kept by the objects it is installed on, not here: a provider that has
+# our processor carries _HAS_OURS, a logger provider we made carries _OURS, and our handlers
+# are found on the loggers they are attached to.
+_HAS_OURS = "_otel_sentry_bridge_has_sentry_otlp"
+_OURS = "_otel_sentry_bridge_own_provider"
 _install_lock = threading.Lock()
-_traced: weakref.WeakSet[Any] = weakref.WeakSet()  # tracer providers with our processor
-_logged: weakref.WeakSet[Any] = weakref.WeakSet()  # logger providers with our processor
-_upkeeps: list[_HandlerUpkeep] = []
-_own_providers: list[LoggerProvider] = []
+
+
+def _marked(target: Any, mark: str) -> bool:
+    return bool(getattr(target, mark, False))
+
+
+def _mark(target: Any, mark: str) -> None:
+    setattr(target, mark, True)
+
+
+def _our_handlers() -> list[SentryLogsHandler]:
+    """The handlers of ours attached anywhere (the root logger, non-propagating loggers)."""
+    found: list[SentryLogsHandler] = []
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            if isinstance(handler, SentryLogsHandler) and handler not in found:
+                found.append(handler)
+    return found
 
 
 def install_sentry_otlp(
@@ -473,10 +280,10 @@ def install_sentry_otlp(
 def _install_traces(dsn: Dsn, tracer_provider: Any, options: dict[str, Any]) -> str | None:
     if not hasattr(tracer_provider, "add_span_processor"):
         raise _Skip(f"no OpenTelemetry SDK tracer provider (got {type(tracer_provider).__name__})")
-    if tracer_provider in _traced:
+    if _marked(tracer_provider, _HAS_OURS):
         return None
     tracer_provider.add_span_processor(BatchSpanProcessor(sentry_span_exporter(dsn, **options)))
-    _traced.add(tracer_provider)
+    _mark(tracer_provider, _HAS_OURS)
     return f"traces to {otlp_endpoints(dsn)[0]}"
 
 
@@ -489,17 +296,17 @@ def _install_logs(
 ) -> str | None:
     provider = _logs_provider(tracer_provider, logger_provider)
     added = False
-    if provider not in _logged:
+    if not _marked(provider, _HAS_OURS):
         exporter = sentry_log_exporter(dsn, **options)
-        provider.add_log_record_processor(_SentryLogRecords(exporter, settings.log_level))
-        _logged.add(provider)
+        provider.add_log_record_processor(SentryLogRecords(exporter, settings.log_level))
+        _mark(provider, _HAS_OURS)
         added = True
-    ours = any(upkeep.handler.logger_provider is provider for upkeep in _upkeeps)
-    if not ours and _handler_feeding(provider) is None:
+    ours = any(handler.logger_provider is provider for handler in _our_handlers())
+    if not ours and handler_feeding(provider) is None:
         handler = SentryLogsHandler(settings.log_level, provider, scrubber_for(settings.denylist))
-        upkeep = _HandlerUpkeep(handler)
+        upkeep = HandlerUpkeep(handler)
         upkeep.install()
-        _upkeeps.append(upkeep)
+        handler.upkeep = upkeep
         added = True
     if not added:
         return None
@@ -515,13 +322,14 @@ def _logs_provider(tracer_provider: Any, logger_provider: Any) -> LoggerProvider
             )
         return logger_provider
     current = get_logger_provider()
-    if isinstance(current, LoggerProvider) and _handler_feeding(current) is not None:
+    if isinstance(current, LoggerProvider) and handler_feeding(current) is not None:
         return current  # the application's own OTel logging: Sentry's processor rides along
-    if _own_providers:
-        return _own_providers[0]
+    for handler in _our_handlers():
+        if _marked(handler.logger_provider, _OURS):
+            return handler.logger_provider
     resource = getattr(tracer_provider, "resource", None)
     own = LoggerProvider(resource=resource) if resource is not None else LoggerProvider()
-    _own_providers.append(own)
+    _mark(own, _OURS)
     return own
 
 
@@ -530,13 +338,11 @@ def uninstall_sentry_otlp() -> None:
     log processor added to the application's provider stays there (OpenTelemetry cannot
     remove one); it stops with its provider. Mostly for tests."""
     with _install_lock:
-        upkeeps = list(_upkeeps)
-        owned = list(_own_providers)
-        _upkeeps.clear()
-        _own_providers.clear()
-        for provider in owned:
-            _logged.discard(provider)
-    for upkeep in upkeeps:
-        upkeep.remove()
-    for provider in owned:
-        provider.shutdown()
+        handlers = _our_handlers()
+        for handler in handlers:
+            if handler.upkeep is not None:
+                handler.upkeep.remove()
+    owned = {id(h.logger_provider): h.logger_provider for h in handlers}
+    for provider in owned.values():
+        if _marked(provider, _OURS):
+            provider.shutdown()
