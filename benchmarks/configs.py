@@ -112,7 +112,7 @@ def _otel(*, with_bridge: bool, port: int, deliver: bool = True) -> Setup:
             handed_over["spans"] += 1
             return True
 
-        processor._worker.submit = count_only  # type: ignore[method-assign]
+        processor.bridge._worker.submit = count_only  # type: ignore[method-assign]
 
     from otel_sentry_bridge.capture.log_handler import SpanEventHandler
     from otel_sentry_bridge.django import install
