@@ -196,7 +196,9 @@ class Pipeline:
         if capture.exception is not None:
             # Formatted here, with source lines, not on the request thread that captured it.
             attributes.update(exception_attributes(capture.exception, full=True))
-        name = "exception" if capture.exception is not None else attr.LOG_EVENT
+        # An exception object, or only its text (a log record of another instrumentation).
+        has_exception = capture.exception is not None or attr.EXCEPTION_TYPE in attributes
+        name = "exception" if has_exception else attr.LOG_EVENT
         return SpanView(
             trace_id=capture.trace_id,
             span_id=capture.span_id,
