@@ -35,8 +35,10 @@ from .record import (
     Mechanism,
     resolve_details,
 )
+from .signal_opt_in import emit_exception_log, exception_signal, severity_for
 from .snapshot import frame_variables
 from .store import ExpectedKey
+from .template_frames import template_frame
 from .traceback_text import exception_message, exception_type_name, stacktrace
 
 __all__ = [
@@ -151,6 +153,7 @@ def capture_exception(
             level=level,
             logger=logger,
             logentry=LogEntry(logentry[0], tuple(logentry[1]), logentry[2]) if logentry else None,
+            template_frame=template_frame(exc),
         )
         records = [
             (bridge, _record_for(bridge, base, details, exc.__traceback__)) for bridge in takers
@@ -232,7 +235,24 @@ def _deliver(
     on_span: bool = True,
 ) -> None:
     """Put the event on the current span and each record in its bridge's store; without a
-    recording span (or with ``on_span`` False), queue a direct capture to each bridge."""
+    recording span (or with ``on_span`` False), queue a direct capture to each bridge.
+
+    Under ``OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN=logs`` (or ``logs/dup``) an exception is also
+    emitted as an OTel log record (with its event id: the log record processor does not send
+    it again); with ``logs`` it is then not added to the span, and goes to the bridges as a
+    direct capture with the span's context instead."""
+    if exc is not None:
+        signal = exception_signal()
+        if signal != "spans":
+            first = records[0][1] if records else None
+            emit_exception_log(
+                exc,
+                attributes[attr.EVENT_ID],
+                severity_for(first.level, first.mechanism.handled) if first else severity_for(""),
+                mechanism=first.mechanism.type if first else "generic",
+            )
+            if signal == "logs" and not recorded_elsewhere:
+                on_span = False
     span = trace.get_current_span()
     context = span.get_span_context()
     if on_span and span.is_recording():
