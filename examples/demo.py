@@ -3,9 +3,12 @@
 1. starts an embedded Bugsink (a real Sentry-compatible server) on 127.0.0.1;
 2. runs ``examples/shop`` with ``opentelemetry-instrument python manage.py runserver
    --noreload`` and ``SENTRY_DSN`` pointing at Bugsink — no code change in the app;
-3. sends requests that raise, log errors and call out with ``requests``;
+3. sends requests that raise (in a view, a ``re_path`` route, a template, a JSON POST whose
+   body the event shows), log errors and call out with ``requests``, then runs the management
+   command ``crash`` under ``opentelemetry-instrument`` too;
 4. prints, for each error: the Bugsink issue URL, the event id and the trace id (and the
-   Jaeger URL when ``OTEL_SENTRY_TRACE_URL_TEMPLATE`` is set);
+   Jaeger URL when ``OTEL_SENTRY_TRACE_URL_TEMPLATE`` is set), the request body and the
+   template frame when the event has them;
 5. stops everything it started (``DEMO_KEEP=1`` keeps the servers up for browsing).
 
 Spans go to ``OTEL_EXPORTER_OTLP_ENDPOINT`` when it is set (e.g. the collector of
@@ -15,7 +18,9 @@ Spans go to ``OTEL_EXPORTER_OTLP_ENDPOINT`` when it is set (e.g. the collector o
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import time
 import urllib.error
@@ -28,7 +33,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support.bugsink import BugsinkServer  # noqa: E402
-from tests.support.processes import ServerProcess, base_env, start_shop  # noqa: E402
+from tests.support.processes import (  # noqa: E402
+    BIN,
+    SHOP,
+    ServerProcess,
+    base_env,
+    start_shop,
+)
 
 WORK = REPO / ".demo"
 
@@ -38,7 +49,15 @@ class Step:
     path: str
     what: str
     expects_event: bool
+    body: dict[str, Any] | None = None  # POSTed as JSON; None: a GET
 
+
+# A card token and a password: the event shows the body with both [Filtered].
+ORDER = {
+    "customer": "ada",
+    "lines": [{"sku": "KB-101", "qty": 1}, {"sku": "XX-999", "qty": 2}],
+    "payment": {"card_token": "tok_fake_4242", "password": "not-sent"},
+}
 
 STEPS = (
     Step("/", "index", False),
@@ -47,15 +66,34 @@ STEPS = (
     Step("/payment/", "logger.error() without exception, after info/warning", True),
     Step("/inventory/", "requests call to an upstream that fails (client span)", True),
     Step("/missing/", "Http404 (ignored: no Sentry event)", False),
+    Step("/reports/2024/13/", "re_path() route whose view raises", True),
+    Step("/api/orders/", "JSON order POSTed, an unknown SKU raises (request body)", True, ORDER),
+    Step("/receipts/1001/", "template with an unknown filter (template frame)", True),
 )
+# `manage.py crash` under opentelemetry-instrument: an exception escaping a command.
+COMMAND = "crash"
 
 
-def _get(url: str) -> tuple[int, str | None]:
+def _request(url: str, body: dict[str, Any] | None = None) -> tuple[int, str | None]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data)  # with data: a POST
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(url, timeout=15) as response:
+        with urllib.request.urlopen(request, timeout=15) as response:
             return response.status, response.headers.get("X-Sentry-Event-Id")
     except urllib.error.HTTPError as error:
         return error.code, error.headers.get("X-Sentry-Event-Id")
+
+
+def _run_command(env: dict[str, str], log: Path) -> int:
+    """``manage.py <COMMAND>`` as a cron job runs it, under ``opentelemetry-instrument``."""
+    args = [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), "manage.py", COMMAND]
+    with open(log, "wb") as out:
+        done = subprocess.run(
+            args, env=env, cwd=SHOP, stdout=out, stderr=subprocess.STDOUT, timeout=60, check=False
+        )
+    return done.returncode
 
 
 def _app_env(bugsink: BugsinkServer, trace_template: str | None) -> dict[str, str]:
@@ -98,6 +136,14 @@ def _print_event(bugsink: BugsinkServer, event: dict[str, Any], template: str | 
     print(f"      trace id: {trace_id}")
     if template:
         print(f"      jaeger:   {template.replace('{trace_id}', trace_id)}")
+    body = (data.get("request") or {}).get("data")
+    if body is not None:
+        print(f"      body:     {json.dumps(body, separators=(',', ':'))[:160]}")
+    frames = ((values[-1].get("stacktrace") or {}).get("frames") or []) if values else []
+    if frames and frames[-1].get("function") == "<template>":
+        frame = frames[-1]
+        where = f"{Path(frame['filename']).name} line {frame['lineno']}"
+        print(f"      template: {where}: {frame.get('context_line', '').strip()}")
 
 
 def main() -> int:
@@ -114,10 +160,18 @@ def main() -> int:
 
         expected = 0
         for step in STEPS:
-            status, event_id = _get(base + step.path)
+            status, event_id = _request(base + step.path, step.body)
             expected += step.expects_event
             shown = f" event {event_id}" if event_id else ""
-            print(f"  GET {step.path:<14} -> {status}  {step.what}{shown}")
+            method = "GET" if step.body is None else "POST"
+            print(f"  {method:<4} {step.path:<18} -> {status}  {step.what}{shown}")
+        env = _app_env(bugsink, template)
+        status = _run_command(env, WORK / f"{COMMAND}.log")
+        expected += 1
+        print(
+            f"  manage.py {COMMAND:<14} -> exit {status}  management command that raises "
+            f"(log: {WORK / f'{COMMAND}.log'})"
+        )
 
         print(f"\nWaiting for {expected} events in Bugsink ...", flush=True)
         events = bugsink.wait_for_events(expected, timeout=60)
@@ -127,11 +181,14 @@ def main() -> int:
         issues = bugsink.issues()
         where = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or f"the console ({app.log})"
         print(
-            f"\nSummary: {len(STEPS)} requests, {len(events)} Sentry events in "
+            f"\nSummary: {len(STEPS)} requests and 1 command, {len(events)} Sentry events in "
             f"{len(issues)} issues (Http404 ignored); spans sent to {where}."
         )
         if len(events) != expected:
             print(f"error: expected {expected} events, got {len(events)}", file=sys.stderr)
+            return 1
+        if status == 0:
+            print(f"error: manage.py {COMMAND} did not fail", file=sys.stderr)
             return 1
         if keep:
             bugsink.create_superuser("admin", "admin")

@@ -18,4 +18,11 @@ urlpatterns = [
     path("worker-error/", views.worker_error),
     path("forbidden/", views.forbidden),
     path("leaky-locals/", views.leaky_locals),
+    path("read-body/", views.read_body_then_fail),
+    path("read-stream/", views.read_stream_then_fail),
+    path("log-then-read-body/", views.log_then_read_body),
+    path("broken-template/", views.broken_template),
+    path("template-calls-failing-code/", views.template_calls_failing_code),
+    path("otel-log-exception/", views.otel_log_exception),
+    path("otel-log-error/", views.otel_log_error),
 ]

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
 
 log = logging.getLogger("shop.views")
 
@@ -127,3 +128,83 @@ def leaky_locals(request: HttpRequest) -> HttpResponse:
     blob = b"x" * 20_000_000
     log.debug("%s %s %s %s %s", creds, payload, len(huge_map), len(huge_set), len(blob))
     raise OrderLookupError("checkout failed")
+
+
+# What the last call of a body-reading view read (the tests compare it with the event).
+BODIES_READ: list[bytes] = []
+
+
+def read_body_then_fail(request: HttpRequest) -> HttpResponse:
+    """Reads the JSON body itself (as an API view does), then fails."""
+    BODIES_READ.append(request.body)
+    json.loads(request.body)
+    _find_order(22)
+    return HttpResponse("unreachable")
+
+
+def read_stream_then_fail(request: HttpRequest) -> HttpResponse:
+    """Reads part of the body from the stream (as a parser of its own does), then fails:
+    ``request.body`` cannot be read any more."""
+    BODIES_READ.append(request.read(4))
+    _find_order(23)
+    return HttpResponse("unreachable")
+
+
+def log_then_read_body(request: HttpRequest) -> HttpResponse:
+    """Logs an error before it reads the body: the log capture must leave the body alone."""
+    log.error("about to read the body of order %s", 24)
+    BODIES_READ.append(request.body)
+    return HttpResponse(request.body, content_type=request.content_type)
+
+
+class _Order:
+    id = 25
+
+    @property
+    def total(self) -> str:
+        _find_order(25)
+        return "unreachable"
+
+
+def broken_template(request: HttpRequest) -> HttpResponse:
+    """Renders a template with an unknown tag: a TemplateSyntaxError."""
+    return render(request, "broken.html", {"order_id": 26, "customer": "ada"})
+
+
+def template_calls_failing_code(request: HttpRequest) -> HttpResponse:
+    """Renders a template whose variable is a property that raises."""
+    return render(request, "order_total.html", {"order": _Order()})
+
+
+# -- exceptions and errors through the OpenTelemetry logs API (issue #16) -------------------
+
+
+def otel_log_exception(request: HttpRequest) -> HttpResponse:
+    """Emits a handled exception as an OTel log record (the logs API, not ``logging``)."""
+    from opentelemetry._logs import SeverityNumber, get_logger
+
+    try:
+        _find_order(41)
+    except OrderLookupError as exc:
+        get_logger("shop.events").emit(
+            severity_number=SeverityNumber.ERROR,
+            severity_text="ERROR",
+            body="could not load order 41",
+            attributes={"order.id": 41},
+            event_name="shop.order.lookup_failed",
+            exception=exc,
+        )
+    return HttpResponse("emitted")
+
+
+def otel_log_error(request: HttpRequest) -> HttpResponse:
+    """Emits an OTel log record at ERROR without an exception."""
+    from opentelemetry._logs import SeverityNumber, get_logger
+
+    get_logger("shop.events").emit(
+        severity_number=SeverityNumber.ERROR,
+        severity_text="ERROR",
+        body="card processor timed out for order 42",
+        attributes={"order.id": 42},
+    )
+    return HttpResponse("emitted")

@@ -3,6 +3,7 @@ and the logging handler, checked as the events Sentry would receive."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -384,3 +385,290 @@ def test_an_async_stream_failing_mid_way_is_reported_too(app: Harness) -> None:
     (event,) = app.events()
     assert event["exception"]["values"][-1]["mechanism"] == {"type": "django", "handled": False}
     assert event["request"]["url"] == "http://testserver/async-export/"
+
+
+# -- the request body (request.data) ---------------------------------------------------------
+
+PLANTED = "planted-zq"
+
+
+@pytest.fixture
+def small_bodies(
+    instrumented_django: InstrumentedDjango, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Harness]:
+    yield from _harness(instrumented_django, monkeypatch, max_request_body_size="small")
+
+
+def _post_json(app: Harness, path: str, body: Any) -> Any:
+    return app.client.post(path, json.dumps(body), content_type="application/json")
+
+
+def test_a_json_body_is_sent_as_data(app: Harness) -> None:
+    body = {"order": 17, "lines": [{"sku": "kb-1", "qty": 2}], "note": "gift"}
+    assert _post_json(app, "/boom/", body).status_code == 500
+    (event,) = app.events()
+    assert event["request"]["method"] == "POST"
+    assert event["request"]["data"] == body
+    assert event["request"]["headers"]["Content-Type"] == "application/json"
+
+
+def test_secrets_in_a_json_body_are_filtered_by_key(
+    instrumented_django: InstrumentedDjango, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for harness in _harness(instrumented_django, monkeypatch, denylist=("iban",)):
+        body = {
+            "user": "bob",
+            "password": PLANTED,
+            "card": {"number": "4111", "api_key": PLANTED},
+            "payout": {"iban": PLANTED},
+            "comment": f"token={PLANTED}",
+        }
+        _post_json(harness, "/boom/", body)
+        (event,) = harness.events()
+        assert event["request"]["data"] == {
+            "user": "bob",
+            "password": "[Filtered]",
+            "card": {"number": "4111", "api_key": "[Filtered]"},
+            "payout": {"iban": "[Filtered]"},
+            "comment": "token=[Filtered]",
+        }
+        assert PLANTED not in json.dumps(event)
+
+
+def test_a_urlencoded_form_is_sent_as_its_fields_with_passwords_filtered(app: Harness) -> None:
+    app.client.post(
+        "/boom/",
+        f"name=bob&password={PLANTED}&tag=a&tag=b",
+        content_type="application/x-www-form-urlencoded",
+    )
+    (event,) = app.events()
+    assert event["request"]["data"] == {
+        "name": "bob",
+        "password": "[Filtered]",
+        "tag": ["a", "b"],
+    }
+    assert PLANTED not in json.dumps(event)
+
+
+def test_a_multipart_form_is_sent_with_files_as_their_size_only(app: Harness) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("passport-of-bob.pdf", b"%PDF-1.4 " + PLANTED.encode())
+    app.client.post("/boom/", {"name": "bob", "password": PLANTED, "scan": upload})
+    (event,) = app.events()
+    assert event["request"]["data"] == {
+        "name": "bob",
+        "password": "[Filtered]",
+        "scan": f"[file of {9 + len(PLANTED)} bytes]",
+    }
+    assert PLANTED not in json.dumps(event)
+    assert "passport" not in json.dumps(event)
+
+
+def test_a_text_body_is_sent_as_scrubbed_text(app: Harness) -> None:
+    app.client.post("/boom/", f"order 17\ntoken={PLANTED}\n", content_type="text/plain")
+    (event,) = app.events()
+    assert event["request"]["data"] == "order 17\ntoken=[Filtered]\n"
+
+
+def test_a_binary_body_is_not_sent(app: Harness) -> None:
+    app.client.post("/boom/", bytes(range(256)) * 4, content_type="application/octet-stream")
+    (event,) = app.events()
+    assert event["request"]["data"] == "[binary request body of 1024 bytes not sent]"
+
+
+def test_a_body_over_the_size_is_not_sent_but_noted(app: Harness) -> None:
+    body = {"rows": ["x" * 100] * 100}  # about 10,500 bytes: over "medium" (10,000)
+    size = len(json.dumps(body))
+    assert size > 10_000
+    _post_json(app, "/boom/", body)
+    (event,) = app.events()
+    assert event["request"]["data"] == (
+        f"[request body of {size} bytes not sent: over the medium limit of 10000 bytes]"
+    )
+
+
+def test_small_sends_a_thousand_bytes_and_no_more(small_bodies: Harness) -> None:
+    fits = {"text": "x" * (1000 - len('{"text": ""}'))}
+    assert len(json.dumps(fits)) == 1000
+    _post_json(small_bodies, "/boom/", fits)
+    _post_json(small_bodies, "/boom/", {"text": "x" * 1000})
+    over, fitting = sorted((e["request"]["data"] for e in small_bodies.events()), key=str)
+    assert over == "[request body of 1012 bytes not sent: over the small limit of 1000 bytes]"
+    # Sent, and bounded as local variables are: 256 characters per string.
+    assert fitting == {"text": "x" * 253 + "..."}
+
+
+def test_never_sends_no_body(
+    instrumented_django: InstrumentedDjango, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for harness in _harness(instrumented_django, monkeypatch, max_request_body_size="never"):
+        _post_json(harness, "/boom/", {"order": 17})
+        harness.client.post("/boom/", {"name": "bob"})
+        harness.client.post("/read-body/", '{"order": 22}', content_type="application/json")
+        events = harness.events()
+        assert len(events) == 3
+        for event in events:
+            assert event["request"]["method"] == "POST"
+            assert "data" not in event["request"]
+
+
+def test_a_body_the_view_read_itself_is_reported_the_same(app: Harness) -> None:
+    from tests.djangoapp.views import BODIES_READ
+
+    BODIES_READ.clear()
+    body = {"order": 22, "coupon": "SPRING"}
+    assert _post_json(app, "/read-body/", body).status_code == 500
+    (event,) = app.events()
+    assert [json.dumps(body).encode()] == BODIES_READ
+    assert event["request"]["data"] == body
+    assert event["exception"]["values"][-1]["type"] == "OrderLookupError"
+
+
+def test_a_form_body_the_view_read_as_bytes_is_reported_as_its_fields(app: Harness) -> None:
+    from tests.djangoapp.views import BODIES_READ
+
+    BODIES_READ.clear()
+    body = f"name=bob&password={PLANTED}"
+    app.client.post("/read-body/", body, content_type="application/x-www-form-urlencoded")
+    (event,) = app.events()
+    assert [body.encode()] == BODIES_READ
+    assert event["exception"]["values"][-1]["type"] == "JSONDecodeError"  # it expected JSON
+    assert event["request"]["data"] == {"name": "bob", "password": "[Filtered]"}
+
+
+def test_a_stream_the_view_started_reading_is_not_read_again(app: Harness) -> None:
+    from tests.djangoapp.views import BODIES_READ
+
+    BODIES_READ.clear()
+    assert _post_json(app, "/read-stream/", {"order": 23}).status_code == 500
+    (event,) = app.events()
+    assert BODIES_READ == [b'{"or']  # what the view read, untouched by the hook
+    assert "data" not in event["request"]
+    assert event["exception"]["values"][-1]["type"] == "OrderLookupError"
+
+
+def test_a_log_capture_inside_the_view_never_reads_the_body_the_view_still_needs(
+    app: Harness,
+) -> None:
+    from tests.djangoapp.views import BODIES_READ
+
+    BODIES_READ.clear()
+    response = _post_json(app, "/log-then-read-body/", {"order": 24})
+    assert response.status_code == 200
+    assert response.content == b'{"order": 24}'  # the view read the whole body after the log
+    (event,) = app.events()
+    assert event["logentry"]["formatted"] == "about to read the body of order 24"
+    assert "data" not in event["request"]  # not read yet when the error was logged
+
+
+def test_a_stream_failing_after_the_view_returned_never_reads_the_body(app: Harness) -> None:
+    from tests.djangoapp.views import OrderLookupError
+
+    response = _post_json(app, "/export/", {"order": 40})
+    with pytest.raises(OrderLookupError):
+        b"".join(response.streaming_content)
+    (event,) = app.events()
+    assert event["request"]["method"] == "POST"
+    assert "data" not in event["request"]  # the view never read it; the stream may still
+    assert not response.wsgi_request._read_started
+
+
+def test_a_get_request_has_no_data(app: Harness) -> None:
+    app.get("/boom/")
+    (event,) = app.events()
+    assert "data" not in event["request"]
+
+
+# -- template frames -------------------------------------------------------------------------
+
+
+def _template_path(name: str) -> str:
+    from pathlib import Path
+
+    import tests.djangoapp
+
+    return str(Path(tests.djangoapp.__file__).resolve().parent / "templates" / name)
+
+
+def test_a_template_syntax_error_has_the_template_line_as_its_innermost_frame(
+    app: Harness,
+) -> None:
+    assert app.get("/broken-template/").status_code == 500
+    (event,) = app.events()
+    main = event["exception"]["values"][-1]
+    assert main["type"] == "TemplateSyntaxError"
+    assert main["mechanism"] == {"type": "django", "handled": False}
+    frames = main["stacktrace"]["frames"]
+    assert frames[-1] == {
+        "filename": _template_path("broken.html"),
+        "abs_path": _template_path("broken.html"),
+        "lineno": 9,
+        "function": "<template>",
+        "in_app": True,
+        "context_line": "  {% frobnicate order_id %}",
+        "pre_context": [
+            "  <title>Order {{ order_id }}</title>",
+            "</head>",
+            "<body>",
+            "  <h1>Order {{ order_id }}</h1>",
+            "  <p>Placed by {{ customer }}</p>",
+        ],
+        "post_context": [
+            "  <ul>",
+            "    <li>keyboard</li>",
+            "    <li>mouse</li>",
+            "    <li>screen</li>",
+            "  </ul>",
+        ],
+    }
+    # Below it, the Python frames of the view that rendered it.
+    assert any(f["function"] == "broken_template" for f in frames[:-1])
+
+
+def test_a_template_line_calling_failing_code_sits_above_that_code(app: Harness) -> None:
+    assert app.get("/template-calls-failing-code/").status_code == 500
+    (event,) = app.events()
+    main = event["exception"]["values"][-1]
+    assert main["type"] == "OrderLookupError"
+    functions = [f["function"] for f in main["stacktrace"]["frames"]]
+    template = functions.index("<template>")
+    # view -> Django's renderer -> the template line -> the property it read -> the helper
+    assert functions.index("template_calls_failing_code") < template
+    assert functions[template + 1 :] == ["total", "_find_order"]
+    frame = main["stacktrace"]["frames"][template]
+    assert frame["filename"] == _template_path("order_total.html")
+    assert frame["lineno"] == 2
+    assert frame["context_line"] == "<p>Total: {{ order.total }}</p>"
+    assert frame["pre_context"] == ["<h1>Order {{ order.id }}</h1>"]
+    assert frame["post_context"] == ["<p>thanks</p>"]
+
+
+def test_an_error_outside_templates_has_no_template_frame(app: Harness) -> None:
+    app.get("/boom/")
+    (event,) = app.events()
+    frames = event["exception"]["values"][-1]["stacktrace"]["frames"]
+    assert all(f["function"] != "<template>" for f in frames)
+
+
+def test_under_asgi_the_body_is_read_from_its_spooled_file_too(app: Harness) -> None:
+    import asyncio
+
+    from django.test import AsyncClient
+
+    async def post() -> Any:
+        client = AsyncClient(raise_request_exception=False)
+        return await client.post(
+            "/read-body/", json.dumps({"order": 22}), content_type="application/json"
+        )
+
+    async def post_unread() -> Any:
+        client = AsyncClient(raise_request_exception=False)
+        return await client.post(
+            "/boom/", json.dumps({"order": 17}), content_type="application/json"
+        )
+
+    assert asyncio.run(post()).status_code == 500
+    assert asyncio.run(post_unread()).status_code == 500
+    events = app.events()
+    assert sorted(e["request"]["data"]["order"] for e in events) == [17, 22]

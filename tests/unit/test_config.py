@@ -126,6 +126,7 @@ ENV_CASES: dict[str, tuple[str, str, Any]] = {
     "OTEL_SENTRY_HTTP_TIMEOUT": ("1.5", "http_timeout", 1.5),
     "OTEL_SENTRY_SHUTDOWN_TIMEOUT": ("0.5", "shutdown_timeout", 0.5),
     "OTEL_SENTRY_GZIP": ("0", "gzip", False),
+    "SENTRY_DEBUG": ("True", "debug", True),
     "OTEL_SENTRY_EVENT_LEVEL": ("WARNING", "event_level", logging.WARNING),
     "OTEL_SENTRY_BREADCRUMB_LEVEL": ("30", "breadcrumb_level", 30),
     "OTEL_SENTRY_MAX_BREADCRUMBS": ("10", "max_breadcrumbs", 10),
@@ -145,6 +146,7 @@ ENV_CASES: dict[str, tuple[str, str, Any]] = {
     "OTEL_SENTRY_SPOOL_DIR": ("/var/spool/sentry", "spool_dir", "/var/spool/sentry"),
     "OTEL_SENTRY_SPOOL_MAX_BYTES": ("1048576", "spool_max_bytes", 1048576),
     "OTEL_SENTRY_DENYLIST": ("ssn, iban", "denylist", ("ssn", "iban")),
+    "OTEL_SENTRY_MAX_REQUEST_BODY_SIZE": (" Small", "max_request_body_size", "small"),
     "OTEL_SENTRY_OTLP_SIGNALS": ("traces, LOGS", "otlp_signals", ("traces", "logs")),
     "OTEL_SENTRY_LOG_LEVEL": ("warning", "log_level", logging.WARNING),
 }
@@ -249,6 +251,7 @@ def test_blank_optional_string_env_value_means_unset() -> None:
         ("OTEL_SENTRY_BREADCRUMB_LEVEL", "-5"),
         ("OTEL_SENTRY_MAX_BREADCRUMBS", ""),
         ("OTEL_SENTRY_TRACE_URL_TEMPLATE", "https://jaeger.example.com/trace/"),
+        ("OTEL_SENTRY_MAX_REQUEST_BODY_SIZE", "10000"),
         # Names Sentry would drop (see test_sentry_names for the rules against relay).
         ("SENTRY_ENVIRONMENT", "e" * 65),
         ("SENTRY_ENVIRONMENT", "é" * 32 + "e"),  # 65 bytes
@@ -384,6 +387,7 @@ def test_default_warn_logs_to_the_package_logger(
         ("in_app_include", 5),
         ("trace_url_template", "https://jaeger.example.com/trace/"),
         ("before_send", "not callable"),
+        ("max_request_body_size", "large"),
         ("environment", "e" * 65),
         ("environment", "none"),
         ("environment", "qa/eu"),

@@ -50,7 +50,7 @@ for path in PATHS:
         "status": response.status_code,
         "exception": type(exc).__name__ if exc else None,
         "cause": type(exc.__cause__).__name__ if exc and exc.__cause__ else None,
-        "body": response.content.decode("utf-8", "replace")[:500],
+        "body": response.content.decode("utf-8", "replace")[:4000],
     }
 server.shutdown()
 print(json.dumps(results))
@@ -67,6 +67,10 @@ EXPECTED: dict[str, tuple[int, str | None, str | None]] = {
     "/upstream/stock/": (503, None, None),
     "/missing/": (404, None, None),
     "/healthz/": (200, None, None),
+    "/reports/2024/05/": (200, None, None),
+    "/reports/2024/13/": (500, "IllegalMonthError", None),
+    "/api/orders/": (405, None, None),  # GET: the view takes a POSTed JSON order
+    "/receipts/1001/": (500, "TemplateSyntaxError", None),
 }
 
 
@@ -107,7 +111,17 @@ def test_endpoint(shop_results: dict[str, Any], path: str) -> None:
 def test_index_lists_the_endpoints(shop_results: dict[str, Any]) -> None:
     body = shop_results["/"]["body"]
     assert body.startswith("ok")
-    for path in ("/orders/", "/checkout/", "/payment/", "/inventory/", "/missing/", "/healthz/"):
+    for path in (
+        "/orders/",
+        "/checkout/",
+        "/payment/",
+        "/inventory/",
+        "/missing/",
+        "/healthz/",
+        "/reports/",
+        "/api/orders/",
+        "/receipts/",
+    ):
         assert path in body
 
 

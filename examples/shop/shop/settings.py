@@ -13,8 +13,9 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 ROOT_URLCONF = "shop.urls"
 WSGI_APPLICATION = "shop.wsgi.application"
 
-# The shop keeps its data in memory: no models, no database, no migrations to run.
-INSTALLED_APPS: list[str] = []
+# The shop keeps its data in memory: no models, no database, no migrations to run. It is an
+# app itself for its templates (shop/templates/) and its management command (`crash`).
+INSTALLED_APPS: list[str] = ["shop"]
 DATABASES: dict[str, dict[str, str]] = {}
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -22,6 +23,17 @@ MIDDLEWARE = [
 ]
 
 USE_TZ = True
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        # Django then keeps where a template failed (file, line, the lines around it), which
+        # Sentry shows as the template's frame. Without it (the default when DEBUG is off),
+        # a template error's event has only the Python frames of Django's template engine.
+        "OPTIONS": {"debug": True},
+    }
+]
 
 # Celery (shop/celery.py, shop/tasks.py): the broker the views enqueue to and the worker reads.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")

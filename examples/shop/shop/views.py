@@ -6,13 +6,17 @@ of a real application rather than a one-frame demo.
 
 from __future__ import annotations
 
+import calendar
+import json
 import logging
 from decimal import Decimal
 from typing import Any
 
 import requests
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 
 from . import tasks
 
@@ -30,6 +34,9 @@ ENDPOINTS = (
     "/healthz/       health check (200)",
     "/tasks/<name>/  enqueue a Celery task that fails in the worker (202); names: "
     + ", ".join(TASK_NAMES),
+    "/reports/<yyyy>/<mm>/  a re_path() route; month 13 raises (500)",
+    "/api/orders/    POST a JSON order; an unknown SKU raises, the event shows the body (500)",
+    "/receipts/<id>/ renders a template that uses an unknown filter (500)",
 )
 
 ORDERS: dict[int, dict[str, Any]] = {
@@ -182,3 +189,57 @@ def enqueue(request: HttpRequest, name: str) -> JsonResponse:
     the Sentry event carries this request's trace id. 404 for an unknown name."""
     result = _enqueue_task(name)
     return JsonResponse({"task": name, "task_id": result.id}, status=202)
+
+
+# --- /reports/<yyyy>/<mm>/: a regular expression route (re_path) ----------------------------
+
+
+def _month_days(year: int, month: int) -> int:
+    return calendar.monthrange(year, month)[1]  # IllegalMonthError (a ValueError) for 13
+
+
+def monthly_report(request: HttpRequest, year: str, month: str) -> JsonResponse:
+    """GET /reports/2024/05/ -> 200; /reports/2024/13/ -> 500: an IllegalMonthError escapes
+    the view. The route is a ``re_path()`` regular expression; Sentry's transaction is
+    ``/reports/{year}/{month}/``, as sentry-sdk names it."""
+    days = _month_days(int(year), int(month))
+    return JsonResponse({"year": int(year), "month": int(month), "days": days, "orders": 0})
+
+
+# --- POST /api/orders/: a JSON request body ---------------------------------------------------
+
+PRICES: dict[str, Decimal] = {"KB-101": Decimal("49.90"), "MS-202": Decimal("19.50")}
+
+
+class UnknownProduct(Exception):
+    """An order line names a SKU the shop does not sell."""
+
+
+def _line_total(line: dict[str, Any]) -> Decimal:
+    try:
+        price = PRICES[line["sku"]]
+    except KeyError as exc:
+        raise UnknownProduct(f"no product {line['sku']!r}") from exc
+    return price * int(line.get("qty", 1))
+
+
+@require_POST
+def place_order(request: HttpRequest) -> JsonResponse:
+    """POST /api/orders/ with a JSON order -> 201, or 500 when a line names an unknown SKU
+    (``UnknownProduct`` from ``KeyError``). The Sentry event carries the JSON body as
+    ``request.data``, with ``payment.card_token`` ``[Filtered]`` by its key; bodies over
+    ``OTEL_SENTRY_MAX_REQUEST_BODY_SIZE`` (10,000 bytes by default) are not sent. GET -> 405."""
+    order = json.loads(request.body)
+    total = sum((_line_total(line) for line in order["lines"]), Decimal("0"))
+    return JsonResponse({"customer": order["customer"], "total": str(total)}, status=201)
+
+
+# --- /receipts/<id>/: an error in a template -------------------------------------------------
+
+
+def receipt(request: HttpRequest, order_id: int) -> HttpResponse:
+    """GET /receipts/1001/ -> 500: ``shop/receipt.html`` uses a filter that was never
+    registered, a ``TemplateSyntaxError``. The template engine's ``debug`` option (settings)
+    lets the Sentry event show the template's file and line, with its lines around it, as
+    the innermost frame."""
+    return render(request, "shop/receipt.html", {"order": _order_summary(order_id)})

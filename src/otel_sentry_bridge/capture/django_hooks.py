@@ -10,21 +10,28 @@ it, so the traceback is formatted once per failure and Sentry gets exactly one e
 Under ASGI the same holds: Django sends the signal from a worker thread (``sync_to_async``)
 that asgiref runs inside the failing request's context, so the current span and
 ``sys.exc_info()`` are those of the view, whether it is ``async def`` or not.
+
+The event carries the request's body (``request.data``: a form's fields, JSON, text) up to
+``max_request_body_size``, read here once the view is over if the view did not read it.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+from itertools import islice
 from typing import Any
 
 from django.core.signals import got_request_exception
+from django.http import QueryDict
 
 from ..convert.routes import route_name
-from ..convert.scrub import FILTERED, scrubber_for
+from ..convert.scrub import FILTERED, MAX_TEXT_CHARS, Scrubber, scrubber_for
 from ..setup.config import Settings
 from .api import capture_exception
 from .asgi_check import warn_if_untraced_asgi
 from .record import Details
+from .snapshot import MAX_ITEMS, snapshot
 
 __all__ = ["install", "request_details", "request_extras", "route_of", "uninstall"]
 
@@ -55,7 +62,11 @@ def _on_request_exception(sender: Any, request: Any = None, **kwargs: Any) -> No
             exc,
             mechanism="django",
             handled=False,
-            details=(lambda settings: request_details(request, settings)) if request else None,
+            details=(
+                (lambda settings: request_details(request, settings, read_body=True))
+                if request
+                else None
+            ),
             recorded_elsewhere=recorded_elsewhere,
             name=route_of(request) or "django.request",
         )
@@ -121,9 +132,10 @@ def _user(request: Any) -> dict[str, str] | None:
     return info or None
 
 
-def request_details(request: Any, settings: Settings) -> Details:
-    """The Sentry details of a Django request for one bridge's settings. Never raises."""
-    extras = request_extras(request, settings)
+def request_details(request: Any, settings: Settings, *, read_body: bool = False) -> Details:
+    """The Sentry details of a Django request for one bridge's settings. Never raises.
+    ``read_body``: see :func:`request_extras`."""
+    extras = request_extras(request, settings, read_body=read_body)
     return Details(
         request=extras.get("request"),
         user=extras.get("user"),
@@ -139,9 +151,16 @@ def route_of(request: Any) -> str | None:
         return None
 
 
-def request_extras(request: Any, settings: Settings | None) -> dict[str, Any]:
+def request_extras(
+    request: Any, settings: Settings | None, *, read_body: bool = False
+) -> dict[str, Any]:
     """Sentry ``request``/``user``/``transaction`` from a Django request (only the
-    transaction without ``settings``). Never raises."""
+    transaction without ``settings``). Never raises.
+
+    The request body (``request.data``) is sent when it is at most ``max_request_body_size``
+    and already read (``request.body`` or ``request.POST`` cached it); ``read_body`` also lets
+    it be read from the request's stream if nothing did yet: only once the view is over (the
+    ``got_request_exception`` hook), never while a view or a streaming response still runs."""
     extras: dict[str, Any] = {}
     try:
         match = getattr(request, "resolver_match", None)
@@ -167,6 +186,12 @@ def request_extras(request: Any, settings: Settings | None) -> dict[str, Any]:
             remote = request.META.get("REMOTE_ADDR")
             if remote:
                 info["env"] = {"REMOTE_ADDR": remote}
+        try:
+            data = _request_data(request, settings, read_body)
+        except Exception:  # a body that cannot be read or parsed is not sent
+            data = None
+        if data is not None:
+            info["data"] = data
         extras["request"] = info
         if settings.send_default_pii:
             user = _user(request)
@@ -178,3 +203,104 @@ def request_extras(request: Any, settings: Settings | None) -> dict[str, Any]:
     except Exception:
         pass
     return extras
+
+
+# Bytes of request body sent with an error, per max_request_body_size (sentry-sdk's sizes).
+_BODY_LIMITS: dict[str, int | None] = {"small": 1000, "medium": 10_000, "always": None}
+_JSON_TYPES = ("application/json",)
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _request_data(request: Any, settings: Settings, read: bool) -> Any:
+    """``request.data``: a form as its fields (files as a placeholder with their size), JSON
+    as its data, any other text as scrubbed text of at most ``MAX_TEXT_CHARS`` characters,
+    all bounded and scrubbed by key like local variables (:func:`.snapshot.snapshot`); a
+    body over the size limit as a short note saying so. None: no body, or none to send."""
+    size = settings.max_request_body_size
+    if size not in _BODY_LIMITS:  # "never"
+        return None
+    length = _body_length(request)
+    if not length:  # no body, or one of unknown length that nothing has read
+        return None
+    limit = _BODY_LIMITS[size]
+    if limit is not None and length > limit:
+        return f"[request body of {length} bytes not sent: over the {size} limit of {limit} bytes]"
+    scrubber = scrubber_for(settings.denylist)
+    content_type = str(getattr(request, "content_type", None) or "").lower()
+    if content_type in _FORM_TYPES:
+        return _form_data(request, content_type, read, scrubber)
+    body = _body(request, read)
+    if body is None:
+        return None
+    encoding = getattr(request, "encoding", None) or "utf-8"
+    if content_type in _JSON_TYPES or content_type.endswith("+json"):
+        try:
+            return snapshot(json.loads(body.decode(encoding)), scrubber)
+        except (ValueError, RecursionError, LookupError):
+            pass  # not JSON after all: sent as text
+    try:
+        text = body[: MAX_TEXT_CHARS * 4].decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        # Cut inside a character, a wrong charset or binary data: text only if mostly text.
+        text = body[: MAX_TEXT_CHARS * 4].decode("utf-8", "replace")
+        if text.count("\ufffd") > len(text) // 10:
+            return f"[binary request body of {length} bytes not sent]"
+    return scrubber.free_text(text, MAX_TEXT_CHARS)
+
+
+def _body_length(request: Any) -> int | None:
+    body = getattr(request, "_body", None)  # Django caches what request.body read
+    if isinstance(body, bytes):
+        return len(body)
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except (TypeError, ValueError):
+        return None
+
+
+def _body(request: Any, read: bool) -> bytes | None:
+    """The body Django already read, or with ``read`` the body read now, when the stream is
+    untouched: a stream the application started reading (``request.read()``, a parser of
+    its own) cannot be read again (Django's ``RawPostDataException``) and is not sent."""
+    body = getattr(request, "_body", None)
+    if isinstance(body, bytes):
+        return body
+    if not read or getattr(request, "_read_started", True):
+        return None
+    body = request.body  # caches it in request._body: the request reads the same after us
+    return body if isinstance(body, bytes) else None
+
+
+def _form_data(request: Any, content_type: str, read: bool, scrubber: Scrubber) -> Any:
+    """A form's fields, each value alone or, for a repeated field, the list of them; an
+    uploaded file as ``[file of N bytes]`` (neither its name nor its content is sent)."""
+    if content_type == _FORM_TYPES[0] and request.method != "POST":
+        body = _body(request, read)  # Django parses the forms of POSTs only
+        if body is None:
+            return None
+        form, files = QueryDict(body, encoding="utf-8"), None
+    elif hasattr(request, "_post"):  # parsed already (by the view, the CSRF middleware)
+        form, files = request.POST, getattr(request, "_files", None)
+    elif request.method == "POST" and (
+        hasattr(request, "_body")  # the body was read: Django parses the form from it
+        or (read and not getattr(request, "_read_started", True))
+    ):
+        form, files = request.POST, request.FILES  # parses (and caches) it now
+    else:
+        return None
+    fields: dict[str, Any] = {}
+    for source in (form, files):
+        if source is None:
+            continue
+        for key, values in islice(source.lists(), MAX_ITEMS - len(fields)):
+            shown = [
+                value if isinstance(value, str) else f"[file of {_file_size(value)} bytes]"
+                for value in islice(values, MAX_ITEMS)
+            ]
+            fields[key] = shown[0] if len(shown) == 1 else shown
+    return snapshot(fields, scrubber) if fields else None
+
+
+def _file_size(upload: Any) -> int:
+    size = getattr(upload, "size", None)
+    return size if isinstance(size, int) else 0

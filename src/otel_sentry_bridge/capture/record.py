@@ -107,6 +107,9 @@ class CaptureRecord:
     # looked up by trace id when the error is converted).
     breadcrumbs: tuple[Mapping[str, Any], ...] | None = None
     send: bool = True
+    # The frame of the template the error was raised in (Django's ``template_debug``): the
+    # converter adds it to the stack trace (capture/template_frames.py).
+    template_frame: Mapping[str, Any] | None = None
 
 
 @dataclass

@@ -34,7 +34,6 @@ _RESOURCE_TAGS = (
     "service.name",
     "service.namespace",
     "service.version",
-    "service.instance.id",
     "k8s.namespace.name",
     "k8s.pod.name",
     "cloud.region",
@@ -217,6 +216,33 @@ def _apply_record(event: dict[str, Any], record: CaptureRecord) -> None:
         for frame, variables in zip(reversed(frames), reversed(record.frame_vars), strict=False):
             if variables:
                 frame["vars"] = dict(variables)
+        if record.template_frame:
+            _add_template_frame(values[-1], record.template_frame)
+
+
+def _add_template_frame(value: dict[str, Any], template: Mapping[str, Any]) -> None:
+    """The frame of the template the exception was raised in, as sentry-sdk adds it: just
+    inside the innermost frame of Django's template engine (the parser or renderer that was
+    at that template line), so it is the innermost frame for a syntax error and sits above
+    the application code a template line called (a property that raised). Added after the
+    local variables, which are aligned on the Python frames."""
+    frame = {k: list(v) if isinstance(v, list) else v for k, v in template.items()}
+    stacktrace = value.setdefault("stacktrace", {})
+    frames = stacktrace.setdefault("frames", [])
+    position = len(frames)
+    for index in range(len(frames) - 1, -1, -1):
+        if _in_template_engine(frames[index]):
+            position = index + 1
+            break
+    frames.insert(position, frame)
+
+
+def _in_template_engine(frame: Mapping[str, Any]) -> bool:
+    module = frame.get("module")
+    if isinstance(module, str):
+        return module == "django.template" or module.startswith("django.template.")
+    path = str(frame.get("abs_path") or "").replace("\\", "/")
+    return "/django/template/" in path
 
 
 def build_event(

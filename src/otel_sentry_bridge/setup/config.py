@@ -58,6 +58,8 @@ class Settings:
     http_timeout: float = 5.0
     shutdown_timeout: float = 2.0
     gzip: bool = True
+    # The bridge's own log on stderr, down to DEBUG (zero-code mode; see the instrumentor).
+    debug: bool = False
     event_level: int = logging.ERROR
     breadcrumb_level: int = logging.INFO
     max_breadcrumbs: int = 100
@@ -69,6 +71,9 @@ class Settings:
     spool_dir: str | None = None
     spool_max_bytes: int = 64 * 1024 * 1024
     denylist: tuple[str, ...] = ()  # extra key words to scrub, on top of the default list
+    # Request bodies sent with errors (as sentry-sdk): never, small (1000 bytes), medium
+    # (10000 bytes) or always.
+    max_request_body_size: str = "medium"
     # Also send these signals ("traces", "logs") to Sentry's OTLP endpoints (docs/otlp.md).
     otlp_signals: tuple[str, ...] = ()
     log_level: int = logging.INFO  # Python log records at or above it go to Sentry's OTLP logs
@@ -96,6 +101,7 @@ ENV_VARS: dict[str, str] = {
     "OTEL_SENTRY_HTTP_TIMEOUT": "http_timeout",
     "OTEL_SENTRY_SHUTDOWN_TIMEOUT": "shutdown_timeout",
     "OTEL_SENTRY_GZIP": "gzip",
+    "SENTRY_DEBUG": "debug",
     "OTEL_SENTRY_EVENT_LEVEL": "event_level",
     "OTEL_SENTRY_BREADCRUMB_LEVEL": "breadcrumb_level",
     "OTEL_SENTRY_MAX_BREADCRUMBS": "max_breadcrumbs",
@@ -107,6 +113,7 @@ ENV_VARS: dict[str, str] = {
     "OTEL_SENTRY_SPOOL_DIR": "spool_dir",
     "OTEL_SENTRY_SPOOL_MAX_BYTES": "spool_max_bytes",
     "OTEL_SENTRY_DENYLIST": "denylist",
+    "OTEL_SENTRY_MAX_REQUEST_BODY_SIZE": "max_request_body_size",
     "OTEL_SENTRY_OTLP_SIGNALS": "otlp_signals",
     "OTEL_SENTRY_LOG_LEVEL": "log_level",
 }
@@ -154,6 +161,16 @@ def _to_otlp_signals(value: Any) -> tuple[str, ...]:
         if name not in _OTLP_SIGNALS:
             raise ValueError(f"unknown signal {name!r} (expected some of: traces, logs)")
     return tuple(dict.fromkeys(names))  # in order, each once
+
+
+_BODY_SIZES = ("never", "small", "medium", "always")
+
+
+def _to_body_size(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in _BODY_SIZES:
+        raise ValueError("expected one of: never, small, medium, always")
+    return text
 
 
 def _to_positive_int(value: Any) -> int:
@@ -260,6 +277,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "http_timeout": _to_positive_float,
     "shutdown_timeout": _to_positive_float,
     "gzip": _to_bool,
+    "debug": _to_bool,
     "event_level": _to_level,
     "breadcrumb_level": _to_level,
     "max_breadcrumbs": _to_positive_int,
@@ -271,6 +289,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "spool_dir": _to_optional_str,
     "spool_max_bytes": _to_positive_int,
     "denylist": _to_tuple,
+    "max_request_body_size": _to_body_size,
     "otlp_signals": _to_otlp_signals,
     "log_level": _to_level,
     "before_send": _to_before_send,
