@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
 from django.core.signals import request_started
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import ProxyTracerProvider
 
@@ -97,3 +100,142 @@ def test_without_dsn_nothing_is_installed(monkeypatch: pytest.MonkeyPatch) -> No
         assert _ours(logging.getLogger()) == []
     finally:
         instrumentor.uninstrument()
+
+
+# -- what a correct setup says, SENTRY_DEBUG, crashes outside requests -----------------------
+
+_STARTUP = "otel-sentry-bridge: sending errors to"
+
+
+def _startup_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage().startswith(_STARTUP)]
+
+
+def test_a_correct_setup_logs_one_info_line_naming_where_errors_go_but_not_the_key(
+    instrumentor: SentryBridgeInstrumentor,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("SENTRY_DSN", "https://pubkey:secretkey@sentry.example.com:9000/42")
+    resource = Resource.create({"deployment.environment.name": "staging", "service.version": "2.1"})
+    provider = TracerProvider(resource=resource)
+    with caplog.at_level(logging.INFO, "otel_sentry_bridge"):
+        instrumentor.instrument(tracer_provider=provider)
+    try:
+        (line,) = _startup_lines(caplog)
+        assert line.levelno == logging.INFO
+        assert line.name == "otel_sentry_bridge"
+        assert line.getMessage() == (
+            "otel-sentry-bridge: sending errors to sentry.example.com:9000 project 42 "
+            "(environment staging, release 2.1)"
+        )
+        assert "pubkey" not in caplog.text
+        assert "secretkey" not in caplog.text
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+
+
+def test_the_startup_line_shows_the_settings_and_the_defaults_sentry_will_get(
+    instrumentor: SentryBridgeInstrumentor,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("SENTRY_DSN", "http://key@127.0.0.1:9/1")
+    provider = TracerProvider(resource=Resource.create({"service.version": "latest"}))
+    with caplog.at_level(logging.INFO, "otel_sentry_bridge"):
+        instrumentor.instrument(tracer_provider=provider)
+    try:
+        (line,) = _startup_lines(caplog)
+        # "latest" is a release Sentry drops: the events go without one.
+        assert line.getMessage().endswith(
+            "to 127.0.0.1:9 project 1 (environment production, release none)"
+        )
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", "qa")
+    monkeypatch.setenv("SENTRY_RELEASE", "shop@3")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, "otel_sentry_bridge"):
+        instrumentor.instrument(tracer_provider=(provider := TracerProvider()))
+    try:
+        (line,) = _startup_lines(caplog)
+        assert line.getMessage().endswith("(environment qa, release shop@3)")
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+
+
+def test_without_a_dsn_there_is_no_startup_line(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("SENTRY_DSN", raising=False)
+    instrumentor = SentryBridgeInstrumentor()
+    with caplog.at_level(logging.INFO, "otel_sentry_bridge"):
+        instrumentor.instrument(tracer_provider=TracerProvider())
+    instrumentor.uninstrument()
+    assert _startup_lines(caplog) == []
+
+
+def _stderr_handlers() -> list[logging.Handler]:
+    return [
+        h
+        for h in logging.getLogger("otel_sentry_bridge").handlers
+        if isinstance(h, logging.StreamHandler)
+    ]
+
+
+def test_sentry_debug_prints_what_the_bridge_does_on_stderr(
+    instrumentor: SentryBridgeInstrumentor,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    logger = logging.getLogger("otel_sentry_bridge")
+    level = logger.level
+    monkeypatch.setenv("SENTRY_DEBUG", "true")
+    provider = TracerProvider()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        (handler,) = _stderr_handlers()
+        assert handler.level == logging.DEBUG
+        assert logger.isEnabledFor(logging.DEBUG)
+        logger.debug("otel-sentry-bridge: a debug line")
+        err = capsys.readouterr().err
+        assert f"{_STARTUP} 127.0.0.1:9 project 1" in err  # the INFO line, visible now
+        assert "otel-sentry-bridge: a debug line" in err
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+    assert _stderr_handlers() == []
+    assert logger.level == level
+    monkeypatch.delenv("SENTRY_DEBUG")
+    instrumentor.instrument(tracer_provider=(provider := TracerProvider()))
+    try:
+        assert _stderr_handlers() == []
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+
+
+def test_instrument_chains_the_excepthooks_and_uninstrument_restores_them(
+    instrumentor: SentryBridgeInstrumentor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def sys_hook(*args: object) -> None:
+        return None
+
+    def thread_hook(*args: object) -> None:
+        return None
+
+    monkeypatch.setattr(sys, "excepthook", sys_hook)
+    monkeypatch.setattr(threading, "excepthook", thread_hook)
+    provider = TracerProvider()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        assert sys.excepthook is not sys_hook
+        assert threading.excepthook is not thread_hook
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+    assert sys.excepthook is sys_hook
+    assert threading.excepthook is thread_hook

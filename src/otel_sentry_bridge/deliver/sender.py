@@ -316,6 +316,7 @@ class Delivery:
         result = self._transport.send(item.data)
         now = self._clock()
         outcome = classify(result)
+        _log.debug("otel-sentry-bridge: POST %s: %s", item.category, result.status or result.error)
         with self._cond:
             self._limits = self._limits.after(result, now, time.time())
         if outcome == "sent":

@@ -8,6 +8,18 @@ removed it. Turn it off with ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=sentry_brid
 
 Any exception during auto-instrumentation disables *all* instrumentations, so nothing here
 raises: problems are logged once and the instrumentor steps aside.
+
+A correct setup says so in one INFO line on the ``otel_sentry_bridge`` logger, naming the
+Sentry host, project, environment and release (never the key). It is an INFO line, not a
+warning, because nothing is wrong; so it is seen where the application's logging shows INFO
+records of that logger, and always with ``SENTRY_DEBUG=true``: that puts a stderr handler on
+the ``otel_sentry_bridge`` logger at DEBUG (until ``uninstrument``), which then also shows
+what the bridge captures and each envelope it sends with the HTTP status. The logger still
+propagates, so an application handler at DEBUG prints those lines too.
+
+Crashes outside requests (an exception escaping a script, a management command or a thread)
+reach Sentry through the chained ``sys.excepthook`` and ``threading.excepthook``
+(:mod:`..capture.excepthooks`).
 """
 
 from __future__ import annotations
@@ -16,7 +28,7 @@ import importlib.util
 import logging
 import os
 import sys
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from opentelemetry import trace
@@ -24,10 +36,14 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
+from ..capture.excepthooks import install_excepthooks, uninstall_excepthooks
 from ..capture.log_handler import SpanEventHandler
 from ..capture.log_install import HandlerInstaller
+from ..capture.log_records import install_log_record_processor
+from ..convert.sentry_names import environment_problem, release_problem
 from ..processor import SentrySpanProcessor
 from .config import Settings, load_settings
+from .dsn import Dsn
 
 __all__ = ["SentryBridgeInstrumentor"]
 
@@ -41,6 +57,7 @@ class SentryBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     processor: SentrySpanProcessor | None = None
     installer: HandlerInstaller | None = None
+    debug: tuple[logging.Handler, int] | None = None  # SENTRY_DEBUG: handler, previous level
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ()  # Django is optional: logging capture works without it
@@ -55,6 +72,7 @@ class SentryBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         provider = kwargs.pop("tracer_provider", None) or trace.get_tracer_provider()
         options = {k: v for k, v in kwargs.items() if k in Settings.__dataclass_fields__}
         settings = load_settings(options)
+        _debug_logging(settings)
         if not settings.dsn:
             # A warning: opentelemetry-instrument loaded us, so errors were meant to go
             # somewhere (and INFO lines are invisible without logging configuration).
@@ -75,6 +93,9 @@ class SentryBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             return
         provider.add_span_processor(processor)
         SentryBridgeInstrumentor.processor = processor
+        # Exceptions that instrumentations emit as OTel log records (the semantic conventions'
+        # move from span events to logs): on the SDK LoggerProvider, when there is one.
+        install_log_record_processor()
 
         installer = HandlerInstaller(SpanEventHandler(settings=settings))
         installer.install()
@@ -82,13 +103,16 @@ class SentryBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         SentryBridgeInstrumentor.installer = installer
         _install_django(installer)
         _install_celery()
+        install_excepthooks()
         _install_sentry_otlp(settings, provider)
+        _log_destination(settings, provider)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         if "otel_sentry_bridge.setup.sentry_otlp" in sys.modules:
             from .sentry_otlp import uninstall_sentry_otlp
 
             uninstall_sentry_otlp()
+        uninstall_excepthooks()
         installer, SentryBridgeInstrumentor.installer = SentryBridgeInstrumentor.installer, None
         if installer is not None:
             installer.uninstall()
@@ -105,6 +129,60 @@ class SentryBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         celery_hooks = sys.modules.get("otel_sentry_bridge.capture.celery_hooks")
         if celery_hooks is not None:
             celery_hooks.uninstall()
+        _undo_debug_logging()
+
+
+def _debug_logging(settings: Settings) -> None:
+    """``SENTRY_DEBUG``: the bridge's own log, down to DEBUG, on stderr (once)."""
+    if not settings.debug or SentryBridgeInstrumentor.debug is not None:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    SentryBridgeInstrumentor.debug = (handler, _log.level)
+    _log.addHandler(handler)
+    _log.setLevel(logging.DEBUG)
+
+
+def _undo_debug_logging() -> None:
+    debug, SentryBridgeInstrumentor.debug = SentryBridgeInstrumentor.debug, None
+    if debug is not None:
+        handler, level = debug
+        _log.removeHandler(handler)
+        _log.setLevel(level)
+
+
+_ENVIRONMENT_KEYS = ("deployment.environment.name", "deployment.environment")
+
+
+def _log_destination(settings: Settings, provider: Any) -> None:
+    """The one line of a correct setup: where errors go, as which environment and release
+    (what events get when neither sets its own: the settings, else the resource, else
+    Sentry's defaults). Never the key."""
+    dsn = Dsn.parse(settings.dsn)
+    resource = getattr(getattr(provider, "resource", None), "attributes", None) or {}
+    environment = settings.environment or _resource_name(
+        resource, _ENVIRONMENT_KEYS, environment_problem
+    )
+    release = settings.release or _resource_name(resource, ("service.version",), release_problem)
+    _log.info(
+        "otel-sentry-bridge: sending errors to %s project %s (environment %s, release %s)",
+        dsn.netloc,
+        dsn.project_id,
+        environment or "production",
+        release or "none",
+    )
+
+
+def _resource_name(
+    resource: Any, keys: tuple[str, ...], problem: Callable[[str], str | None]
+) -> str | None:
+    """The first of ``keys`` with a value Sentry keeps (as the events will have it)."""
+    for key in keys:
+        text = str(resource.get(key) or "").strip()
+        if text and not problem(text):
+            return text
+    return None
 
 
 def _disconnect_logging_upkeep() -> None:
