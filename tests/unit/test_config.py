@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import pytest
@@ -568,3 +569,24 @@ def test_invalid_django_value_warns_naming_the_key_and_keeps_default() -> None:
     assert len(warn.messages) == 1
     assert "OTEL_SENTRY_BRIDGE" in warn.messages[0]
     assert "SAMPLE_RATE" in warn.messages[0]
+
+
+def test_the_django_setting_is_read_before_anything_loaded_django(tmp_path: Any) -> None:
+    # Zero-code mode may build the settings before Django loaded its own (lazily, on first
+    # use): with DJANGO_SETTINGS_MODULE set, OTEL_SENTRY_BRIDGE is read all the same.
+    import subprocess
+    import sys
+
+    (tmp_path / "early_settings.py").write_text(
+        'SECRET_KEY = "x"\nOTEL_SENTRY_BRIDGE = {"environment": "from-django"}\n'
+    )
+    script = (
+        "from otel_sentry_bridge.setup.config import load_settings\n"
+        "print(load_settings(environ={}).environment)\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "early_settings", "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "from-django"

@@ -12,6 +12,7 @@ import dataclasses
 import inspect
 import logging
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -306,11 +307,17 @@ def _convert(name: str, value: Any, source: str) -> Any:
 
 
 def _django_options() -> Mapping[str, Any]:
-    """The ``OTEL_SENTRY_BRIDGE`` Django setting, or nothing when Django is not configured."""
+    """The ``OTEL_SENTRY_BRIDGE`` Django setting, or nothing when Django is not configured.
+
+    Django loads its settings lazily, on first use: in zero-code mode the bridge may be set up
+    before anything used them, so with ``DJANGO_SETTINGS_MODULE`` set they are loaded here
+    (as the OTel Django instrumentation does when it reads ``MIDDLEWARE``)."""
+    if "django" not in sys.modules and not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        return {}  # not a Django process: do not import Django for nothing
     try:
         from django.conf import settings as django_settings
 
-        if not django_settings.configured:
+        if not django_settings.configured and not os.environ.get("DJANGO_SETTINGS_MODULE"):
             return {}
         options = getattr(django_settings, "OTEL_SENTRY_BRIDGE", None) or {}
     except Exception:  # settings module broken or not importable: not ours to report
