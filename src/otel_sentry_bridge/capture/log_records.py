@@ -302,8 +302,8 @@ def _send_anonymous(data: Any, bridges: list[Bridge], levelno: int, logger_name:
         attr.MECHANISM_TYPE: "logging",
         attr.MECHANISM_HANDLED: True,
         attr.LEVEL: sentry_level(levelno or logging.ERROR),
-        # Read only while the pipeline makes a direct capture without an exception object a
-        # log event: then this is a message event naming the exception rather than nothing.
+        # The pipeline reads the exception.* text above; these say what the tracing backend
+        # would show of the record.
         attr.SEND: True,
         attr.LOG_MESSAGE: f"{type_name}: {message}" if message else (type_name or "exception"),
     }

@@ -10,8 +10,9 @@ else (the default) keeps span events. :func:`exception_signal` reads it;
 time, and the logs backend shows the id Sentry has), an event name of its own (not the generic
 ``exception``), in the current trace context.
 
-Not wired yet: ``capture/api.py`` decides per capture (see docs/exceptions-as-log-records.md).
-The Sentry event itself never depends on this: it goes through the bridge as before.
+``capture/api.py`` (``_deliver``) calls it for every exception captured while the opt-in says
+``logs`` or ``logs/dup``. The Sentry event itself never depends on this: it goes through the
+bridge as before.
 """
 
 from __future__ import annotations
