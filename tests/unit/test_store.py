@@ -112,3 +112,27 @@ def test_kept_traces_are_bounded() -> None:
         store.end_trace(trace_id)
     assert store.spans(1, until_ns=10) == []
     assert len(store.spans(3, until_ns=10)) == 1
+
+
+def test_a_completed_record_keeps_every_other_field() -> None:
+    import dataclasses
+
+    from otel_sentry_bridge.capture.record import Details, LogEntry
+
+    values = {
+        "event_id": "d" * 32,
+        "mechanism": Mechanism("celery", False),
+        "level": "warning",
+        "logger": "shop",
+        "logentry": LogEntry("t %s", ("1",), "t 1"),
+        "details": Details(transaction="/x/"),
+        "frame_vars": ({"a": 1},),
+        "breadcrumbs": ({"message": "m"},),
+        "send": False,
+        "template_frame": {"filename": "x.html"},
+    }
+    assert set(values) == {f.name for f in dataclasses.fields(CaptureRecord)}  # all listed
+    record = CaptureRecord(**values)  # type: ignore[arg-type]
+    details = Details(transaction="/y/")
+    completed = record.completed(details, ({"b": 2},))
+    assert completed == dataclasses.replace(record, details=details, frame_vars=({"b": 2},))

@@ -212,17 +212,15 @@ def _record_for(
     """``base`` completed with what ``bridge``'s settings ask for: details (and the request the
     web framework lends, when the hook knows none), local variables."""
     settings = bridge.settings
+    lent = REQUEST_DETAILS.get()
+    with_locals = tb is not None and settings.include_local_variables
+    if source is None and lent is None and not with_locals:
+        return base  # nothing to add (this runs for every capture: no copy for nothing)
     details = resolve_details(source, settings)
-    if details.request is None:
-        lent = REQUEST_DETAILS.get()
-        if lent is not None:
-            details = details.over(resolve_details(lent, settings))
-    frame_vars = (
-        tuple(frame_variables(tb, bridge.scrubber))
-        if tb is not None and settings.include_local_variables
-        else ()
-    )
-    return replace(base, details=details, frame_vars=frame_vars)
+    if details.request is None and lent is not None:
+        details = details.over(resolve_details(lent, settings))
+    frame_vars = tuple(frame_variables(tb, bridge.scrubber)) if with_locals else ()
+    return base.completed(details, frame_vars)
 
 
 def _deliver(
