@@ -6,7 +6,9 @@ id; the span event (or the :class:`DirectCapture` for an error outside any recor
 carries only OpenTelemetry's ``exception.*`` attributes and the event id. The converter gets
 the span view and the record as arguments.
 
-Everything here is immutable: records are made on the capturing thread and read on the worker.
+Records are made on the capturing thread and only read after that (by the worker): treat
+them as immutable. They are not frozen dataclasses because those cost the request thread
+about 4 µs more per record (``object.__setattr__`` per field); slots keep them small.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Mechanism:
     """How the error was caught: ``django``/unhandled, ``logging``/handled, ..."""
 
@@ -36,7 +38,7 @@ class Mechanism:
     handled: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LogEntry:
     """A log message: its template (Sentry groups by it), arguments, and the formatted text."""
 
@@ -45,7 +47,7 @@ class LogEntry:
     formatted: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Details:
     """What the framework knows about the work that failed (Sentry-only, never on a span):
     the request and its user, the transaction name, a task's tags and context, a log record's
@@ -90,7 +92,7 @@ def resolve_details(source: DetailsSource, settings: Settings) -> Details:
         return Details()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CaptureRecord:
     """One capture of ours, as the hook saw it. ``send=False``: the exception is recorded on
     the span for tracing only (an expected Celery error, Celery's stand-in of an exception)."""
