@@ -122,6 +122,7 @@ def main() -> None:
         sdk_burst = run("wsgi_bench", "D-http", "--port", port, "--burst", SIZES["burst"])
         flood = run("flood", "--errors", SIZES["flood"])
         scrub = run("scrub_cost", "--repeat", 3 if QUICK else 7)
+        log_records = run("log_record_cost", "--records", 200 if QUICK else 500)
 
     ratios = {
         e: {
@@ -169,6 +170,7 @@ def main() -> None:
         "flood_rss_growth_mb": flood["flood_rss_growth_mb"],
         "scrub_max_capped_us": scrub["scrub_max_capped_us"],
         "scrub": scrub,
+        "log_records": log_records,
         "quick": QUICK,
         "rounds": SIZES["rounds"],
         "requests_per_endpoint": SIZES["requests"],

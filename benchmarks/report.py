@@ -184,6 +184,12 @@ def render(results: dict[str, Any]) -> str:
         f"{f['rss_after_mb']:.1f} MB (+{f['flood_rss_growth_mb']:.1f} MB), "
         f"{f['capture_us_per_error']:.0f} µs/error, lost {f['lost']}"
     )
+    lr = x["log_records"]
+    add(
+        f"  exceptions as OTel log records: {lr['log_record_capture_us']:.0f} µs on the emitting "
+        f"thread ({lr['log_record_emit_us']:.0f} µs while the worker runs), worker "
+        f"{lr['log_record_worker_us_per_event']:.0f} µs per event"
+    )
     s = x["scrub"]
     add("  scrubbing hostile text, best of runs, µs (capped at 8,192 chars / whole input):")
     for shape in ("long_word", "url_without_host", "unclosed_quotes", "key_value_pairs"):
