@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -146,6 +147,19 @@ def _print_event(bugsink: BugsinkServer, event: dict[str, Any], template: str | 
         print(f"      template: {where}: {frame.get('context_line', '').strip()}")
 
 
+def _spans_where(log: Path) -> tuple[str, int | None]:
+    """Where the app's spans went: the collector, or the console log and how many of them the
+    console exporter wrote there (None: sent to a collector, not counted)."""
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if endpoint:
+        return f"spans sent to {endpoint}", None
+    try:
+        spans = log.read_text(errors="replace").count('"span_id":')
+    except OSError:
+        spans = 0
+    return f"{spans} spans written to the console log ({log})", spans
+
+
 def main() -> int:
     WORK.mkdir(exist_ok=True)
     template = os.environ.get("OTEL_SENTRY_TRACE_URL_TEMPLATE")
@@ -179,11 +193,22 @@ def main() -> int:
         for event in events:
             _print_event(bugsink, event, template)
         issues = bugsink.issues()
-        where = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or f"the console ({app.log})"
+        # Stopped as Ctrl-C would: the app exits normally, so its tracer provider writes the
+        # spans it still holds (SIGTERM would end it before that).
+        app.stop(signal.SIGINT)
+        spans_where, spans = _spans_where(app.log)
         print(
             f"\nSummary: {len(STEPS)} requests and 1 command, {len(events)} Sentry events in "
-            f"{len(issues)} issues (Http404 ignored); spans sent to {where}."
+            f"{len(issues)} issues (Http404 ignored); {spans_where}."
         )
+        if spans == 0:
+            print("error: the app wrote no spans to its console log", file=sys.stderr)
+            return 1
+        if not keep:
+            print(
+                "The Bugsink URLs above work while the demo runs: `DEMO_KEEP=1 make demo` keeps "
+                "Bugsink (login admin/admin) and the shop up to browse them."
+            )
         if len(events) != expected:
             print(f"error: expected {expected} events, got {len(events)}", file=sys.stderr)
             return 1
