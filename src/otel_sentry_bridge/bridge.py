@@ -24,7 +24,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from opentelemetry.sdk.trace import ReadableSpan, Span
 
@@ -45,8 +45,12 @@ from .setup.config import Settings
 from .setup.dsn import Dsn
 from .warn_once import WarnOnce
 
-if TYPE_CHECKING:
-    from .capture.log_install import HandlerInstaller
+
+class Reattaching(Protocol):
+    """What keeps a log handler attached (``capture.log_install.HandlerInstaller``)."""
+
+    def ensure(self) -> None: ...
+
 
 __all__ = ["HAND_OVER_S", "Bridge", "active_bridges", "newest_settings"]
 
@@ -97,7 +101,7 @@ class Bridge:
         self.ignored = IgnoredTypes(settings.ignored_exceptions)
         self.scrubber: Scrubber = scrubber_for(settings.denylist)
         # Set by the zero-code instrumentor: how the log handler is kept attached.
-        self.log_installer: HandlerInstaller | None = None
+        self.log_installer: Reattaching | None = None
         delivery = Delivery(
             transport or _NullTransport(),
             spool=_spool(settings) if self.enabled else None,

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..safe_repr import truncate
+from .scrub_walk import Walk
 from .scrubber import (
     FILTERED,
     MAX_TEXT_CHARS,
@@ -21,9 +22,6 @@ from .scrubber import (
     is_placeholder,
     value_text,
 )
-
-if TYPE_CHECKING:
-    from .scrub import Walk
 
 __all__ = ["breadcrumbs", "contexts", "exceptions", "logentry", "request", "user"]
 
