@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import trace
@@ -38,7 +38,13 @@ from .api import (
 from .record import Details, DetailsSource
 from .snapshot import snapshot_mapping
 
-__all__ = ["IGNORED_LOGGERS", "SpanEventHandler", "ignored_logger"]
+__all__ = [
+    "IGNORED_LOGGERS",
+    "RECORD_FIELDS",
+    "SpanEventHandler",
+    "ignored_logger",
+    "print_if_no_other_handler",
+]
 
 IGNORED_LOGGERS: tuple[str, ...] = ("otel_sentry_bridge", "opentelemetry", "urllib3", "requests")
 # Django's development server logs every 5xx response line at ERROR: the exception itself is
@@ -46,7 +52,7 @@ IGNORED_LOGGERS: tuple[str, ...] = ("otel_sentry_bridge", "opentelemetry", "urll
 _IGNORED_EXACT = frozenset({"django.server"})
 
 # LogRecord's own attributes; anything else on a record came from ``extra=``.
-_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message",
     "asctime",
     "taskName",
@@ -112,20 +118,8 @@ class SpanEventHandler(logging.Handler):
     def _stand_in_for_last_resort(self, record: logging.LogRecord, last: logging.Handler) -> None:
         """Logging prints a WARNING+ record that meets no handler on stderr (``lastResort``);
         this handler counts as one, so an application without logging configuration would
-        lose its error output (and see none of our warnings) once we are attached. When no
-        other handler is on the record's way up, print it as logging would have."""
-        try:
-            logger: Any = logging.Logger.manager.loggerDict.get(record.name)
-            if not isinstance(logger, logging.Logger):  # the root, or a hand-made record
-                logger = logging.getLogger()
-            while logger is not None:
-                for handler in logger.handlers:
-                    if handler is not self:
-                        return
-                logger = logger.parent if logger.propagate else None
-            last.handle(record)
-        except Exception:  # logging must never break the caller
-            pass
+        lose its error output (and see none of our warnings) once we are attached."""
+        print_if_no_other_handler(record, last, lambda handler: handler is not self)
 
     def _emit(self, record: logging.LogRecord) -> None:
         exc = record.exc_info[1] if record.exc_info else None
@@ -200,11 +194,29 @@ def _extra_details(record: logging.LogRecord) -> DetailsSource:
     fields = {
         key: value
         for key, value in record.__dict__.items()
-        if key not in _RECORD_FIELDS and not key.startswith("_")
+        if key not in RECORD_FIELDS and not key.startswith("_")
     }
     if not fields:
         return None
     return lambda settings: Details(extra=snapshot_mapping(fields, scrubber_for(settings.denylist)))
+
+
+def print_if_no_other_handler(
+    record: logging.LogRecord, last: logging.Handler, counts: Callable[[logging.Handler], bool]
+) -> None:
+    """Hand ``record`` to ``last`` (``logging.lastResort``) when no handler that ``counts`` is
+    on its way up: print it as logging would have without our handlers. Never raises."""
+    try:
+        logger: Any = logging.Logger.manager.loggerDict.get(record.name)
+        if not isinstance(logger, logging.Logger):  # the root, or a hand-made record
+            logger = logging.getLogger()
+        while logger is not None:
+            if any(counts(handler) for handler in logger.handlers):
+                return
+            logger = logger.parent if logger.propagate else None
+        last.handle(record)
+    except Exception:  # logging must never break the caller
+        pass
 
 
 _IGNORED_ROOTS = frozenset(IGNORED_LOGGERS)

@@ -18,6 +18,12 @@ from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler, LogRecordProcessor
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
+from ..capture.log_handler import (
+    IGNORED_LOGGERS,
+    RECORD_FIELDS,
+    SpanEventHandler,
+    print_if_no_other_handler,
+)
 from ..capture.log_install import HandlerInstaller
 from ..convert.scrubber import Scrubber, scrubber_for
 
@@ -32,17 +38,10 @@ __all__ = [
     "severity_floor",
 ]
 
-# Loggers whose records never go to Sentry's logs: the bridge, OpenTelemetry (the exporter
-# itself logs its failures) and the HTTP stack under the exporter. Feedback loops otherwise.
-_FEEDBACK_ROOTS = frozenset({"otel_sentry_bridge", "opentelemetry", "urllib3", "requests"})
-
-# LogRecord's own attributes; anything else on a record came from ``extra=`` (or a record
-# factory) and is not exported (see SentryLogsHandler).
-_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
-    "message",
-    "asctime",
-    "taskName",
-}
+# Loggers whose records never go to Sentry's logs: those the bridge's own handler ignores
+# (the bridge, OpenTelemetry, whose exporter logs its failures, and the HTTP stack under the
+# exporter): feedback loops otherwise. (django.server's request lines do go: they are logs.)
+_FEEDBACK_ROOTS = frozenset(IGNORED_LOGGERS)
 
 
 # -- logs: the handler and the processor ------------------------------------------------------
@@ -60,7 +59,7 @@ def _exported(record: logging.LogRecord, scrubber: Scrubber) -> logging.LogRecor
     """A copy of the record as it may leave: without its ``extra=`` values (the bridge scrubs
     those for Sentry events; here they would go out as they are), and with its message
     formatted and scrubbed as free text (``token=...``, URL passwords), as breadcrumbs are."""
-    fields = {k: v for k, v in vars(record).items() if k in _RECORD_FIELDS}
+    fields = {k: v for k, v in vars(record).items() if k in RECORD_FIELDS}
     try:
         message = record.getMessage()
     except Exception:  # bad %-args: what logging itself would show is the template
@@ -68,14 +67,6 @@ def _exported(record: logging.LogRecord, scrubber: Scrubber) -> logging.LogRecor
     fields["msg"] = scrubber.free_text(message)
     fields["args"] = None
     return logging.makeLogRecord(fields)
-
-
-def _bridge_handler_types() -> tuple[type[logging.Handler], ...]:
-    try:
-        from ..logging import SpanEventHandler
-    except ImportError:  # pragma: no cover - the public path is kept on purpose
-        return ()
-    return (SpanEventHandler,)
 
 
 class SentryLogsHandler(LoggingHandler):
@@ -130,19 +121,11 @@ class SentryLogsHandler(LoggingHandler):
     def _stand_in_for_last_resort(self, record: logging.LogRecord, last: logging.Handler) -> None:
         """Print ``record`` as logging would have, when no handler but ours (and the bridge's
         ``SpanEventHandler``, which defers to this one) is on its way up."""
-        try:
-            ours = _bridge_handler_types()
-            logger: Any = logging.Logger.manager.loggerDict.get(record.name)
-            if not isinstance(logger, logging.Logger):  # the root, or a hand-made record
-                logger = logging.getLogger()
-            while logger is not None:
-                for handler in logger.handlers:
-                    if handler is not self and not isinstance(handler, ours):
-                        return
-                logger = logger.parent if logger.propagate else None
-            last.handle(record)
-        except Exception:  # logging must never break the caller
-            pass
+        print_if_no_other_handler(
+            record,
+            last,
+            lambda handler: handler is not self and not isinstance(handler, SpanEventHandler),
+        )
 
 
 def severity_floor(level: int) -> int:
