@@ -50,6 +50,8 @@ __all__ = [
     "expected_key",
     "mark_captured",
     "new_event_id",
+    "queue_direct",
+    "record_for",
     "sentry_level",
 ]
 
@@ -156,7 +158,7 @@ def capture_exception(
             template_frame=template_frame(exc),
         )
         records = [
-            (bridge, _record_for(bridge, base, details, exc.__traceback__)) for bridge in takers
+            (bridge, record_for(bridge, base, details, exc.__traceback__)) for bridge in takers
         ]
         _deliver(records, exc, {attr.EVENT_ID: event_id}, name, recorded_elsewhere)
         return event_id
@@ -189,7 +191,7 @@ def capture_message(
                 template if template is not None else message, tuple(params), message
             ),
         )
-        records = [(b, _record_for(b, base, details, None)) for b in active_bridges()]
+        records = [(b, record_for(b, base, details, None)) for b in active_bridges()]
         # On the span, what the tracing backend shows of a log line; the rest is the record's.
         attributes: dict[str, Any] = {
             attr.EVENT_ID: event_id,
@@ -206,7 +208,7 @@ def capture_message(
         return None
 
 
-def _record_for(
+def record_for(
     bridge: Bridge, base: CaptureRecord, source: DetailsSource, tb: Any
 ) -> CaptureRecord:
     """``base`` completed with what ``bridge``'s settings ask for: details (and the request the
@@ -294,10 +296,19 @@ def _deliver(
         capture.name = str(getattr(span, "name", name))
         capture.span_attributes = dict(getattr(span, "attributes", None) or {})
         capture.span_kind = getattr(getattr(span, "kind", None), "name", "INTERNAL")
+    queue_direct(records, capture, in_trace=context.is_valid)
+
+
+def queue_direct(
+    records: list[tuple[Bridge, CaptureRecord]], capture: DirectCapture, *, in_trace: bool
+) -> None:
+    """Each record into its bridge's store, then ``capture`` onto that bridge's queue. Outside
+    any trace there is no trace to look breadcrumbs up by later: a record takes this
+    thread's now."""
     for bridge, record in records:
-        if not context.is_valid:
-            # No trace to look breadcrumbs up by later: take this thread's now.
-            crumbs = bridge.store.breadcrumbs(breadcrumb_key(context), until=time.time())
+        if not in_trace:
+            key = breadcrumb_key(trace.INVALID_SPAN_CONTEXT)  # this thread's
+            crumbs = bridge.store.breadcrumbs(key, until=time.time())
             if crumbs:
                 record = replace(record, breadcrumbs=tuple(crumbs))
         bridge.store.put(record)

@@ -58,7 +58,6 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
@@ -67,11 +66,19 @@ from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
 
 from .. import attributes as attr
 from ..bridge import Bridge, active_bridges
+from ..convert.scrubber import scrubber_for
 from ..deliver.worker import is_worker_thread
-from .api import REQUEST_DETAILS, already_captured, mark_captured, new_event_id, sentry_level
+from .api import (
+    already_captured,
+    mark_captured,
+    new_event_id,
+    queue_direct,
+    record_for,
+    sentry_level,
+)
 from .log_handler import ignored_logger
-from .record import CaptureRecord, Details, DirectCapture, Mechanism, resolve_details
-from .snapshot import frame_variables, snapshot_mapping
+from .record import CaptureRecord, Details, DirectCapture, Mechanism
+from .snapshot import snapshot_mapping
 
 if TYPE_CHECKING:
     from opentelemetry.sdk._logs import ReadWriteLogRecord
@@ -317,27 +324,18 @@ def _deliver(
     attributes: Mapping[str, Any] | None,
     exc: BaseException | None,
 ) -> None:
-    """Each bridge's record (its details, local variables, breadcrumbs) into its store, then
-    the capture onto its queue."""
+    """Each bridge's record (the record's attributes as ``extra``, scrubbed with its words;
+    the request a middleware lends; local variables) into its store, then the capture onto
+    its queue, as :mod:`.api` does for a direct capture."""
     extra = _extra(attributes)
-    lent = REQUEST_DETAILS.get()
-    for bridge in takers:
-        settings = bridge.settings
-        details = Details(extra=snapshot_mapping(extra, bridge.scrubber)) if extra else Details()
-        if lent is not None:
-            details = details.over(resolve_details(lent, settings))
-        frame_vars = (
-            tuple(frame_variables(exc.__traceback__, bridge.scrubber))
-            if exc is not None and settings.include_local_variables
-            else ()
-        )
-        crumbs = None
-        if fresh_ids:
-            # No trace to look breadcrumbs up by later: this thread's, now (as api.py does).
-            found = bridge.store.breadcrumbs(-threading.get_ident(), until=time.time())
-            crumbs = tuple(found) if found else None
-        bridge.store.put(replace(base, details=details, frame_vars=frame_vars, breadcrumbs=crumbs))
-        bridge.submit_direct(capture)
+    source = (
+        (lambda settings: Details(extra=snapshot_mapping(extra, scrubber_for(settings.denylist))))
+        if extra
+        else None
+    )
+    tb = exc.__traceback__ if exc is not None else None
+    records = [(bridge, record_for(bridge, base, source, tb)) for bridge in takers]
+    queue_direct(records, capture, in_trace=not fresh_ids)
 
 
 def _direct_capture(
