@@ -28,7 +28,7 @@ from .semantics import (
 )
 from .sentry_names import environment_problem, release_problem
 
-__all__ = ["build_event", "build_events", "common_fields"]
+__all__ = ["ENVIRONMENT_KEYS", "build_event", "build_events", "common_fields"]
 
 _RESOURCE_TAGS = (
     "service.name",
@@ -39,7 +39,7 @@ _RESOURCE_TAGS = (
     "cloud.region",
 )
 _LEVELS = {"critical": "fatal", "fatal": "fatal", "error": "error", "warning": "warning"}
-_ENVIRONMENT_KEYS = ("deployment.environment.name", "deployment.environment")
+ENVIRONMENT_KEYS = ("deployment.environment.name", "deployment.environment")
 _NAME_CHECKS_SIZE = 64  # distinct resource values remembered; a process usually has one
 
 
@@ -138,7 +138,7 @@ def common_fields(span: SpanView, ctx: ConvertContext) -> dict[str, Any]:
         "server_name": settings.server_name or _resource_str(resource, "host.name") or ctx.hostname,
         # Settings values were checked by load_settings; resource values are checked here.
         "environment": settings.environment
-        or _resource_name(resource, _ENVIRONMENT_KEYS, environment_problem, ctx)
+        or _resource_name(resource, ENVIRONMENT_KEYS, environment_problem, ctx)
         or "production",
         "sdk": sdk_info(),
         "contexts": {

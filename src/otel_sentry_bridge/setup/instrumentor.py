@@ -40,6 +40,7 @@ from ..capture.excepthooks import install_excepthooks, uninstall_excepthooks
 from ..capture.log_handler import SpanEventHandler
 from ..capture.log_install import HandlerInstaller
 from ..capture.log_records import install_log_record_processor
+from ..convert.event import ENVIRONMENT_KEYS
 from ..convert.sentry_names import environment_problem, release_problem
 from ..processor import SentrySpanProcessor
 from .config import Settings, load_settings
@@ -152,9 +153,6 @@ def _undo_debug_logging() -> None:
         _log.setLevel(level)
 
 
-_ENVIRONMENT_KEYS = ("deployment.environment.name", "deployment.environment")
-
-
 def _log_destination(settings: Settings, provider: Any) -> None:
     """The one line of a correct setup: where errors go, as which environment and release
     (what events get when neither sets its own: the settings, else the resource, else
@@ -162,7 +160,7 @@ def _log_destination(settings: Settings, provider: Any) -> None:
     dsn = Dsn.parse(settings.dsn)
     resource = getattr(getattr(provider, "resource", None), "attributes", None) or {}
     environment = settings.environment or _resource_name(
-        resource, _ENVIRONMENT_KEYS, environment_problem
+        resource, ENVIRONMENT_KEYS, environment_problem
     )
     release = settings.release or _resource_name(resource, ("service.version",), release_problem)
     _log.info(
