@@ -16,6 +16,7 @@ from opentelemetry.trace import ProxyTracerProvider
 
 from otel_sentry_bridge.capture.log_handler import SpanEventHandler
 from otel_sentry_bridge.setup.instrumentor import SentryBridgeInstrumentor
+from tests.support.otel_django import InstrumentedDjango
 
 
 @pytest.fixture
@@ -56,6 +57,7 @@ def test_with_an_sdk_provider_it_adds_the_processor_and_the_handler(
 
 def test_handler_survives_dictconfig_and_reaches_non_propagating_loggers(
     instrumentor: SentryBridgeInstrumentor,
+    instrumented_django: InstrumentedDjango,  # Django's own request_started receivers need it
 ) -> None:
     root = logging.getLogger()
     saved = list(root.handlers)
