@@ -14,21 +14,21 @@ import gzip
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from werkzeug import Request, Response
 
-from tests.support.otlp_receiver import ReceivedSpan, decode_any_value, decode_traces_request
+from tests.support.otlp_logs import ReceivedLogRecord as ReceivedLog
+from tests.support.otlp_logs import decode_logs_request
+from tests.support.otlp_receiver import ReceivedSpan, decode_traces_request
 from tests.support.receiver import PROJECT_ID, PUBLIC_KEY, SentryReceiver
 
 __all__ = [
@@ -49,21 +49,6 @@ _T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
-class ReceivedLog:
-    """One decoded OTLP log record; ids lowercase hex ("" when the record has none)."""
-
-    trace_id: str
-    span_id: str
-    severity_number: int
-    severity_text: str
-    body: Any
-    attributes: dict[str, Any]
-    resource: dict[str, Any]
-    scope: str
-    time_unix_nano: int
-
-
-@dataclass(frozen=True)
 class OtlpRequest:
     """One OTLP request as it arrived, whatever the answer."""
 
@@ -73,35 +58,6 @@ class OtlpRequest:
     body: bytes  # decompressed
     status: int  # what the receiver answered
     items: int  # spans or log records decoded (0 when undecodable)
-
-
-def _attributes(pairs: Iterable[KeyValue]) -> dict[str, Any]:
-    return {kv.key: decode_any_value(kv.value) for kv in pairs}
-
-
-def decode_logs_request(body: bytes) -> list[ReceivedLog]:
-    """An ``ExportLogsServiceRequest`` protobuf body (already decompressed)."""
-    request = ExportLogsServiceRequest()
-    request.ParseFromString(body)
-    logs: list[ReceivedLog] = []
-    for resource_logs in request.resource_logs:
-        resource = _attributes(resource_logs.resource.attributes)
-        for scope_logs in resource_logs.scope_logs:
-            for record in scope_logs.log_records:
-                logs.append(
-                    ReceivedLog(
-                        trace_id=record.trace_id.hex(),
-                        span_id=record.span_id.hex(),
-                        severity_number=int(record.severity_number),
-                        severity_text=record.severity_text,
-                        body=decode_any_value(record.body),
-                        attributes=_attributes(record.attributes),
-                        resource=resource,
-                        scope=scope_logs.scope.name,
-                        time_unix_nano=record.time_unix_nano,
-                    )
-                )
-    return logs
 
 
 class SentryOtlpReceiver(SentryReceiver):
