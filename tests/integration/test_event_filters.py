@@ -353,3 +353,30 @@ def test_main_class_not_ignored_is_sent_without_its_module(
     assert processor.force_flush(5000)
     (value,) = [e["exception"]["values"][-1] for e in transport.events]
     assert (value["type"], value.get("module")) == ("MainErr", None)
+
+
+def test_before_send_changing_frames_in_place_leaves_the_next_event_alone(
+    provider: TracerProvider,
+) -> None:
+    """Frames are made once per code location and shared by the events of that location:
+    before_send gets copies, so what it plants in one event never reaches another."""
+
+    def plant(event: dict[str, Any]) -> dict[str, Any]:
+        for frame in event["exception"]["values"][-1]["stacktrace"]["frames"]:
+            frame["function"] = "planted"
+            frame.setdefault("pre_context", []).append("planted")
+        return event
+
+    transport, processor = _start(provider, before_send=plant)
+    transport_plain, processor_plain = _start(provider)
+    for _ in range(2):
+        _record(provider, ValueError("declined"))
+    processor.force_flush(10_000)
+    processor_plain.force_flush(10_000)
+    planted = [e["exception"]["values"][-1]["stacktrace"]["frames"] for e in transport.events]
+    plain = [e["exception"]["values"][-1]["stacktrace"]["frames"] for e in transport_plain.events]
+    assert len(planted) == len(plain) == 2
+    assert all(f["function"] == "planted" for frames in planted for f in frames)
+    assert all(f["pre_context"].count("planted") == 1 for frames in planted for f in frames)
+    assert all(f["function"] != "planted" for frames in plain for f in frames)
+    assert all("planted" not in f.get("pre_context", []) for frames in plain for f in frames)

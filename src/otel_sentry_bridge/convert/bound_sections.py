@@ -20,6 +20,7 @@ from .bound import (
     Handler,
 )
 from .schema import SECTIONS, Kind
+from .sealed import SealedFrame
 
 __all__ = ["EVENT_FIELDS", "user_data"]
 
@@ -95,6 +96,15 @@ def frames(bound: Bound, frames: Any) -> Any:
 
 
 def frame(bound: Bound, frame: Any) -> Any:
+    if type(frame) is SealedFrame:  # bounded when it was made: only its vars are new
+        bound.size += frame.units
+        bound.budget -= frame.walked
+        variables = frame.get("vars")
+        if variables is None:
+            return frame
+        bound.size += 8  # "vars": and a comma
+        new = bound.bag(variables)
+        return frame if new is variables else frame.with_vars(new)
     return bound.record(frame, _FRAME_FIELDS, loose=False)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from .._version import SDK_NAME, __version__
 from ..setup.config import Settings
+from .frame_cache import FrameCache
 from .frames import CodeLayout, SourceReader
 
 __all__ = ["ConvertContext", "sdk_info"]
@@ -44,3 +45,5 @@ class ConvertContext:
     name_checks: dict[tuple[str, str], str | None] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # Frames made once per code location (and source file version), shared by events.
+    frame_cache: FrameCache = field(default_factory=FrameCache, compare=False, repr=False)

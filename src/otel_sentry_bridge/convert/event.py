@@ -17,6 +17,7 @@ from .breadcrumbs import merge_breadcrumbs
 from .context import ConvertContext, sdk_info
 from .exceptions import exception_values
 from .model import SpanView
+from .sealed import SealedFrame
 from .select import Identity, Selected, select_events
 from .select import text as _text
 from .semantics import (
@@ -212,10 +213,13 @@ def _apply_record(event: dict[str, Any], record: CaptureRecord) -> None:
             "handled": record.mechanism.handled,
         }
         frames = values[-1].get("stacktrace", {}).get("frames", [])
-        # Aligned from the innermost frame outwards: both lists end at the raise.
-        for frame, variables in zip(reversed(frames), reversed(record.frame_vars), strict=False):
+        # Aligned from the innermost frame outwards: both lists end at the raise. Frames may
+        # be shared with other events (a SealedFrame): each gets a copy with its variables.
+        for index, variables in zip(
+            range(len(frames) - 1, -1, -1), reversed(record.frame_vars), strict=False
+        ):
             if variables:
-                frame["vars"] = dict(variables)
+                frames[index] = with_vars(frames[index], variables)
         if record.template_frame:
             _add_template_frame(values[-1], record.template_frame)
 
@@ -319,3 +323,10 @@ def build_events(
         record = records.get(selected.identity.capture_id or "")
         out.append((selected.identity, build_event(span, selected, ctx, record=record)))
     return out
+
+
+def with_vars(frame: Mapping[str, Any], variables: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``frame`` with ``vars``; the frame itself is never changed."""
+    if isinstance(frame, SealedFrame):
+        return frame.with_vars(variables)
+    return {**frame, "vars": dict(variables)}

@@ -29,7 +29,11 @@ def _value(
     if exc.frames:
         value["stacktrace"] = {
             "frames": sentry_frames(
-                exc.frames, ctx.layout, ctx.read_source, ctx.settings.context_lines
+                exc.frames,
+                ctx.layout,
+                ctx.read_source,
+                ctx.settings.context_lines,
+                ctx.frame_cache,
             )
         }
     return value

@@ -28,9 +28,12 @@ from .stacktrace import ParsedFrame
 __all__ = [
     "SOURCE_CHANGED",
     "CodeLayout",
+    "FrameMaker",
     "LoadedModules",
     "SourceChanged",
     "SourceReader",
+    "file_source",
+    "frame_at",
     "sentry_frame",
     "sentry_frames",
 ]
@@ -50,6 +53,8 @@ SOURCE_CHANGED: Final = SourceChanged.SINCE_START
 # big; the printed line is shown instead), SOURCE_CHANGED when it changed since the process
 # started (no source at all).
 SourceReader = Callable[[str], "Sequence[str] | SourceChanged | None"]
+# How a parsed frame becomes a Sentry frame: sentry_frame, or a cache in front of it.
+FrameMaker = Callable[[ParsedFrame, "CodeLayout", SourceReader, int], "dict[str, Any]"]
 
 _MAX_PLACEMENTS = 4096
 _MAX_MODULES = 20_000  # modules looked at per rebuild of the loaded-modules map
@@ -233,7 +238,23 @@ def sentry_frame(
     A file the reader reports as changed since the process started gives no source at all:
     neither its lines nor the printed line are known to be the code that ran. With
     ``context_lines`` 0 the file is consulted only for that verdict, when a line was printed."""
-    module, filename, in_app = layout.placement(frame.path)
+    return frame_at(
+        frame,
+        layout.placement(frame.path),
+        file_source(frame, read_source, context_lines),
+        context_lines,
+    )
+
+
+def frame_at(
+    frame: ParsedFrame,
+    placement: tuple[str | None, str, bool],
+    lines: Sequence[str] | SourceChanged | None,
+    context_lines: int,
+) -> dict[str, Any]:
+    """The Sentry frame of ``frame`` given its placement (module, filename, in_app) and what
+    the source reader answered for its file (:func:`file_source`)."""
+    module, filename, in_app = placement
     result: dict[str, Any] = {
         "filename": filename,
         "abs_path": frame.path,
@@ -243,7 +264,6 @@ def sentry_frame(
     }
     if module:
         result["module"] = module
-    lines = _file_source(frame, read_source, context_lines)
     if lines is SOURCE_CHANGED:
         return result
     if context_lines and lines and 0 < frame.lineno <= len(lines):
@@ -256,7 +276,7 @@ def sentry_frame(
     return result
 
 
-def _file_source(
+def file_source(
     frame: ParsedFrame, read_source: SourceReader, context_lines: int
 ) -> Sequence[str] | SourceChanged | None:
     """The reader's answer for the frame's file, when the frame has a file (not ``<string>``)
@@ -271,7 +291,11 @@ def _is_otel_context_frame(frame: ParsedFrame) -> bool:
 
 
 def sentry_frames(
-    frames: Sequence[ParsedFrame], layout: CodeLayout, read_source: SourceReader, context: int
+    frames: Sequence[ParsedFrame],
+    layout: CodeLayout,
+    read_source: SourceReader,
+    context: int,
+    make: FrameMaker | None = None,
 ) -> list[dict[str, Any]]:
     """Frames in Sentry's order (outermost call first, as Python prints them), without the
     OTel context manager frames that head an exception recorded by ``use_span`` (the
@@ -279,4 +303,5 @@ def sentry_frames(
     start = 0
     while start < len(frames) - 1 and _is_otel_context_frame(frames[start]):
         start += 1
-    return [sentry_frame(frame, layout, read_source, context) for frame in frames[start:]]
+    make = sentry_frame if make is None else make
+    return [make(frame, layout, read_source, context) for frame in frames[start:]]

@@ -22,6 +22,7 @@ from .scrubber import (
     is_placeholder,
     value_text,
 )
+from .sealed import SealedFrame
 
 __all__ = ["breadcrumbs", "contexts", "exceptions", "logentry", "request", "user"]
 
@@ -242,7 +243,11 @@ def frame(walk: Walk, frame: Any) -> Any:
     if variables is None:
         return frame
     new = walk.bag(variables)
-    return frame if new is variables else {**frame, "vars": new}
+    if new is variables:
+        return frame
+    if isinstance(frame, SealedFrame):  # shared with other events: a copy, still sealed
+        return frame.with_vars(new)
+    return {**frame, "vars": new}
 
 
 def contexts(walk: Walk, contexts: Any) -> Any:

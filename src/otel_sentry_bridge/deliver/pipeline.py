@@ -33,6 +33,7 @@ from ..convert.frames import CodeLayout
 from ..convert.limits import enforce_limits
 from ..convert.model import EventView, SpanView
 from ..convert.scrub import Scrubber, scrub_event, scrubber_for
+from ..convert.sealed import unsealed
 from ..convert.select import Identity, select_events
 from ..convert.spans import record_view, span_view
 from ..convert.transaction import build_transaction
@@ -296,7 +297,8 @@ class Pipeline:
             self.record_loss("sample_rate")
             return
         if settings.before_send is not None:
-            result = self._before_send(settings.before_send, event)
+            # User code may change the event in place: it gets frames of its own.
+            result = self._before_send(settings.before_send, unsealed(event))
             if result is None:
                 self.record_loss("before_send")
                 return

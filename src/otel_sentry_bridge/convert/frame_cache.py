@@ -1,0 +1,73 @@
+"""Sentry frames made once per code location: an error that happens again (the common case:
+an error storm is the same few lines failing) costs a dictionary lookup per frame instead of
+building, bounding and measuring each frame again.
+
+A cached frame is a :class:`.sealed.SealedFrame`: bounded to Sentry's limits when made, with
+its size bound, so scrubbing and the size limits skip it. It is used again only while the
+source reader gives the same answer object for its file (the reader re-checks files, so an
+edited file makes a new frame) and the code layout places the file as before (modules loaded
+since may name it differently).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from .bound import Bound
+from .bound_sections import frame as bound_frame
+from .frames import CodeLayout, SourceReader, file_source, frame_at
+from .sealed import SealedFrame
+from .stacktrace import ParsedFrame
+
+__all__ = ["FrameCache", "seal"]
+
+_MAX_FRAMES = 1024
+# Far above any one frame: sealing must measure, never cut to a placeholder.
+_SEAL_BUDGET = 1 << 30
+_SEAL_CAP = 1 << 40
+
+_Key = tuple[str, int, "str | None", "str | None", int]
+
+
+def seal(frame: dict[str, Any]) -> SealedFrame:
+    """``frame`` bounded as the size limits bound a frame, with its size bound."""
+    bound = Bound(budget=_SEAL_BUDGET, cap=_SEAL_CAP)
+    sealed = SealedFrame(bound_frame(bound, frame))
+    sealed.units = bound.size
+    sealed.walked = _SEAL_BUDGET - bound.budget
+    return sealed
+
+
+class FrameCache:
+    """A ``FrameMaker`` (see :func:`.frames.sentry_frames`) that keeps the last
+    ``max_frames`` frames it made. Used by one worker thread; locked all the same, for the
+    conversion a shutdown may run on another thread."""
+
+    def __init__(self, max_frames: int = _MAX_FRAMES) -> None:
+        self._max = max(1, max_frames)
+        self._frames: OrderedDict[_Key, tuple[object, object, SealedFrame]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def __call__(
+        self, frame: ParsedFrame, layout: CodeLayout, read_source: SourceReader, context: int
+    ) -> dict[str, Any]:
+        placement = layout.placement(frame.path)
+        lines = file_source(frame, read_source, context)
+        key = (frame.path, frame.lineno, frame.function, frame.source_line, context)
+        with self._lock:
+            known = self._frames.get(key)
+            if known is not None and known[0] is lines and known[1] == placement:
+                self._frames.move_to_end(key)
+                return known[2]
+        sealed = seal(frame_at(frame, placement, lines, context))
+        with self._lock:
+            self._frames[key] = (lines, placement, sealed)
+            self._frames.move_to_end(key)
+            while len(self._frames) > self._max:
+                self._frames.popitem(last=False)
+        return sealed

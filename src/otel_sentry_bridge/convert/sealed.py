@@ -1,0 +1,66 @@
+"""Stack frames finished once per code location and shared by the events that show them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["SealedFrame", "unsealed"]
+
+
+class SealedFrame(dict[str, Any]):
+    """A Sentry frame already within Sentry's limits (made by :func:`.frame_cache.seal`).
+
+    ``units`` is its size bound and ``walked`` the item budget its walk took (both as
+    :class:`.bound.Bound` counts them), so that the size limits account for it without
+    walking it again. Shared by every event of its code location: never mutated. Local
+    variables differ per event: :meth:`with_vars` gives a copy whose ``vars`` the event's walks
+    (scrubbing, limits) still handle as any other data.
+    """
+
+    __slots__ = ("units", "walked")
+
+    units: int
+    walked: int
+
+    def with_vars(self, variables: Mapping[str, Any]) -> SealedFrame:
+        frame = SealedFrame(self)
+        frame["vars"] = dict(variables)
+        frame.units = self.units
+        frame.walked = self.walked
+        return frame
+
+
+def unsealed(event: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``event`` that shares no frame with other events: what user code
+    (``before_send``) gets, as it may change the event in place. Sealed frames become plain
+    dicts with their own lists, walked in full by scrubbing and the limits afterwards."""
+    out = dict(event)
+    for section in ("exception", "threads"):
+        container = out.get(section)
+        if not isinstance(container, Mapping):
+            continue
+        values = container.get("values")
+        if not isinstance(values, list):
+            continue
+        own_values = []
+        for value in values:
+            stacktrace = value.get("stacktrace") if isinstance(value, Mapping) else None
+            if not isinstance(stacktrace, Mapping):
+                own_values.append(value)
+                continue
+            frames = stacktrace.get("frames")
+            if isinstance(frames, list):
+                value = {
+                    **value,
+                    "stacktrace": {**stacktrace, "frames": [_plain(f) for f in frames]},
+                }
+            own_values.append(value)
+        out[section] = {**container, "values": own_values}
+    return out
+
+
+def _plain(frame: Any) -> Any:
+    if not isinstance(frame, SealedFrame):
+        return frame
+    return {k: list(v) if isinstance(v, list) else v for k, v in frame.items()}
