@@ -12,6 +12,7 @@ from .._version import SDK_NAME, __version__
 from ..setup.config import Settings
 from .frame_cache import FrameCache
 from .frames import CodeLayout, SourceReader
+from .stacktrace import ParseCache
 
 __all__ = ["ConvertContext", "sdk_info"]
 
@@ -47,3 +48,5 @@ class ConvertContext:
     )
     # Frames made once per code location (and source file version), shared by events.
     frame_cache: FrameCache = field(default_factory=FrameCache, compare=False, repr=False)
+    # Stack trace texts parsed once: an error that happens again prints the same text.
+    parse_cache: ParseCache = field(default_factory=ParseCache, compare=False, repr=False)

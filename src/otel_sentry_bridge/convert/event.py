@@ -319,7 +319,7 @@ def build_events(
     the span's own log events as breadcrumbs."""
     records = records or {}
     out = []
-    for selected in select_events(span):
+    for selected in select_events(span, ctx.parse_cache):
         record = records.get(selected.identity.capture_id or "")
         out.append((selected.identity, build_event(span, selected, ctx, record=record)))
     return out

@@ -3,6 +3,7 @@ linked values, frames with source context. Pure."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -74,6 +75,8 @@ def exception_values(
     exc_type = _text(attributes.get(attr.EXCEPTION_TYPE)) or "Exception"
     exc_message = _text(attributes.get(attr.EXCEPTION_MESSAGE))
     chain = list(parsed)
+    if chain:  # parsed exceptions may be shared (ParseCache): the raised one is changed below
+        chain[-1] = dataclasses.replace(chain[-1])
     if chain and not chain[-1].type:
         chain[-1].type = exc_type  # stacktrace cut short before its last line
     if not chain or not _same_type(chain[-1].type, exc_type):

@@ -37,6 +37,7 @@ def seal(frame: dict[str, Any]) -> SealedFrame:
     sealed = SealedFrame(bound_frame(bound, frame))
     sealed.units = bound.size
     sealed.walked = _SEAL_BUDGET - bound.budget
+    sealed.encoded = None
     return sealed
 
 

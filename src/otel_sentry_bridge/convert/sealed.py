@@ -18,16 +18,19 @@ class SealedFrame(dict[str, Any]):
     (scrubbing, limits) still handle as any other data.
     """
 
-    __slots__ = ("units", "walked")
+    __slots__ = ("encoded", "units", "walked")
 
     units: int
     walked: int
+    # Its JSON without ``vars``, made when first sent (deliver/event_json.py).
+    encoded: str | None
 
     def with_vars(self, variables: Mapping[str, Any]) -> SealedFrame:
         frame = SealedFrame(self)
         frame["vars"] = dict(variables)
         frame.units = self.units
         frame.walked = self.walked
+        frame.encoded = self.encoded
         return frame
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -60,7 +61,9 @@ def _signature(event: EventView, parsed: list[ParsedException]) -> Signature:
     )
 
 
-def select_events(span: SpanView) -> list[Selected]:
+def select_events(
+    span: SpanView, parse: Callable[[str], list[ParsedException]] = parse_stacktrace
+) -> list[Selected]:
     """The span's events that become Sentry events, oldest first: one per capture of ours,
     and one per distinct exception recorded by anything else.
 
@@ -73,7 +76,7 @@ def select_events(span: SpanView) -> list[Selected]:
     captured: set[Signature] = set()  # signatures of the captures chosen
     for event in span.events:
         if event.name == "exception":
-            parsed = parse_stacktrace(text(event.attributes.get(attr.EXCEPTION_STACKTRACE)))
+            parsed = parse(text(event.attributes.get(attr.EXCEPTION_STACKTRACE)))
         elif event.name == attr.LOG_EVENT and event.attributes.get(attr.SEND):
             parsed = []
         else:

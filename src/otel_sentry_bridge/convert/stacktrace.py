@@ -19,6 +19,8 @@ sentry-sdk does not send, is not part of its message.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -285,3 +287,30 @@ def _parse_group(lines: list[str]) -> ParsedException | None:
             continue
         group.children.extend(parse_stacktrace(text))
     return group
+
+
+class ParseCache:
+    """:func:`parse_stacktrace` with a memory of the last ``max_texts`` texts it parsed: an
+    error that happens again prints the same text. Texts over ``max_chars`` are parsed each
+    time. The parsed exceptions are shared by every caller: read them, never change them."""
+
+    def __init__(self, max_texts: int = 256, max_chars: int = 16_384) -> None:
+        self._max_texts = max(1, max_texts)
+        self._max_chars = max_chars
+        self._parsed: OrderedDict[str, list[ParsedException]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> list[ParsedException]:
+        if len(text) > self._max_chars:
+            return parse_stacktrace(text)
+        with self._lock:
+            known = self._parsed.get(text)
+            if known is not None:
+                self._parsed.move_to_end(text)
+                return known
+        parsed = parse_stacktrace(text)
+        with self._lock:
+            self._parsed[text] = parsed
+            while len(self._parsed) > self._max_texts:
+                self._parsed.popitem(last=False)
+        return parsed

@@ -42,6 +42,7 @@ from ..setup.dsn import Dsn
 from ..warn_once import WarnOnce
 from .compress import gzip_body
 from .envelope import event_envelope
+from .event_json import event_json
 from .sender import Delivery
 from .source_files import SourceCache
 
@@ -94,6 +95,7 @@ def envelope_for(event: Mapping[str, Any], dsn: Dsn | None) -> bytes:
         sent_at=datetime.now(timezone.utc),
         sdk=sdk_info(),
         trace=dynamic_sampling_context(event, dsn),
+        encode=event_json,
     )
 
 
@@ -153,7 +155,7 @@ class Pipeline:
         try:
             view = self._direct_view(item) if isinstance(item, DirectCapture) else span_view(item)
             view, records = self._records_of(view)
-            selected = select_events(view)
+            selected = select_events(view, self._ctx.parse_cache)
         except Exception:
             # The span's errors could not be read at all: at least one error is lost.
             self._internal_loss()
