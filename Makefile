@@ -7,7 +7,7 @@ BUGSINK_VERSION := 2.6.1
 BENCH_VENV := .venv-bench
 
 .PHONY: test lint typecheck unit e2e package-check demo bench bench-smoke clean venv bugsink-venv
-.PHONY: redis-server
+.PHONY: redis-server hey
 .PHONY: test-matrix test-matrix-django6 test-matrix-django42 test-matrix-py310
 
 venv: $(VENV)/.installed
@@ -65,10 +65,17 @@ $(BENCH_VENV)/.installed: pyproject.toml benchmarks/requirements.txt
 	$(BENCH_VENV)/bin/python -m pip install --quiet -e . -r benchmarks/requirements.txt
 	touch $@
 
-bench: $(BENCH_VENV)/.installed
+# The server-under-load benchmark (benchmarks/server_load.py) drives gunicorn with hey, Debian's
+# package of the HTTP load generator.
+hey:
+	@command -v hey >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update && \
+		$(SUDO) apt-get install -y --no-install-recommends hey; }
+
+bench: $(BENCH_VENV)/.installed hey
 	$(BENCH_VENV)/bin/python -m benchmarks
 
-bench-smoke: $(BENCH_VENV)/.installed
+bench-smoke: $(BENCH_VENV)/.installed hey
 	BENCH_QUICK=1 $(BENCH_VENV)/bin/python -m benchmarks
 
 test: lint typecheck unit e2e package-check bench-smoke

@@ -13,19 +13,35 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .chart import write_chart
 from .common import QUICK
 from .configs import CONFIGS
-from .report import TARGETS, aggregate_latency, diff, paired, paired_values, ratio, render
+from .report import (
+    TARGETS,
+    aggregate_latency,
+    diff,
+    paired,
+    paired_values,
+    ratio,
+    render,
+    sustained_figures,
+)
+from .server_load import render as render_server_load
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results.json"
+CHART = RESULTS.with_name("results.png")
 
 if QUICK:
     SIZES = dict(rounds=3, requests=120, warmup=30, batch=100, batches=3)
-    SIZES.update(delivery=1_000, burst=500, flood=10_000)
+    SIZES.update(delivery=1_000, burst=500, flood=3_000)
+    SIZES.update(sustained_rounds=1, block=30, blocks=2)
 else:
     SIZES = dict(rounds=7, requests=1_000, warmup=100, batch=500, batches=7)
     SIZES.update(delivery=10_000, burst=5_000, flood=100_000)
+    SIZES.update(sustained_rounds=3, block=100, blocks=10)
+# Sustained traffic: A and B are the baselines of D-http (sentry-sdk) and C (the bridge).
+SUSTAINED_CONFIGS = ("A", "B", "C", "D-http")
 
 
 def _child_env() -> dict[str, str]:
@@ -108,6 +124,28 @@ def latency_rounds(port: int) -> dict[str, list[dict[str, Any]]]:
     return runs
 
 
+def sustained_rounds(port: int) -> dict[str, list[dict[str, Any]]]:
+    runs: dict[str, list[dict[str, Any]]] = {config: [] for config in SUSTAINED_CONFIGS}
+    for index in range(SIZES["sustained_rounds"]):
+        print(f"sustained round {index + 1}/{SIZES['sustained_rounds']}:", end="", flush=True)
+        for config in SUSTAINED_CONFIGS:
+            print(f" {config}", end="", flush=True)
+            runs[config].append(
+                run(
+                    "sustained",
+                    config,
+                    "--port",
+                    port,
+                    "--block",
+                    SIZES["block"],
+                    "--blocks",
+                    SIZES["blocks"],
+                )
+            )
+        print(flush=True)
+    return runs
+
+
 def main() -> None:
     started = time.perf_counter()
     mode = "QUICK" if QUICK else "full"
@@ -115,6 +153,9 @@ def main() -> None:
     with Receiver() as receiver:
         port = receiver.port
         runs = latency_rounds(port)
+        sustained = sustained_rounds(port)
+        print("a real server under load (gunicorn + hey) ...", flush=True)
+        server_load = run("server_load", "--port", port, timeout=900)
         print("worker cost, delivery rate, bursts, flood ...", flush=True)
         worker = run("worker_cost", "--batch", SIZES["batch"], "--batches", SIZES["batches"])
         delivery = run("delivery_rate", "--port", port, "--events", SIZES["delivery"])
@@ -186,6 +227,9 @@ def main() -> None:
         "versions": _versions(),
         "cpus": os.cpu_count(),
     }
+    results.update(sustained_figures(sustained))
+    results["sustained"] = sustained
+    results["server_load"] = server_load
     results["added_cost_ratio_vs_sentry_sdk"] = (
         results["boom_added_us_vs_otel"] / results["sentry_sdk_boom_added_us_vs_bare"]
     )
@@ -210,9 +254,13 @@ def main() -> None:
         "(the lower of its two figures).",
         f"events received/errors made per round: {checks}",
     ]
+    chart = write_chart(results, CHART)
     results["duration_s"] = time.perf_counter() - started
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(render(results))
+    print(render_server_load(server_load))
+    if chart is not None:
+        print(f"\nwrote {chart.relative_to(ROOT)}")
     print(f"\nwrote {RESULTS.relative_to(ROOT)} in {results['duration_s']:.0f} s")
 
 

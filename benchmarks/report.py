@@ -78,6 +78,49 @@ class Target:
         return ("<= " if self.at_most else ">= ") + format(self.limit, self.fmt)
 
 
+def sustained_figures(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Figures of the sustained-traffic runs (``benchmarks/sustained.py``): total CPU per
+    error above the baseline (every thread and child process), C/B per endpoint, and the
+    extra time per request cycle (one request to each endpoint), medians over rounds."""
+
+    def per_error(top: dict[str, Any], base: dict[str, Any]) -> float:
+        return float((top["cpu_s"] - base["cpu_s"]) / top["errors_made"] * 1e6)
+
+    def rounds(top: str, base: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        return list(zip(runs[top], runs[base], strict=True))
+
+    bridge = median([per_error(c, b) for c, b in rounds("C", "B")])
+    sdk = median([per_error(d, a) for d, a in rounds("D-http", "A")])
+    cycle = median([c["cycle_us"] - b["cycle_us"] for c, b in rounds("C", "B")])
+    sdk_cycle = median([d["cycle_us"] - a["cycle_us"] for d, a in rounds("D-http", "A")])
+    out: dict[str, Any] = {
+        "total_cpu_per_error_us": bridge,
+        "sentry_sdk_total_cpu_per_error_us": sdk,
+        "total_cpu_ratio_vs_sentry_sdk": bridge / sdk,
+        "sustained_cycle_added_us": cycle,
+        "sentry_sdk_sustained_cycle_added_us": sdk_cycle,
+        "sustained_cycle_ratio_vs_sentry_sdk": cycle / sdk_cycle,
+        "sustained_delivered": [f"{r['events_received']}/{r['errors_made']}" for r in runs["C"]],
+    }
+    for endpoint in ENDPOINT_NAMES:
+        out[f"sustained_{endpoint}_ratio_vs_otel"] = median(
+            [
+                c["endpoints"][endpoint]["mean_us"] / b["endpoints"][endpoint]["mean_us"]
+                for c, b in rounds("C", "B")
+            ]
+        )
+    # Where the bridge's CPU goes, per error: each thread's, the request thread's above B's.
+    threads: dict[str, float] = {}
+    for name in {n for r in runs["C"] for n in r["threads_cpu_s"]}:
+        values = []
+        for c, b in rounds("C", "B"):
+            value = c["threads_cpu_s"].get(name, 0.0) - b["threads_cpu_s"].get(name, 0.0)
+            values.append(value / c["errors_made"] * 1e6)
+        threads[name] = median(values)
+    out["total_cpu_per_error_by_thread_us"] = threads
+    return out
+
+
 TARGETS = [
     Target("200 view, C/B (mean)", "ok_ratio_vs_otel", ".3f", 1.03, True),
     Target("failing view, C/B (mean)", "boom_ratio_vs_otel", ".3f", 1.10, True),
@@ -90,6 +133,27 @@ TARGETS = [
         True,
     ),
     Target("worker cost per event (µs)", "worker_us_per_event", ".0f", 500, True),
+    Target(
+        "total CPU per error above OTel, all threads (µs)",
+        "total_cpu_per_error_us",
+        ".0f",
+        250,
+        True,
+    ),
+    Target("sustained: 200 view, C/B (mean)", "sustained_ok_ratio_vs_otel", ".3f", 1.03, True),
+    Target(
+        "sustained: failing view, C/B (mean)", "sustained_boom_ratio_vs_otel", ".3f", 1.25, True
+    ),
+    Target(
+        "sustained: logged error, C/B (mean)", "sustained_logerr_ratio_vs_otel", ".3f", 1.35, True
+    ),
+    Target(
+        "sustained: extra time per cycle, bridge/sentry-sdk",
+        "sustained_cycle_ratio_vs_sentry_sdk",
+        ".3f",
+        0.10,
+        True,
+    ),
     Target("delivery to loopback (events/s)", "events_per_s", ".0f", 1000, False),
     Target("burst delivered, bridge", "burst_delivered_fraction", ".3f", 1.0, False),
     Target("flood RSS growth (MB)", "flood_rss_growth_mb", ".1f", 50, True),
@@ -189,6 +253,17 @@ def render(results: dict[str, Any]) -> str:
         f"  exceptions as OTel log records: {lr['log_record_capture_us']:.0f} µs on the emitting "
         f"thread ({lr['log_record_emit_us']:.0f} µs while the worker runs), worker "
         f"{lr['log_record_worker_us_per_event']:.0f} µs per event"
+    )
+    threads = ", ".join(
+        f"{name} {value:.0f}" for name, value in x["total_cpu_per_error_by_thread_us"].items()
+    )
+    add(
+        f"  sustained traffic (no drain between requests): total CPU per error above OTel "
+        f"{x['total_cpu_per_error_us']:.0f} µs (by thread: {threads}); sentry-sdk above bare "
+        f"Django {x['sentry_sdk_total_cpu_per_error_us']:.0f} µs "
+        f"(ratio {x['total_cpu_ratio_vs_sentry_sdk']:.3f}); extra time per request cycle "
+        f"{x['sustained_cycle_added_us']:.0f} µs vs sentry-sdk "
+        f"{x['sentry_sdk_sustained_cycle_added_us']:.0f} µs; delivered {x['sustained_delivered']}"
     )
     s = x["scrub"]
     add("  scrubbing hostile text, best of runs, µs (capped at 8,192 chars / whole input):")

@@ -51,3 +51,34 @@ def test_b_posts_stand_in_envelope_is_one_gzipped_event_of_the_failing_views_siz
     envelope = decode_body(body, "gzip")
     assert count_items(envelope) == {"event": 1}
     assert 3000 < len(envelope) < 12000
+
+
+def test_sustained_figures_take_each_configuration_against_its_baseline() -> None:
+    from benchmarks.report import sustained_figures
+
+    def run(cpu_s: float, cycle_us: float, ok: float, threads: dict[str, float]) -> dict:
+        endpoints = {e: {"mean_us": ok * f} for e, f in (("ok", 1), ("boom", 2), ("logerr", 3))}
+        return {
+            "cpu_s": cpu_s,
+            "cycle_us": cycle_us,
+            "errors_made": 1000,
+            "events_received": 1000,
+            "endpoints": endpoints,
+            "threads_cpu_s": threads,
+        }
+
+    runs = {
+        "A": [run(0.2, 500, 100, {"MainThread": 0.2})],
+        "B": [run(0.9, 1700, 400, {"MainThread": 0.9})],
+        "C": [run(1.2, 2000, 440, {"MainThread": 1.0, "otel-sentry-bridge": 0.2})],
+        "D-http": [run(4.2, 8500, 600, {"MainThread": 4.2})],
+    }
+    figures = sustained_figures(runs)
+    assert round(figures["total_cpu_per_error_us"]) == 300  # (1.2 - 0.9) s / 1000 errors
+    assert round(figures["sentry_sdk_total_cpu_per_error_us"]) == 4000  # against A, not B
+    assert round(figures["sustained_cycle_ratio_vs_sentry_sdk"], 4) == 0.0375  # 300 / 8000
+    assert round(figures["sustained_ok_ratio_vs_otel"], 2) == 1.10
+    assert figures["total_cpu_per_error_by_thread_us"] == {
+        "MainThread": 100.0,
+        "otel-sentry-bridge": 200.0,
+    }
