@@ -32,10 +32,9 @@ import time
 import weakref
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timezone
 
 from ..warn_once import WarnOnce
-from .envelope import client_report_item, encode_envelope
+from .client_reports import REPORT_INTERVAL, ClientReports
 from .http import SendResult, Transport
 from .outbox import Item, Outbox
 from .ratelimit import RateLimits
@@ -46,7 +45,6 @@ from .worker import THREAD_PREFIX
 __all__ = ["Delivery"]
 
 _log = logging.getLogger("otel_sentry_bridge")
-_REPORT_INTERVAL = 30.0  # seconds between client reports while losses accumulate
 _SPOOL_BATCH = 20
 # Of the shutdown budget, kept back from the flush for the final client report, so that a
 # flush cut short by a backlog still leaves time to tell the server what was lost.
@@ -70,10 +68,10 @@ class Delivery:
         self._backoff = backoff or Backoff()
         self._max_pending = max(1, max_pending)
         self._max_pending_bytes = max_pending_bytes
-        self._dsn_header = dsn_header or {}
         self._clock = clock
-        self.lost: Counter[tuple[str, str]] = Counter()
-        self._reported: Counter[tuple[str, str]] = Counter()
+        self._reports = ClientReports(dsn_header or {}, clock())
+        # (reason, category) -> events dropped, sent to the server in client reports
+        self.lost: Counter[tuple[str, str]] = self._reports.lost
         self.sent = 0
         self._warn = WarnOnce(_log)
         self._closed = False
@@ -92,7 +90,7 @@ class Delivery:
         self._limits = RateLimits()
         self._degraded_until: float | None = None  # retry time after a failure
         self._attempt = 0
-        self._last_report = self._clock()
+        self._reports.restart(self._clock())
         self._thread: threading.Thread | None = None
 
     # -- any thread ------------------------------------------------------------------------
@@ -198,7 +196,7 @@ class Delivery:
         with self._cond:
             self._report_due = True
             self._cond.notify_all()
-            if not self.lost - self._reported:
+            if not self._reports.unreported:
                 return
         # No sender thread yet (nothing was ever submitted): start one for the report, unless
         # the interpreter refuses (3.12+ at exit); the report is then skipped, never blocking.
@@ -268,9 +266,9 @@ class Delivery:
                     if item is not None:
                         self._in_flight += 1
                         return item, False
-                    wait = _REPORT_INTERVAL
+                    wait = REPORT_INTERVAL
                 if not self._closed:  # (shutdown may have come while _take_locked read the disk)
-                    self._cond.wait(min(wait, _REPORT_INTERVAL))
+                    self._cond.wait(min(wait, REPORT_INTERVAL))
                     return None, False  # closed or not, the next call tells
             while not self._report_due:
                 self._cond.wait()
@@ -431,7 +429,7 @@ class Delivery:
     # -- client reports ----------------------------------------------------------------------
 
     def _maybe_report(self) -> None:
-        if self._clock() - self._last_report >= _REPORT_INTERVAL:
+        if self._reports.due(self._clock()):
             self._send_client_report()
             if self._spool is not None:
                 # Claims left by a worker that died (another gunicorn worker, a kill -9).
@@ -440,19 +438,16 @@ class Delivery:
     def _send_client_report(self, final: bool = False) -> None:
         """Tell the server what was dropped since the last report (best effort, no retry)."""
         with self._cond:
-            self._last_report = self._clock()
-            delta = self.lost - self._reported
-            if not delta or self._limits.is_limited("internal", self._clock()):
+            now = self._clock()
+            self._reports.restart(now)  # the next try, or report, an interval from now
+            if self._limits.is_limited("internal", now):
                 return
             if self._degraded_until is not None and not final:
                 return  # the server is not answering: keep counting
-            self._reported.update(delta)
-        header, payload = client_report_item(dict(delta), datetime.now(timezone.utc))
-        envelope = encode_envelope(
-            {**self._dsn_header, "sent_at": datetime.now(timezone.utc).isoformat()},
-            [(header, payload)],
-        )
-        result = self._transport.send(envelope)
+            delta = self._reports.claim(now)
+        if delta is None:
+            return
+        result = self._transport.send(self._reports.envelope(delta))
         if not result.ok:
             with self._cond:
-                self._reported.subtract(delta)  # try again with the next report
+                self._reports.unclaim(delta)  # try again with the next report
