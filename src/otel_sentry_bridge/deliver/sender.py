@@ -18,6 +18,10 @@ Policy, in order:
   while their category is rate-limited, and dropped (counted) on any failure, without
   holding up the errors behind them.
 
+Where an envelope waits meanwhile (outbox, spool) and where one that cannot be sent now goes
+is :class:`~.backlog.Backlog`'s job; this module decides when to send and what each answer
+means.
+
 Thread rules: ``submit``/``flush``/``shutdown`` may be called from any thread; everything else
 runs on the sender thread. A fork gives the child an empty outbox and its own thread.
 """
@@ -34,9 +38,10 @@ from collections import Counter
 from collections.abc import Callable
 
 from ..warn_once import WarnOnce
+from .backlog import Backlog
 from .client_reports import REPORT_INTERVAL, ClientReports
 from .http import SendResult, Transport
-from .outbox import Item, Outbox
+from .outbox import Item
 from .ratelimit import RateLimits
 from .retry import Backoff, classify
 from .spool import Spool
@@ -45,7 +50,6 @@ from .worker import THREAD_PREFIX
 __all__ = ["Delivery"]
 
 _log = logging.getLogger("otel_sentry_bridge")
-_SPOOL_BATCH = 20
 # Of the shutdown budget, kept back from the flush for the final client report, so that a
 # flush cut short by a backlog still leaves time to tell the server what was lost.
 _FINAL_REPORT_RESERVE = 0.25
@@ -66,15 +70,17 @@ class Delivery:
         self._transport = transport
         self._spool = spool
         self._backoff = backoff or Backoff()
-        self._max_pending = max(1, max_pending)
-        self._max_pending_bytes = max_pending_bytes
         self._clock = clock
         self._reports = ClientReports(dsn_header or {}, clock())
         # (reason, category) -> events dropped, sent to the server in client reports
         self.lost: Counter[tuple[str, str]] = self._reports.lost
         self.sent = 0
         self._warn = WarnOnce(_log)
-        self._closed = False
+        # What waits to be sent, in memory and on disk; ``closed`` once shut down. Its state is
+        # guarded by ``_cond``, which _reset gives it.
+        self._backlog = Backlog(
+            spool, self.lost, max_items=max(1, max_pending), max_bytes=max_pending_bytes
+        )
         self._report_due = False  # set by shutdown once every loss is counted
         self._reset()
         ref = weakref.WeakMethod(self._reset)
@@ -85,7 +91,7 @@ class Delivery:
     def _reset(self) -> None:
         self._pid = os.getpid()
         self._cond = threading.Condition(threading.Lock())
-        self._outbox = Outbox(self._max_pending, self._max_pending_bytes)
+        self._backlog.reset(self._cond)  # an empty outbox, under the new lock
         self._in_flight = 0
         self._limits = RateLimits()
         self._degraded_until: float | None = None  # retry time after a failure
@@ -96,7 +102,7 @@ class Delivery:
     # -- any thread ------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._outbox)
+        return self._backlog.in_memory
 
     @property
     def can_spool(self) -> bool:
@@ -115,42 +121,36 @@ class Delivery:
         """Queue one envelope. Never blocks; False (and counted) when it cannot be kept."""
         if os.getpid() != self._pid:
             self._reset()
-        spool = self._spool
+        item = Item(data, category)
+        backlog = self._backlog
         with self._cond:
-            if self._closed:
+            if backlog.closed:
                 self.lost[("network_error", category)] += 1
                 return False
-            to_disk = self._degraded_until is not None and spool is not None
+            to_disk = self._degraded_until is not None and self._spool is not None
             if to_disk and category != "error":  # never spooled
                 self.lost[("network_error", category)] += 1
                 return False
-            if not to_disk and self._hold_locked(Item(data, category)):
+            if not to_disk and backlog.hold_locked(item):
                 return self._ensure_thread_locked()
         # Degraded with a spool (to disk at once: a crash then loses nothing), or the outbox
         # is full. Disk I/O outside the lock.
-        if spool is not None and category == "error" and spool.put(data):
+        if backlog.to_spool(item):
             self._ensure_thread()
             return True
         # The spool refused it (unusable or full): it waits in memory, as without a spool.
         with self._cond:
-            if not self._closed and self._hold_locked(Item(data, category)):
+            if not backlog.closed and backlog.hold_locked(item):
                 return self._ensure_thread_locked()
-            self.lost[("network_error" if self._closed else "queue_overflow", category)] += 1
+            self.lost[("network_error" if backlog.closed else "queue_overflow", category)] += 1
             return False
-
-    def _hold_locked(self, item: Item) -> bool:
-        """Append ``item`` to the outbox if it has room for it (and wake the sender)."""
-        if not self._outbox.hold(item):
-            return False
-        self._cond.notify_all()
-        return True
 
     def flush(self, timeout: float) -> bool:
         """Wait until the outbox is empty and nothing is in flight (spooled envelopes count as
         kept, not as pending). False when the deadline passes first."""
         deadline = self._clock() + max(0.0, timeout)
         with self._cond:
-            while self._outbox or self._in_flight:
+            while self._backlog.in_memory or self._in_flight:
                 remaining = deadline - self._clock()
                 if remaining <= 0 or self._thread is None or not self._thread.is_alive():
                     return False
@@ -164,20 +164,7 @@ class Delivery:
         timeout = max(0.0, timeout)
         deadline = self._clock() + timeout
         drained = self.flush(timeout - min(_FINAL_REPORT_RESERVE, timeout / 4))
-        with self._cond:
-            self._closed = True
-            left = self._outbox.drain()
-            self._cond.notify_all()
-        lost = 0
-        spool_open = self._spool is not None
-        for item in left:
-            if item.entry is not None or spool_open:
-                if self._to_spool(item):
-                    continue
-                if item.category == "error":
-                    spool_open = False  # refused: the rest would fail alike, and the exit waits
-            self.record_loss("network_error", item.category)
-            lost += 1
+        left, lost = self._backlog.close()  # to the spool while it takes them, else lost
         if lost:
             _log.warning("otel-sentry-bridge: %d event(s) not sent before shutdown", lost)
         self._final_report(deadline)
@@ -259,15 +246,15 @@ class Delivery:
         and returns (None, False) at least every report interval. Once closed, returns
         (None, True) when shutdown has counted what it could not keep."""
         with self._cond:
-            if not self._closed:
+            if not self._backlog.closed:
                 wait = self._wait_time(self._clock())
                 if wait <= 0:
-                    item = self._take_locked()
+                    item = self._backlog.take_locked()
                     if item is not None:
                         self._in_flight += 1
                         return item, False
                     wait = REPORT_INTERVAL
-                if not self._closed:  # (shutdown may have come while _take_locked read the disk)
+                if not self._backlog.closed:  # (shutdown may have come while it read the disk)
                     self._cond.wait(min(wait, REPORT_INTERVAL))
                     return None, False  # closed or not, the next call tells
             while not self._report_due:
@@ -280,32 +267,6 @@ class Delivery:
         if self._limits.is_limited("error", now):
             return self._limits.remaining("error", now)
         return 0.0
-
-    def _take_locked(self) -> Item | None:
-        item = self._outbox.take()
-        if item is not None:
-            return item
-        if self._spool is None:
-            return None
-        self._cond.release()  # disk I/O outside the lock
-        try:
-            entries = self._spool.claim(_SPOOL_BATCH)
-        finally:
-            self._cond.acquire()
-        if not entries:
-            return None
-        if self._closed:
-            # Shutdown came while we read the disk and has given back what it found in the
-            # outbox: these go back too, for the next process, rather than out through a
-            # transport that is being closed. (A few renames, under the lock, once.)
-            for entry in entries:
-                self._spool.release(entry)
-            return None
-        items = [Item(e.data, "error", entry=e) for e in entries]
-        first, rest = items[0], items[1:]
-        for item in rest:
-            self._outbox.claimed(item)
-        return first
 
     def _attempt_send(self, item: Item) -> None:
         if item.category != "error" and self._limits.is_limited(item.category, self._clock()):
@@ -333,8 +294,7 @@ class Delivery:
             self._on_failure(item, result, now, rate_limited=outcome == "rate_limited")
 
     def _on_sent(self, item: Item) -> None:
-        if item.entry is not None and self._spool is not None:
-            self._spool.ack(item.entry)
+        self._backlog.ack(item)
         with self._cond:
             self.sent += 1
             recovered = self._degraded_until is not None
@@ -344,8 +304,7 @@ class Delivery:
             _log.info("otel-sentry-bridge: Sentry reachable again; delivery resumed")
 
     def _drop(self, item: Item, reason: str) -> None:
-        if item.entry is not None and self._spool is not None:
-            self._spool.ack(item.entry)
+        self._backlog.ack(item)
         self.record_loss(reason, item.category)
 
     def _on_failure(
@@ -355,7 +314,7 @@ class Delivery:
         if item.first_failure is None:
             item.first_failure = now
         with self._cond:
-            closed = self._closed
+            closed = self._backlog.closed
             self._attempt += 1
             delay = (
                 self._limits.remaining(item.category, now)
@@ -366,10 +325,10 @@ class Delivery:
         if closed:
             # In flight when shutdown gave up, and perhaps failed only because shutdown then
             # closed the transport under it: our own doing, not an outage to warn about.
-            if not self._to_spool(item):
+            if not self._backlog.to_spool(item):
                 self.record_loss("network_error", item.category)
             return
-        spooled = self._to_spool(item)
+        spooled = self._backlog.to_spool(item)
         if not rate_limited:
             self._warn(
                 "unreachable",
@@ -378,53 +337,13 @@ class Delivery:
                 " from the spool" if spooled else "",
             )
         if spooled:
-            self._spill_outbox()
+            self._backlog.spill()  # what waits in memory follows it to disk
             return
         # No spool, or it refused the envelope: it waits in memory, as without a spool.
         if not rate_limited and self._backoff.should_give_up(item.first_failure, now):
             self.record_loss("network_error", item.category)
             return
-        with self._cond:
-            if self._closed:  # in flight when shutdown gave up: nobody will send it now
-                self.lost[("network_error", item.category)] += 1
-                return
-            self._outbox.put_back(item)  # at the head, to retry first
-
-    def _spill_outbox(self) -> None:
-        """Degraded with a spool: what waits in memory goes to disk now, oldest first, until
-        the spool refuses one; that one and the rest wait in memory, as without a spool."""
-        assert self._spool is not None
-        while True:
-            with self._cond:
-                if not self._outbox:
-                    return
-                item = self._outbox.take()
-                if item is None:
-                    return
-            if self._to_spool(item):
-                continue
-            if item.category != "error":  # never spooled: sent once or not at all
-                self.record_loss("network_error", item.category)
-                continue
-            with self._cond:
-                if self._closed:  # shutdown came meanwhile and did not see this one
-                    self.lost[("network_error", item.category)] += 1
-                else:
-                    self._outbox.put_back(item)
-            return
-
-    def _to_spool(self, item: Item) -> bool:
-        """The one way an envelope that cannot be sent now goes to disk: an envelope claimed
-        from the spool goes back to it, a new error envelope into it. False when there is no
-        spool, the envelope is not an error, or the spool refuses it (it is then kept in
-        memory, or counted lost, by the caller)."""
-        spool = self._spool
-        if spool is None:
-            return False
-        if item.entry is not None:
-            spool.release(item.entry)
-            return True
-        return item.category == "error" and spool.put(item.data)
+        self._backlog.put_back(item)  # at the head, to retry first
 
     # -- client reports ----------------------------------------------------------------------
 

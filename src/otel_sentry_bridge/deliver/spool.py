@@ -26,9 +26,12 @@ memory by its caller (:class:`~otel_sentry_bridge.deliver.sender.Delivery`), whi
 
 Costs grow with the number of files, so the two operations that list the directory are
 spread out: :meth:`claim` lists ``ready/`` once per ``_CLAIM_AHEAD`` envelopes, not once per
-call, and the size estimate that :meth:`put` checks is re-read by a scan whose spacing grows
-with its duration (at most ``_SCAN_SHARE`` of the time). Measured on ext4 with 60,000 files:
-listing ``ready/`` takes 45 ms, a size scan (one ``stat`` per file) 210 ms.
+call, and the size estimate that :meth:`put` checks (:mod:`.spool_size`) is re-read by a scan
+whose spacing grows with its duration. Measured on ext4 with 60,000 files: listing ``ready/``
+takes 45 ms, a size scan (one ``stat`` per file) 210 ms.
+
+File helpers are in :mod:`.spool_files`; the recovery of what dead processes left behind in
+:mod:`.spool_recovery`.
 """
 
 from __future__ import annotations
@@ -43,17 +46,15 @@ from dataclasses import dataclass, field
 from ..warn_once import WarnOnce
 from .spool_files import (
     SUFFIX,
-    age,
-    alive,
     envelopes,
     fsync_dir,
-    int_or_none,
     listdir,
-    parse_claimed,
     problem,
     process_token,
     unlink_quietly,
 )
+from .spool_recovery import recover_leftovers
+from .spool_size import SizeEstimate
 
 __all__ = ["Spool", "SpoolEntry"]
 
@@ -61,12 +62,6 @@ _log = logging.getLogger("otel_sentry_bridge")
 
 _TMPSUFFIX = ".tmp"
 _MIB = 1024 * 1024
-_RESCAN_PUTS = 64  # the size estimate is re-read from disk after this many puts ...
-_RESCAN_SECONDS = 10.0  # ... or this long, whichever comes first (other processes write too)
-_FULL_RESCAN_SECONDS = 1.0  # while full, look whether others drained it at most this often
-# A scan costs one stat per file (210 ms at 60,000 files): whatever the triggers above say,
-# scans are spaced so that they take at most this share of the time.
-_SCAN_SHARE = 0.05
 # Names that claim() takes from one listing of ready/ (sorted, oldest first): a listing costs
 # 45 ms at 60,000 files, too much to repeat for every batch of 20 the sender claims.
 _CLAIM_AHEAD = 1000
@@ -120,15 +115,7 @@ class Spool:
         self._quarantine = os.path.join(self.directory, "quarantine")
         self._tmp = os.path.join(self.directory, "tmp")
         self._warned = WarnOnce(_log)
-        # Approximate by design, so no lock: a lost update is corrected by the next rescan,
-        # and no lock can be left held in a forked child.
-        self._count = 0
-        self._bytes = 0
-        self._puts_since_scan = 0
-        self._next_scan = 0.0  # time.monotonic() of the next rescan; 0: at the first put
-        self._next_full_scan = 0.0
-        self._scan_gap = 0.0  # least time between two scans, from the duration of the last
-        self._last_scan = -float("inf")
+        self._size = SizeEstimate((self._ready, self._claimed))  # what the limits count
         self._last_ns = 0
         self._ahead: deque[str] = deque()  # names in ready/ that claim() takes next
         # Whether the last put succeeded (before any: whether the directory could be made).
@@ -148,7 +135,9 @@ class Spool:
     def _put(self, envelope: bytes) -> bool:
         try:
             data = bytes(envelope)
-            if not self._has_room(len(data)):
+            if not self._size.has_room(
+                len(data), max_files=self.max_files, max_bytes=self.max_bytes
+            ):
                 self._warn(
                     "full",
                     "otel-sentry-bridge: spool %s is full (%d files / %d bytes); "
@@ -166,8 +155,7 @@ class Spool:
                 if not self._make_dirs():
                     return False
                 self._write(data)
-            self._count += 1
-            self._bytes += len(data)
+            self._size.added(len(data))
             return True
         except Exception as exc:  # OSError (disk full, permissions), odd input
             self._warn(
@@ -208,38 +196,6 @@ class Spool:
             raise
         if self.fsync:
             fsync_dir(self._ready)  # make the rename itself durable
-
-    def _has_room(self, size: int) -> bool:
-        now = time.monotonic()
-        self._puts_since_scan += 1
-        scanned = False
-        may_scan = now >= self._last_scan + self._scan_gap
-        if may_scan and (self._puts_since_scan >= _RESCAN_PUTS or now >= self._next_scan):
-            self._rescan(now)
-            scanned = True
-        if self._fits(size):
-            return True
-        if not scanned and may_scan and now >= self._next_full_scan:
-            # Another process may have drained it.
-            self._next_full_scan = now + _FULL_RESCAN_SECONDS
-            self._rescan(now)
-            return self._fits(size)
-        return False
-
-    def _fits(self, size: int) -> bool:
-        return self._count + 1 <= self.max_files and self._bytes + size <= self.max_bytes
-
-    def _rescan(self, now: float) -> None:
-        self._puts_since_scan = 0
-        self._next_scan = now + _RESCAN_SECONDS
-        count = total = 0
-        for folder in (self._ready, self._claimed):
-            for _, size in envelopes(folder):
-                count += 1
-                total += size
-        self._count, self._bytes = count, total
-        self._last_scan = time.monotonic()
-        self._scan_gap = (self._last_scan - now) / _SCAN_SHARE
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -312,7 +268,7 @@ class Spool:
         return SpoolEntry(data=data, path=path, name=name)
 
     def _to_quarantine(self, path: str, name: str, reason: str) -> None:
-        self._next_scan = 0.0  # our estimate no longer matches: rescan at the next put
+        self._size.invalidate()  # our estimate no longer matches: rescan at the next put
         kept = sum(1 for _ in envelopes(self._quarantine))
         where = "deleted (quarantine full)"
         try:
@@ -342,8 +298,7 @@ class Spool:
         except OSError as exc:
             self._warn("ack", "otel-sentry-bridge: cannot delete %s: %s", entry.path, exc)
             return
-        self._count = max(self._count - 1, 0)
-        self._bytes = max(self._bytes - len(entry.data), 0)
+        self._size.removed(len(entry.data))
 
     def release(self, entry: SpoolEntry) -> None:
         """Give a claimed envelope back to ``ready/`` under its old name (keeps its place)."""
@@ -358,43 +313,18 @@ class Spool:
     # -- housekeeping --------------------------------------------------------------------------
 
     def recover(self, stale_after: float = 300.0) -> int:
-        """Give back claims whose owner is gone; remove abandoned temp files. Returns how many
-        envelopes went back to ``ready/``.
-
-        A claim goes back when its owner pid is dead, when it was made by an earlier process
-        with our pid, or when it is older than ``stale_after`` seconds (the pid may have been
-        reused, or the owner lives in another pid namespace). Our own claims are left alone.
-        Temp files go when their writer is dead or they are older than ``stale_after``.
-        Ages use the wall clock, since the times come from other processes.
-        """
-        recovered = 0
-        now_ns = time.time_ns()
-        me = os.getpid()
-        token_of_mine = process_token()
-        for name in listdir(self._claimed):
-            path = os.path.join(self._claimed, name)
-            parsed = parse_claimed(name)
-            if parsed is None:
-                if age(path, now_ns) >= stale_after:
-                    self._to_quarantine(path, name, "unknown file in claimed/")
-                continue
-            pid, token, claimed_ns, original = parsed
-            if pid == me and token == token_of_mine:
-                continue
-            if pid == me or not alive(pid) or (now_ns - claimed_ns) / 1e9 >= stale_after:
-                try:
-                    os.replace(path, os.path.join(self._ready, original))
-                    recovered += 1
-                except FileNotFoundError:
-                    pass  # acked, or recovered by another process meanwhile
-                except OSError as exc:
-                    self._warn("recover", "otel-sentry-bridge: cannot recover %s: %s", path, exc)
-        for name in listdir(self._tmp):
-            path = os.path.join(self._tmp, name)
-            writer = int_or_none(name.split("-", 1)[0])
-            dead = writer is not None and writer != me and not alive(writer)
-            if dead or age(path, now_ns) >= stale_after:
-                unlink_quietly(path)
+        """Give back claims whose owner is gone (dead, or an earlier process with our pid, or
+        the claim is older than ``stale_after`` seconds); remove abandoned temp files. Our own
+        claims are left alone. Returns how many envelopes went back to ``ready/``. The rules
+        are :func:`.spool_recovery.recover_leftovers`'s."""
+        recovered = recover_leftovers(
+            self._ready,
+            self._claimed,
+            self._tmp,
+            stale_after,
+            quarantine=self._to_quarantine,
+            warn=self._warn,
+        )
         if recovered:
             self._ahead.clear()  # they keep their old places in line: list again
         return recovered
