@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from opentelemetry.sdk.trace import ReadableSpan, Span
 
 from .capture.record import DirectCapture
+from .capture.signal_opt_in import ExceptionSignal, exception_signal
 from .capture.store import CaptureStore
 from .capture.traceback_text import exception_type_name
 from .capture.transactions import TransactionBatch, TransactionCollector
@@ -58,6 +59,7 @@ _log = logging.getLogger("otel_sentry_bridge")
 # How long a request thread steps aside when the queue is half full: long enough for the worker
 # (rather than the sender thread) to take the GIL.
 HAND_OVER_S = 0.0002
+_MAX_KNOWN_TYPES = 1024
 WorkItem = ReadableSpan | DirectCapture | TransactionBatch
 
 # The lookup: bridges that accept events, oldest first. Weak: a bridge lives as long as the
@@ -99,6 +101,10 @@ class Bridge:
         self.store = CaptureStore()
         self.warn = WarnOnce(_log)
         self.ignored = IgnoredTypes(settings.ignored_exceptions)
+        # Exception class -> ignored: the answer for a class never changes (a request thread
+        # asks on every capture). Written by any thread: a dict item set is atomic.
+        self._ignored_types: dict[type[BaseException], bool] = {}
+        self._signal: ExceptionSignal | None = None
         self.scrubber: Scrubber = scrubber_for(settings.denylist)
         # Set by the zero-code instrumentor: how the log handler is kept attached.
         self.log_installer: Reattaching | None = None
@@ -129,9 +135,25 @@ class Bridge:
             with _active_lock:
                 _active.append(weakref.ref(self))
 
+    @property
+    def exception_signal(self) -> ExceptionSignal:
+        """``OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN``, read at this bridge's first capture and
+        kept, as OpenTelemetry reads its opt-ins once (not on every capture)."""
+        signal = self._signal
+        if signal is None:
+            signal = self._signal = exception_signal()
+        return signal
+
     def ignores(self, exc: BaseException) -> bool:
         """Whether this bridge never sends ``exc`` (Http404, ``ignored_exceptions``)."""
-        return self.ignored.matches(exception_type_name(type(exc)))
+        kind = type(exc)
+        known = self._ignored_types.get(kind)
+        if known is None:
+            known = self.ignored.matches(exception_type_name(kind))
+            if len(self._ignored_types) >= _MAX_KNOWN_TYPES:
+                self._ignored_types.clear()  # classes made on the fly: stay bounded
+            self._ignored_types[kind] = known
+        return known
 
     # -- on application threads ----------------------------------------------------------
 

@@ -102,7 +102,8 @@ class CaptureRecord:
     level: str = "error"
     logger: str | None = None
     logentry: LogEntry | None = None
-    details: Details = field(default_factory=Details)
+    # None: nothing known beyond the span (most captures: no copy made for nothing).
+    details: Details | None = None
     # Local variables per frame, outermost first, aligned on the innermost frame.
     frame_vars: tuple[Mapping[str, Any], ...] = ()
     # The log breadcrumbs at capture time, for an error outside any trace (a trace's own are

@@ -66,6 +66,8 @@ def exception_signal(environ: Mapping[str, str] | None = None) -> ExceptionSigna
     ``OTEL_SEMCONV_*_OPT_IN`` variables, a comma-separated list: ``logs/dup`` wins over
     ``logs``; unknown values are ignored."""
     value = (os.environ if environ is None else environ).get(ENV_VAR, "")
+    if not value:  # the common case, on every capture: nothing to parse
+        return "spans"
     options = {part.strip().lower() for part in value.split(",")}
     if "logs/dup" in options:
         return "both"

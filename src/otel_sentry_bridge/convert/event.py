@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .. import attributes as attr
-from ..capture.record import CaptureRecord
+from ..capture.record import CaptureRecord, Details
 from .breadcrumbs import merge_breadcrumbs
 from .context import ConvertContext, sdk_info
 from .exceptions import exception_values
@@ -189,7 +189,7 @@ def _apply_record(event: dict[str, Any], record: CaptureRecord) -> None:
         if entry.formatted:
             logentry["formatted"] = entry.formatted
         event["logentry"] = logentry
-    details = record.details
+    details = record.details or Details()
     if details.request is not None:
         event["request"] = dict(details.request)
     if details.user is not None:
