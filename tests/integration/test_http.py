@@ -7,7 +7,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,6 +23,7 @@ from otel_sentry_bridge._version import __version__
 from otel_sentry_bridge.deliver import http as http_module
 from otel_sentry_bridge.deliver.envelope import decode_envelope, event_envelope
 from otel_sentry_bridge.deliver.http import HttpTransport, SendResult
+from otel_sentry_bridge.deliver.http_conn import HttpConnection
 from otel_sentry_bridge.setup.dsn import Dsn
 from tests.support.receiver import SentryReceiver
 
@@ -103,6 +104,9 @@ class KeepAliveServer:
         self.dsn = f"http://publickey@127.0.0.1:{self.server.server_address[1]}/42"
 
 
+_PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
+
+
 @pytest.fixture
 def keep_alive_server() -> Iterator[KeepAliveServer]:
     server = KeepAliveServer()
@@ -116,6 +120,36 @@ def keep_alive_server() -> Iterator[KeepAliveServer]:
         server.server.shutdown()
         server.server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def via_proxy(keep_alive_server: KeepAliveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Route the transport through requests: an HTTP proxy (the keep-alive server) applies."""
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(
+        "HTTP_PROXY", f"http://127.0.0.1:{keep_alive_server.server.server_address[1]}"
+    )
+
+
+@pytest.fixture(params=["direct", "requests"])
+def failing_post(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[Callable[[], Exception]], None]:
+    """Make the POST raise what the given function makes, on either route: the direct
+    connection (no proxy) or requests (through a proxy)."""
+
+    def fail_with(make: Callable[[], Exception]) -> None:
+        def failing(*args: object, **kwargs: object) -> Any:
+            raise make()
+
+        if request.param == "requests":
+            request.getfixturevalue("via_proxy")
+            monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", failing)
+        else:
+            monkeypatch.setattr(HttpConnection, "post", failing)
+
+    return fail_with
 
 
 def test_delivers_the_event_with_sentry_headers(
@@ -178,9 +212,6 @@ def test_reuses_one_keep_alive_connection(keep_alive_server: KeepAliveServer) ->
 
     assert len(keep_alive_server.ports) == 3
     assert len(set(keep_alive_server.ports)) == 1
-
-
-_PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
 
 
 @pytest.mark.parametrize("bypass", [False, True], ids=["via-proxy", "no-proxy"])
@@ -292,12 +323,9 @@ def test_slow_server_times_out_after_about_the_timeout(
 
 
 def test_exception_text_mentioning_the_key_is_redacted(
-    monkeypatch: pytest.MonkeyPatch, dsn: Dsn, transport: HttpTransport
+    failing_post: Callable[[Callable[[], Exception]], None], dsn: Dsn, transport: HttpTransport
 ) -> None:
-    def leaky_send(*args: object, **kwargs: object) -> requests.Response:
-        raise requests.ConnectionError(f"failed for key {dsn.public_key}")
-
-    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", leaky_send)
+    failing_post(lambda: ConnectionError(f"failed for key {dsn.public_key}"))
 
     result = transport.send(make_envelope(dsn))
 
@@ -350,12 +378,11 @@ def test_a_key_at_the_end_of_the_kept_body_is_redacted_whole(httpserver: HTTPSer
 
 
 def test_any_sentry_key_or_secret_in_exception_text_is_redacted(
-    monkeypatch: pytest.MonkeyPatch, dsn: Dsn, transport: HttpTransport
+    failing_post: Callable[[Callable[[], Exception]], None], dsn: Dsn, transport: HttpTransport
 ) -> None:
-    def leaky_send(*args: object, **kwargs: object) -> requests.Response:
-        raise requests.ConnectionError(f"proxy: sentry_key={OTHER_KEY},Sentry_Secret={OTHER_KEY}")
-
-    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", leaky_send)
+    failing_post(
+        lambda: requests.ConnectionError(f"proxy: sentry_key={OTHER_KEY},Sentry_Secret={OTHER_KEY}")
+    )
 
     result = transport.send(make_envelope(dsn))
 
@@ -380,18 +407,16 @@ def test_redaction_of_adversarial_text(text: str, expected: str) -> None:
 
 
 def test_no_exception_escapes_send(
-    monkeypatch: pytest.MonkeyPatch, dsn: Dsn, transport: HttpTransport
+    failing_post: Callable[[Callable[[], Exception]], None], dsn: Dsn, transport: HttpTransport
 ) -> None:
-    def broken_send(*args: object, **kwargs: object) -> requests.Response:
-        raise RuntimeError("bug deep inside requests")
-
-    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", broken_send)
+    failing_post(lambda: RuntimeError("bug deep inside requests"))
 
     assert transport.send(make_envelope(dsn)) == SendResult(
         status=None, error="RuntimeError: bug deep inside requests"
     )
 
 
+@pytest.mark.usefixtures("via_proxy")  # the direct route has no instrumented library
 def test_instrumentation_is_suppressed_only_during_the_post(
     monkeypatch: pytest.MonkeyPatch, dsn: Dsn, transport: HttpTransport
 ) -> None:
