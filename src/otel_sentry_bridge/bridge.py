@@ -20,6 +20,8 @@ conversion runs on the bridge's worker thread, HTTP on its sender thread.
 from __future__ import annotations
 
 import logging
+import os
+import random
 import threading
 import time
 import weakref
@@ -105,6 +107,10 @@ class Bridge:
         # asks on every capture). Written by any thread: a dict item set is atomic.
         self._ignored_types: dict[type[BaseException], bool] = {}
         self._signal: ExceptionSignal | None = None
+        # Our own generator (never the `random` module's, which an application may seed).
+        self._reseed()
+        reseed = weakref.WeakMethod(self._reseed)
+        os.register_at_fork(after_in_child=lambda: (m := reseed()) is not None and m())
         self.scrubber: Scrubber = scrubber_for(settings.denylist)
         # Set by the zero-code instrumentor: how the log handler is kept attached.
         self.log_installer: Reattaching | None = None
@@ -134,6 +140,15 @@ class Bridge:
         if self.enabled:
             with _active_lock:
                 _active.append(weakref.ref(self))
+
+    def new_event_id(self) -> str:
+        """A fresh random event id, made without leaving the GIL: ``os.urandom`` gives it up
+        for its system call, and in a busy process a request thread then waits for the
+        bridge's own threads to hand it back. Seeded from the OS, again in a forked child."""
+        return f"{self._ids.getrandbits(128):032x}"
+
+    def _reseed(self) -> None:
+        self._ids = random.Random(os.urandom(32))
 
     @property
     def exception_signal(self) -> ExceptionSignal:

@@ -21,6 +21,7 @@ from werkzeug import Request, Response
 
 from otel_sentry_bridge._version import __version__
 from otel_sentry_bridge.deliver import http as http_module
+from otel_sentry_bridge.deliver.compress import GZIP_MIN_BYTES
 from otel_sentry_bridge.deliver.envelope import decode_envelope, event_envelope
 from otel_sentry_bridge.deliver.http import HttpTransport, SendResult
 from otel_sentry_bridge.deliver.http_conn import HttpConnection
@@ -170,10 +171,21 @@ def test_delivers_the_event_with_sentry_headers(
     assert sentry_receiver.events == [make_event()]
 
 
-def test_gzip_body_holds_a_correctly_framed_envelope(
+def test_a_small_envelope_is_sent_as_it_is(
     sentry_receiver: SentryReceiver, dsn: Dsn, transport: HttpTransport
 ) -> None:
     envelope = make_envelope(dsn)
+    assert len(envelope) < GZIP_MIN_BYTES
+    assert transport.send(envelope).ok
+    [request] = sentry_receiver.requests
+    assert "Content-Encoding" not in request.headers
+    assert request.body == envelope
+
+
+def test_gzip_body_holds_a_correctly_framed_envelope(
+    sentry_receiver: SentryReceiver, dsn: Dsn, transport: HttpTransport
+) -> None:
+    envelope = make_envelope(dsn, {**make_event(), "extra": {"big": "x" * GZIP_MIN_BYTES}})
 
     assert transport.send(envelope).ok
 

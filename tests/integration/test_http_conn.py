@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from otel_sentry_bridge._version import __version__
+from otel_sentry_bridge.deliver.compress import GZIP_MIN_BYTES
 from otel_sentry_bridge.deliver.http import HttpTransport
 from otel_sentry_bridge.deliver.http_conn import HttpConnection
 from otel_sentry_bridge.setup.dsn import Dsn
@@ -94,9 +95,12 @@ def test_many_sends_share_one_connection(serve: Serve, open_transport: Open) -> 
     assert isinstance(sender._route, HttpConnection)
 
 
+LARGE = ENVELOPE.replace(b"{}", b'{"message":"%s"}' % (b"x" * GZIP_MIN_BYTES))
+
+
 def test_request_head_and_gzipped_body(serve: Serve, open_transport: Open) -> None:
     server = serve(answering(reply()))
-    assert open_transport(server.dsn(), gzip=True).send(ENVELOPE).ok
+    assert open_transport(server.dsn(), gzip=True).send(LARGE).ok
 
     [lines] = server.heads
     assert lines[0] == "POST /api/42/envelope/ HTTP/1.1"
@@ -111,7 +115,15 @@ def test_request_head_and_gzipped_body(serve: Serve, open_transport: Open) -> No
         "Connection: keep-alive",
         f"Content-Length: {len(server.bodies[0])}",
     }
-    assert gzip.decompress(server.bodies[0]) == ENVELOPE
+    assert gzip.decompress(server.bodies[0]) == LARGE
+
+
+def test_a_small_envelope_goes_as_it_is(serve: Serve, open_transport: Open) -> None:
+    server = serve(answering(reply()))
+    assert open_transport(server.dsn(), gzip=True).send(ENVELOPE).ok
+    [lines] = server.heads
+    assert not any(line.startswith("Content-Encoding") for line in lines)
+    assert server.bodies == [ENVELOPE]
 
 
 @pytest.mark.parametrize(

@@ -60,3 +60,31 @@ def test_a_shut_down_bridge_gets_nothing_and_the_span_still_gets_the_event() -> 
     assert [e.name for e in span.events] == ["log"]  # for the tracing backend
     assert processor.bridge.queued == 0
     assert transport.events == []
+
+
+def test_event_ids_are_random_hex_whatever_the_application_seeds() -> None:
+    import os
+    import random
+    import re
+
+    processor = SentrySpanProcessor(transport=CapturingTransport())
+    try:
+        bridge = processor.bridge
+        random.seed(7)
+        first = [bridge.new_event_id() for _ in range(3)]
+        random.seed(7)
+        again = [bridge.new_event_id() for _ in range(3)]
+        assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in first + again)
+        assert len(set(first + again)) == 6
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: its ids must not repeat the parent's
+            os.write(write, bridge.new_event_id().encode())
+            os._exit(0)
+        os.waitpid(pid, 0)
+        child = os.read(read, 64).decode()
+        os.close(read)
+        os.close(write)
+        assert child != bridge.new_event_id()
+    finally:
+        processor.shutdown()

@@ -58,3 +58,12 @@ def test_the_sized_window_compresses_as_well_as_zlibs_defaults(frames: int) -> N
     reference = default.compress(data) + default.flush()
     # the window and hash table shrink with the input; the output must not grow with them
     assert len(gzip_body(data)) <= len(reference) * 1.01 + 8
+
+
+def test_only_large_uncompressed_envelopes_are_worth_gzipping() -> None:
+    from otel_sentry_bridge.deliver.compress import GZIP_MIN_BYTES, gzip_body, worth_gzip
+
+    large = b"x" * GZIP_MIN_BYTES
+    assert worth_gzip(large)
+    assert not worth_gzip(large[:-1])
+    assert not worth_gzip(gzip_body(large * 4))  # already compressed

@@ -104,10 +104,10 @@ def _ignored_by_default(exc: BaseException) -> bool:
     return IgnoredTypes(DEFAULT_IGNORED_EXCEPTIONS).matches(exception_type_name(type(exc)))
 
 
-def new_event_id() -> str:
-    # From the OS, not `random`: an application that reseeds `random` must not repeat ids.
-    # (os.urandom directly: the secrets module's integer formatting doubles the cost.)
-    return os.urandom(16).hex()
+def new_event_id(bridges: Sequence[Bridge] = ()) -> str:
+    """A fresh event id: from the first of ``bridges`` (see ``Bridge.new_event_id``), else
+    from the OS. Never from the `random` module, which an application may reseed."""
+    return bridges[0].new_event_id() if bridges else os.urandom(16).hex()
 
 
 def breadcrumb_key(context: trace.SpanContext) -> int:
@@ -149,7 +149,7 @@ def capture_exception(
             return None
         if not bridges and _ignored_by_default(exc):
             return None
-        event_id = new_event_id()
+        event_id = new_event_id(takers)
         mark_captured(exc, event_id)
         base = CaptureRecord(
             event_id,
@@ -184,7 +184,8 @@ def capture_message(
     ``on_span=False`` sends it without adding a span event (the span's event budget is spent).
     """
     try:
-        event_id = new_event_id()
+        bridges = active_bridges()
+        event_id = new_event_id(bridges)
         base = CaptureRecord(
             event_id,
             level=level,
@@ -193,7 +194,7 @@ def capture_message(
                 template if template is not None else message, tuple(params), message
             ),
         )
-        records = [(b, record_for(b, base, details, None)) for b in active_bridges()]
+        records = [(b, record_for(b, base, details, None)) for b in bridges]
         # On the span, what the tracing backend shows of a log line; the rest is the record's.
         attributes: dict[str, Any] = {
             attr.EVENT_ID: event_id,

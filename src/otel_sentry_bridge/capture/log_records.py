@@ -246,7 +246,7 @@ def _capture_exception(
     takers = [bridge for bridge in bridges if not bridge.ignores(exc)]
     if not takers:
         return
-    event_id = new_event_id()
+    event_id = new_event_id(takers)
     mark_captured(exc, event_id)
     record = data.log_record
     capture, fresh = _direct_capture(data, {attr.EVENT_ID: event_id}, logger_name, exc)
@@ -272,7 +272,7 @@ def _capture_message(
     entry = _log_entry(source, record.body, getattr(record, "event_name", None))
     if not takers or entry is None:
         return
-    event_id = new_event_id()
+    event_id = new_event_id(takers)
     level = sentry_level(levelno)
     attributes: dict[str, Any] = {
         attr.EVENT_ID: event_id,

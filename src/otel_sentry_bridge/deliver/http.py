@@ -28,7 +28,7 @@ from requests.utils import resolve_proxies, select_proxy
 
 from .._version import SDK_NAME, __version__
 from ..setup.dsn import Dsn
-from .compress import GZIP_MAGIC, gzip_body
+from .compress import GZIP_MAGIC, gzip_body, worth_gzip
 from .http_conn import HttpConnection
 
 __all__ = ["HttpTransport", "SendResult", "Transport"]
@@ -156,8 +156,10 @@ class HttpTransport:
             gzipped = self._gzip
             if envelope[:2] == GZIP_MAGIC:  # compressed by the worker already
                 gzipped = True
-            elif self._gzip:
+            elif self._gzip and worth_gzip(envelope):
                 body = gzip_body(envelope)
+            else:
+                gzipped = False  # small: sent as it is (compress.py says why)
             route = self._acquire()
             if route is None:
                 return SendResult(status=None, error="transport is closed")

@@ -40,7 +40,7 @@ from ..convert.transaction import build_transaction
 from ..setup.config import Settings, before_send_takes_hint
 from ..setup.dsn import Dsn
 from ..warn_once import WarnOnce
-from .compress import gzip_body
+from .compress import gzip_body, worth_gzip
 from .envelope import event_envelope
 from .event_json import event_json
 from .sender import Delivery
@@ -365,9 +365,9 @@ class Pipeline:
 
     def _encode(self, event: dict[str, Any]) -> bytes:
         envelope = envelope_for(event, self._dsn)
-        # Gzipped here, not on the sender: an envelope may wait in the outbox (bounded in
-        # bytes) while Sentry is slow or down, and a compressed one takes a third of the room.
-        return gzip_body(envelope) if self.settings.gzip else envelope
+        # A large one is gzipped here, not on the sender: it may wait in the outbox (bounded
+        # in bytes) while Sentry is slow or down. Small ones go as they are (compress.py).
+        return gzip_body(envelope) if self.settings.gzip and worth_gzip(envelope) else envelope
 
     def close(self) -> None:
         self.delivery.close()
