@@ -447,3 +447,38 @@ def test_rejection_warning_hides_the_keys_the_server_echoes(
     assert "sentry_key=***" in message and "sentry_secret=***" in message
     for key in (_KEY, _SECRET, _OTHER_KEY):
         assert key not in caplog.text
+
+
+class _HeldTransport(CapturingTransport):
+    """Answers 200, but only once ``release`` is set: envelopes queue up behind the first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.sending = threading.Event()
+
+    def send(self, envelope: bytes) -> SendResult:
+        self.sending.set()
+        self.release.wait(10)
+        return super().send(envelope)
+
+
+def test_small_envelopes_go_as_they_are_unless_they_must_wait(provider: TracerProvider) -> None:
+    """Compression costs the host more than it saves while the sender keeps up; envelopes
+    that queue up (a burst, an outage) are compressed, so the bounded outbox holds more."""
+    transport = _HeldTransport()
+    processor = SentrySpanProcessor(transport=transport)
+    provider.add_span_processor(processor)
+    _record_error(provider)
+    assert transport.sending.wait(5)  # the first is in flight, held
+    for _ in range(3):
+        _record_error(provider)
+    assert processor.bridge.flush_conversion(5)
+    transport.release.set()
+    assert processor.force_flush(5000)
+    first, *queued = transport.envelopes
+    assert first[:2] != b"\x1f\x8b"
+    assert len(queued) == 3
+    # The second found the outbox empty (the first was in flight); the others waited.
+    assert [e[:2] == b"\x1f\x8b" for e in queued] == [False, True, True]
+    assert len(transport.events) == 4

@@ -365,9 +365,12 @@ class Pipeline:
 
     def _encode(self, event: dict[str, Any]) -> bytes:
         envelope = envelope_for(event, self._dsn)
-        # A large one is gzipped here, not on the sender: it may wait in the outbox (bounded
-        # in bytes) while Sentry is slow or down. Small ones go as they are (compress.py).
-        return gzip_body(envelope) if self.settings.gzip and worth_gzip(envelope) else envelope
+        # Small ones go as they are (compress.py says why), unless they are to wait: in a
+        # burst or an outage the outbox (bounded in bytes) and the spool hold three times as
+        # many compressed. Gzipped here, not on the sender, for that reason.
+        if self.settings.gzip and (worth_gzip(envelope) or self.delivery.backlogged):
+            return gzip_body(envelope)
+        return envelope
 
     def close(self) -> None:
         self.delivery.close()

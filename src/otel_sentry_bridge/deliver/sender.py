@@ -105,6 +105,12 @@ class Delivery:
         return self._backlog.in_memory
 
     @property
+    def backlogged(self) -> bool:
+        """Whether a new envelope would wait: others wait in memory already, or the server
+        is failing (envelopes go to the spool). Read without the lock: a hint."""
+        return self._backlog.in_memory > 0 or self._degraded_until is not None
+
+    @property
     def can_spool(self) -> bool:
         """Whether a spool is configured and took the last envelope offered to it."""
         return self._spool is not None and self._spool.accepts
