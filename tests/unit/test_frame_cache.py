@@ -83,3 +83,12 @@ def test_limits_treat_sealed_frames_as_the_frames_they_are() -> None:
         assert _plain(sealed["exception"]["values"][0]["stacktrace"]["frames"]) == _plain(
             plain["exception"]["values"][0]["stacktrace"]["frames"]
         ), max_bytes
+
+
+def test_frames_with_huge_texts_are_made_but_not_kept() -> None:
+    cache = FrameCache()
+    huge = ParsedFrame("/srv/app/" + "d/" * 100_000 + "m.py", 1, "f" * 50_000, "x" * 50_000)
+    frame = cache(huge, LAYOUT, lambda path: None, 5)
+    assert len(cache) == 0
+    assert len(frame["abs_path"]) <= MAX_STRING_CHARS
+    assert len(frame["context_line"]) <= MAX_STRING_CHARS

@@ -28,7 +28,19 @@ _MAX_FRAMES = 1024
 _SEAL_BUDGET = 1 << 30
 _SEAL_CAP = 1 << 40
 
+# Longer texts in a frame's key are not kept (a key holds them whole): real paths, function
+# names and source lines are far shorter.
+_MAX_KEY_CHARS = 1024
+
 _Key = tuple[str, int, "str | None", "str | None", int]
+
+
+def _too_long(frame: ParsedFrame) -> bool:
+    return (
+        len(frame.path) > _MAX_KEY_CHARS
+        or len(frame.function or "") > _MAX_KEY_CHARS
+        or len(frame.source_line or "") > _MAX_KEY_CHARS
+    )
 
 
 def seal(frame: dict[str, Any]) -> SealedFrame:
@@ -59,6 +71,8 @@ class FrameCache:
     ) -> dict[str, Any]:
         placement = layout.placement(frame.path)
         lines = file_source(frame, read_source, context)
+        if _too_long(frame):  # odd text (another instrumentation's): made, never kept
+            return seal(frame_at(frame, placement, lines, context))
         key = (frame.path, frame.lineno, frame.function, frame.source_line, context)
         with self._lock:
             known = self._frames.get(key)
