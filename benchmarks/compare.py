@@ -1,0 +1,65 @@
+"""This checkout against another one, side by side: total CPU per error above OpenTelemetry
+alone under sustained traffic, and C/B per endpoint, B and both C's alternated round by round.
+
+    git worktree add /tmp/other <commit>
+    cp benchmarks/sustained.py /tmp/other/benchmarks/   # for commits older than it
+    python -m benchmarks.compare --port P --other /tmp/other [--rounds 3 --blocks 10]
+
+``P`` is a running ``python -m benchmarks.receiver``. Each configuration runs in its own
+process, from its own checkout (its own ``benchmarks`` and ``src``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent.parent
+
+
+def _sustained(root: Path, config: str, port: int, blocks: int) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTRY_", "OTEL_"))}
+    env["PYTHONPATH"] = str(root / "src")
+    cmd = [sys.executable, "-m", "benchmarks.sustained", config, "--port", str(port)]
+    cmd += ["--blocks", str(blocks)]
+    done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise SystemExit(f"{root}: {config} failed\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def _figures(c: dict[str, Any], b: dict[str, Any]) -> str:
+    per_error = (c["cpu_s"] - b["cpu_s"]) / c["errors_made"] * 1e6
+    ratios = "/".join(
+        f"{c['endpoints'][e]['mean_us'] / b['endpoints'][e]['mean_us']:.2f}"
+        for e in ("ok", "boom", "logerr")
+    )
+    delivered = f"{c['events_received']}/{c['errors_made']}"
+    return f"C-B {per_error:5.0f} µs/error, C/B ok/boom/logerr {ratios}, delivered {delivered}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--other", type=Path, required=True, help="the other checkout's root")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--blocks", type=int, default=10)
+    args = parser.parse_args()
+    other = args.other.resolve()
+    for index in range(args.rounds):
+        base = _sustained(HERE, "B", args.port, args.blocks)
+        theirs = _sustained(other, "C", args.port, args.blocks)
+        ours = _sustained(HERE, "C", args.port, args.blocks)
+        print(f"round {index + 1}: other {_figures(theirs, base)}", flush=True)
+        print(f"round {index + 1}: this  {_figures(ours, base)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
