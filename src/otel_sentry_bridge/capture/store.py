@@ -23,10 +23,11 @@ amount of memory and then falls out. Thread-safe; nothing here blocks on I/O.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Hashable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
+from ..lru import Lru
 from .record import CaptureRecord
 
 __all__ = ["CaptureStore", "ExpectedKey", "SpanRecord"]
@@ -38,27 +39,6 @@ ExpectedKey = tuple[int, str, str]
 # (end ns, start ns, name, SpanKind, Status, attributes): a plain tuple, the cheapest thing to
 # build on the ending thread. Only the first item is read here.
 SpanRecord = tuple[int, int, str, Any, Any, Mapping[str, Any]]
-
-
-class _Lru(Generic[_K, _V]):
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[_K, _V] = OrderedDict()
-
-    def put(self, key: _K, value: _V) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
-
-    def get(self, key: _K) -> _V | None:
-        return self._items.get(key)
-
-    def pop(self, key: _K) -> _V | None:
-        return self._items.pop(key, None)
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 class CaptureStore:
@@ -76,10 +56,10 @@ class CaptureStore:
         max_kept_traces: int = 64,
     ) -> None:
         self._lock = threading.Lock()
-        self._records: _Lru[str, CaptureRecord] = _Lru(max_events)
-        self._expected: _Lru[ExpectedKey, CaptureRecord] = _Lru(max_events)
-        self._crumbs: _Lru[int, deque[dict[str, Any]]] = _Lru(max_traces)
-        # Insertion-ordered dicts (the oldest trace goes first) and lists, not _Lru and deque:
+        self._records: Lru[str, CaptureRecord] = Lru(max_events)
+        self._expected: Lru[ExpectedKey, CaptureRecord] = Lru(max_events)
+        self._crumbs: Lru[int, deque[dict[str, Any]]] = Lru(max_traces)
+        # Insertion-ordered dicts (the oldest trace goes first) and lists, not Lru and deque:
         # this runs on the ending thread for every client span.
         self._live: dict[int, list[SpanRecord]] = {}
         self._kept: dict[int, list[SpanRecord]] = {}

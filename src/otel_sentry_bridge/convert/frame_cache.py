@@ -12,9 +12,9 @@ since may name it differently).
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from typing import Any
 
+from ..lru import Lru
 from .bound import Bound
 from .bound_sections import frame as bound_frame
 from .frames import CodeLayout, SourceReader, file_source, frame_at
@@ -59,8 +59,7 @@ class FrameCache:
     conversion a shutdown may run on another thread."""
 
     def __init__(self, max_frames: int = _MAX_FRAMES) -> None:
-        self._max = max(1, max_frames)
-        self._frames: OrderedDict[_Key, tuple[object, object, SealedFrame]] = OrderedDict()
+        self._frames: Lru[_Key, tuple[object, object, SealedFrame]] = Lru(max(1, max_frames))
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -75,14 +74,10 @@ class FrameCache:
             return seal(frame_at(frame, placement, lines, context))
         key = (frame.path, frame.lineno, frame.function, frame.source_line, context)
         with self._lock:
-            known = self._frames.get(key)
-            if known is not None and known[0] is lines and known[1] == placement:
-                self._frames.move_to_end(key)
-                return known[2]
+            known = self._frames.use(key)
+        if known is not None and known[0] is lines and known[1] == placement:
+            return known[2]
         sealed = seal(frame_at(frame, placement, lines, context))
         with self._lock:
-            self._frames[key] = (lines, placement, sealed)
-            self._frames.move_to_end(key)
-            while len(self._frames) > self._max:
-                self._frames.popitem(last=False)
+            self._frames.put(key, (lines, placement, sealed))
         return sealed

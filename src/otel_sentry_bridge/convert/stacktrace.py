@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
+
+from ..lru import Lru
 
 __all__ = [
     "MAX_REPEATED_FRAMES",
@@ -295,22 +296,18 @@ class ParseCache:
     time. The parsed exceptions are shared by every caller: read them, never change them."""
 
     def __init__(self, max_texts: int = 256, max_chars: int = 16_384) -> None:
-        self._max_texts = max(1, max_texts)
         self._max_chars = max_chars
-        self._parsed: OrderedDict[str, list[ParsedException]] = OrderedDict()
+        self._parsed: Lru[str, list[ParsedException]] = Lru(max(1, max_texts))
         self._lock = threading.Lock()
 
     def __call__(self, text: str) -> list[ParsedException]:
         if len(text) > self._max_chars:
             return parse_stacktrace(text)
         with self._lock:
-            known = self._parsed.get(text)
-            if known is not None:
-                self._parsed.move_to_end(text)
-                return known
+            known = self._parsed.use(text)
+        if known is not None:
+            return known
         parsed = parse_stacktrace(text)
         with self._lock:
-            self._parsed[text] = parsed
-            while len(self._parsed) > self._max_texts:
-                self._parsed.popitem(last=False)
+            self._parsed.put(text, parsed)
         return parsed

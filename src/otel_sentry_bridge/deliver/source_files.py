@@ -19,11 +19,11 @@ import sys
 import threading
 import time
 import tokenize
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Final, NamedTuple
 
 from ..convert.frames import SOURCE_CHANGED, SourceChanged
+from ..lru import Lru
 
 __all__ = ["PROCESS_STARTED_AT", "SourceCache", "process_start_time"]
 
@@ -127,11 +127,10 @@ class SourceCache:
         recheck_after: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._max_files = max_files
         self._loaded_before = PROCESS_STARTED_AT if loaded_before is None else loaded_before
         self._recheck_after = recheck_after
         self._clock = clock
-        self._files: OrderedDict[str, _Known] = OrderedDict()
+        self._files: Lru[str, _Known] = Lru(max_files)
         self._lock = threading.Lock()
 
     @property
@@ -142,17 +141,12 @@ class SourceCache:
     def __call__(self, path: str) -> Sequence[str] | SourceChanged | None:
         now = self._clock()
         with self._lock:
-            known = self._files.get(path)
-            if known is not None:
-                self._files.move_to_end(path)
-                if now - known.checked_at < self._recheck_after:
-                    return known.source
+            known = self._files.use(path)
+        if known is not None and now - known.checked_at < self._recheck_after:
+            return known.source
         identity, source = self._judge(path, known)
         with self._lock:
-            self._files[path] = _Known(now, identity, source)
-            self._files.move_to_end(path)
-            while len(self._files) > self._max_files:
-                self._files.popitem(last=False)
+            self._files.put(path, _Known(now, identity, source))
         return source
 
     def _judge(
