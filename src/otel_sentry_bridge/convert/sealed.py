@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["SealedFrame", "unsealed"]
+__all__ = ["SealedFrame", "unsealed", "with_frames"]
 
 
 class SealedFrame(dict[str, Any]):
@@ -34,33 +34,33 @@ class SealedFrame(dict[str, Any]):
         return frame
 
 
+def with_frames(event: Mapping[str, Any], change: Callable[[list[Any]], Any]) -> dict[str, Any]:
+    """A copy of ``event`` in which the frames list of each stack trace (of ``exception`` and
+    ``threads`` values, plain dicts and lists as the builder makes them) is what ``change``
+    makes of it. Only the containers on the way to a changed list are copied."""
+    out = dict(event)
+    for section in ("exception", "threads"):
+        container = out.get(section)
+        if type(container) is not dict or type(container.get("values")) is not list:
+            continue
+        values = []
+        for value in container["values"]:
+            stacktrace: Any = value.get("stacktrace") if type(value) is dict else None
+            frames = stacktrace.get("frames") if type(stacktrace) is dict else None
+            if type(frames) is list:
+                new = change(frames)
+                if new is not frames:
+                    value = {**value, "stacktrace": {**stacktrace, "frames": new}}
+            values.append(value)
+        out[section] = {**container, "values": values}
+    return out
+
+
 def unsealed(event: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``event`` that shares no frame with other events: what user code
     (``before_send``) gets, as it may change the event in place. Sealed frames become plain
     dicts with their own lists, walked in full by scrubbing and the limits afterwards."""
-    out = dict(event)
-    for section in ("exception", "threads"):
-        container = out.get(section)
-        if not isinstance(container, Mapping):
-            continue
-        values = container.get("values")
-        if not isinstance(values, list):
-            continue
-        own_values = []
-        for value in values:
-            stacktrace = value.get("stacktrace") if isinstance(value, Mapping) else None
-            if not isinstance(stacktrace, Mapping):
-                own_values.append(value)
-                continue
-            frames = stacktrace.get("frames")
-            if isinstance(frames, list):
-                value = {
-                    **value,
-                    "stacktrace": {**stacktrace, "frames": [_plain(f) for f in frames]},
-                }
-            own_values.append(value)
-        out[section] = {**container, "values": own_values}
-    return out
+    return with_frames(event, lambda frames: [_plain(frame) for frame in frames])
 
 
 def _plain(frame: Any) -> Any:

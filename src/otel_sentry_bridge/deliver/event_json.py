@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from ..convert.sealed import SealedFrame
+from ..convert.sealed import SealedFrame, with_frames
 from .envelope import json_dumps
 
 __all__ = ["event_json"]
@@ -43,26 +43,16 @@ def event_json(event: Mapping[str, Any]) -> bytes:
 def _swap_frames(event: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """A copy of ``event`` with a placeholder string for each list of sealed frames, and the
     (encoded placeholder, frames JSON) pairs to put back."""
-    out = dict(event)
     fragments: list[tuple[str, str]] = []
-    for section in ("exception", "threads"):
-        container = out.get(section)
-        if type(container) is not dict or type(container.get("values")) is not list:
-            continue
-        values = []
-        for value in container["values"]:
-            stacktrace = value.get("stacktrace") if type(value) is dict else None
-            if type(stacktrace) is not dict:
-                values.append(value)
-                continue
-            frames = stacktrace.get("frames")
-            if type(frames) is list and frames and all(type(f) is SealedFrame for f in frames):
-                placeholder = f"{_TOKEN}{len(fragments)}"
-                fragments.append((_ENCODER.encode(placeholder), _frames_json(frames)))
-                value = {**value, "stacktrace": {**stacktrace, "frames": placeholder}}
-            values.append(value)
-        out[section] = {**container, "values": values}
-    return out, fragments
+
+    def swap(frames: list[Any]) -> Any:
+        if not frames or not all(type(frame) is SealedFrame for frame in frames):
+            return frames
+        placeholder = f"{_TOKEN}{len(fragments)}"
+        fragments.append((_ENCODER.encode(placeholder), _frames_json(frames)))
+        return placeholder
+
+    return with_frames(event, swap), fragments
 
 
 def _frames_json(frames: list[SealedFrame]) -> str:
