@@ -117,7 +117,7 @@ class Delivery:
 
     def record_loss(self, reason: str, category: str = "error", quantity: int = 1) -> None:
         with self._cond:
-            self.lost[(reason, category)] += quantity
+            self._reports.add(reason, category, quantity)
 
     def is_rate_limited(self, category: str) -> bool:
         """Whether the server asked for no ``category`` envelopes just now."""
@@ -131,11 +131,11 @@ class Delivery:
         backlog = self._backlog
         with self._cond:
             if backlog.closed:
-                self.lost[("network_error", category)] += 1
+                self._reports.add("network_error", category)
                 return False
             to_disk = self._degraded_until is not None and self._spool is not None
             if to_disk and category != "error":  # never spooled
-                self.lost[("network_error", category)] += 1
+                self._reports.add("network_error", category)
                 return False
             if not to_disk and backlog.hold_locked(item):
                 return self._ensure_thread_locked()
@@ -148,7 +148,7 @@ class Delivery:
         with self._cond:
             if not backlog.closed and backlog.hold_locked(item):
                 return self._ensure_thread_locked()
-            self.lost[("network_error" if backlog.closed else "queue_overflow", category)] += 1
+            self._reports.add("network_error" if backlog.closed else "queue_overflow", category)
             return False
 
     def flush(self, timeout: float) -> bool:
