@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .chart import write_chart
-from .common import QUICK
+from .common import QUICK, ROOT, child_env, run
 from .configs import CONFIGS
 from .report import (
     TARGETS,
@@ -28,7 +28,6 @@ from .report import (
 )
 from .server_load import render as render_server_load
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results.json"
 CHART = RESULTS.with_name("results.png")
 
@@ -44,27 +43,6 @@ else:
 SUSTAINED_CONFIGS = ("A", "B", "C", "D-http")
 
 
-def _child_env() -> dict[str, str]:
-    """Our environment without SENTRY_*/OTEL_* settings, which would change what is measured."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTRY_", "OTEL_"))}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def run(module: str, *args: object, timeout: float = 600) -> dict[str, Any]:
-    """Run ``python -m benchmarks.<module> args`` and return the JSON of its last line."""
-    cmd = [sys.executable, "-m", f"benchmarks.{module}", *map(str, args)]
-    proc = subprocess.run(
-        cmd, cwd=ROOT, env=_child_env(), capture_output=True, text=True, timeout=timeout
-    )
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        sys.stderr.write(proc.stderr[-4000:])
-        raise SystemExit(f"benchmark step failed ({proc.returncode}): {' '.join(cmd[2:])}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
-
-
 class Receiver:
     """The loopback receiver subprocess; it also stops by itself when our stdin pipe closes."""
 
@@ -72,7 +50,7 @@ class Receiver:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.receiver"],
             cwd=ROOT,
-            env=_child_env(),
+            env=child_env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -7,10 +7,13 @@ import http.client
 import json
 import os
 import statistics
+import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parent.parent
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 DSN_KEY = "benchkey"
 
@@ -116,3 +119,34 @@ def emit(result: dict[str, Any]) -> None:
     """A subprocess's result: one JSON line, the last one on stdout."""
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
+
+
+def child_env(pythonpath: Path | None = None) -> dict[str, str]:
+    """Our environment without SENTRY_*/OTEL_* settings, which would change what is measured;
+    ``pythonpath``: the package source to import (another checkout's ``src``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTRY_", "OTEL_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    return env
+
+
+def run(module: str, *args: object, timeout: float = 600, root: Path = ROOT) -> dict[str, Any]:
+    """Run ``python -m benchmarks.<module> args`` in the checkout at ``root`` (its own
+    ``benchmarks`` and ``src``) and return the JSON of its last line."""
+    cmd = [sys.executable, "-m", f"benchmarks.{module}", *map(str, args)]
+    pythonpath = None if root == ROOT else root / "src"
+    proc = subprocess.run(
+        cmd,
+        cwd=root,
+        env=child_env(pythonpath),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise SystemExit(f"benchmark step failed ({proc.returncode}): {' '.join(cmd[2:])}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result

@@ -12,27 +12,15 @@ process, from its own checkout (its own ``benchmarks`` and ``src``).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent.parent
+from .common import ROOT as HERE
+from .common import run
 
 
 def _sustained(root: Path, config: str, port: int, blocks: int) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTRY_", "OTEL_"))}
-    env["PYTHONPATH"] = str(root / "src")
-    cmd = [sys.executable, "-m", "benchmarks.sustained", config, "--port", str(port)]
-    cmd += ["--blocks", str(blocks)]
-    done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=900)
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        raise SystemExit(f"{root}: {config} failed\n{done.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
+    return run("sustained", config, "--port", port, "--blocks", blocks, timeout=900, root=root)
 
 
 def _figures(c: dict[str, Any], b: dict[str, Any]) -> str:

@@ -22,24 +22,27 @@ from .djangoapp import ENDPOINTS
 from .wsgi_bench import make_call
 
 
+def _stat(path: str) -> tuple[str, float] | None:
+    """(parent pid, CPU seconds: utime + stime) of a /proc ``stat`` file; None if unreadable."""
+    try:
+        with open(path, encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[1], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _children_cpu_s() -> float:
     """CPU of this process's child processes that are still running (a helper process, if a
     configuration has one), read from /proc; ended and waited-for children come from
     ``os.times``."""
     total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
     me = str(os.getpid())
     try:
         for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[1] == me:  # ppid
-                total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+            stat = _stat(f"/proc/{pid}/stat") if pid.isdigit() else None
+            if stat is not None and stat[0] == me:
+                total += stat[1]
     except OSError:
         pass
     times = os.times()
@@ -50,16 +53,13 @@ def threads_cpu_s() -> dict[str, float]:
     """CPU seconds of each live thread of this process so far, by thread name (Linux)."""
     import threading
 
-    tick = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = {}
     for thread in threading.enumerate():
-        try:
-            with open(f"/proc/self/task/{thread.native_id}/stat", encoding="ascii") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except (OSError, TypeError):
+        stat = _stat(f"/proc/self/task/{thread.native_id}/stat")
+        if stat is None:
             continue
         name = thread.name.split("-")[0] if thread.name.startswith("Thread-") else thread.name
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        out[name] = out.get(name, 0.0) + stat[1]
     return out
 
 
