@@ -297,15 +297,19 @@ def test_long_response_body_is_cut_to_500_characters(
     assert transport.send(make_envelope(dsn)).body == "é" * 500
 
 
-def test_refused_connection_gives_an_error_without_the_key(closed_port: int) -> None:
-    dsn = Dsn.parse(f"http://{SECRET_KEY}:{SECRET_KEY[::-1]}@127.0.0.1:{closed_port}/42")
-    sender = HttpTransport(dsn, timeout=5.0)
+def _timed_send(sender: HttpTransport, dsn: Dsn) -> tuple[SendResult, float]:
+    """One send of an envelope, how long it took; the sender closed after it."""
     try:
         started = time.monotonic()
         result = sender.send(make_envelope(dsn))
-        elapsed = time.monotonic() - started
+        return result, time.monotonic() - started
     finally:
         sender.close()
+
+
+def test_refused_connection_gives_an_error_without_the_key(closed_port: int) -> None:
+    dsn = Dsn.parse(f"http://{SECRET_KEY}:{SECRET_KEY[::-1]}@127.0.0.1:{closed_port}/42")
+    result, elapsed = _timed_send(HttpTransport(dsn, timeout=5.0), dsn)
 
     assert result.status is None
     assert not result.ok
@@ -320,13 +324,7 @@ def test_slow_server_times_out_after_about_the_timeout(
     sentry_receiver: SentryReceiver, dsn: Dsn
 ) -> None:
     sentry_receiver.respond_with(200, delay=30.0)  # released early by the fixture's stop()
-    sender = HttpTransport(dsn, timeout=0.5)
-    try:
-        started = time.monotonic()
-        result = sender.send(make_envelope(dsn))
-        elapsed = time.monotonic() - started
-    finally:
-        sender.close()
+    result, elapsed = _timed_send(HttpTransport(dsn, timeout=0.5), dsn)
 
     assert result.status is None
     assert result.error is not None
