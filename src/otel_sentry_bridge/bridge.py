@@ -127,6 +127,7 @@ class Bridge:
         self._worker: Worker[WorkItem] = Worker(
             self.pipeline, maxsize=settings.queue_size, name="otel-sentry-bridge"
         )
+        self.pipeline.waiting = self._worker.__len__
         # None (the default) keeps transactions at zero cost per span.
         self._transactions = (
             TransactionCollector(settings.traces_sample_rate, record_loss=self._record_loss)

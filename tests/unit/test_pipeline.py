@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -86,3 +87,30 @@ def test_a_message_without_its_record_still_goes(parts: Any) -> None:
     (event,) = _events(pipeline, transport)
     assert event["logentry"]["formatted"] == "payment failed"
     assert event["level"] == "error"
+
+
+def test_the_worker_sends_an_envelope_itself_only_while_few_spans_wait_for_it() -> None:
+    threads: list[str] = []
+
+    class Noting(CapturingTransport):
+        def send(self, envelope: bytes) -> Any:
+            threads.append(threading.current_thread().name)
+            return super().send(envelope)
+
+    delivery = Delivery(Noting())
+    pipeline = Pipeline(
+        Settings(queue_size=8), None, delivery, CaptureStore(), WarnOnce(logging.getLogger("t"))
+    )
+    waiting = [0]
+    pipeline.waiting = lambda: waiting[0]
+    try:
+        for n in range(4):
+            if n == 3:
+                waiting[0] = 2  # a quarter of the queue waits: convert on, let the sender send
+            pipeline(_capture(KeyError(n), **{"sentry.event_id": f"{n:032x}"}))
+            assert delivery.flush(5)
+        me = threading.current_thread().name
+        # The first: the server's speed unknown yet. Then here, until spans pile up.
+        assert threads == ["otel-sentry-bridge-sender", me, me, "otel-sentry-bridge-sender"]
+    finally:
+        delivery.shutdown(2)

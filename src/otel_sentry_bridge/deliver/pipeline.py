@@ -143,6 +143,9 @@ class Pipeline:
         self._lock = threading.Lock()
         # (reason, category) -> events dropped; shared with the sender, sent as client reports
         self.lost: Counter[tuple[str, str]] = delivery.lost
+        # How many items wait for the worker (set by the bridge that owns it): an envelope is
+        # sent on the worker thread itself only when few do (Delivery.submit's ``here``).
+        self.waiting: Callable[[], int] = lambda: 0
         # Read once: whether before_send takes sentry-sdk's (event, hint) or just (event).
         self._hint = settings.before_send is not None and before_send_takes_hint(
             settings.before_send
@@ -344,7 +347,7 @@ class Pipeline:
     def send(self, event: dict[str, Any]) -> bool:
         """Scrub, bound, encode and hand over to the sender thread."""
         event = enforce_limits(scrub_event(event, self._scrubber))
-        return self.delivery.submit(self._encode(event))
+        return self.delivery.submit(self._encode(event), here=self._here())
 
     def send_transaction(self, batch: TransactionBatch) -> bool:
         """Build, scrub, bound, encode and hand over one transaction (category
@@ -361,7 +364,14 @@ class Pipeline:
             self._scrubber,
         )
         event = enforce_limits(scrub_event(event, self._scrubber))
-        return self.delivery.submit(self._encode(event), "transaction")
+        return self.delivery.submit(self._encode(event), "transaction", here=self._here())
+
+    def _here(self) -> bool:
+        """Whether this thread may wait for the exchange: no more than a quarter of its
+        queue waits meanwhile. Past that (a burst, a server slower than the errors come),
+        the sender thread sends while this one converts, and the queue drains at the speed
+        of conversion alone."""
+        return self.waiting() < self.settings.queue_size // 4
 
     def _encode(self, event: dict[str, Any]) -> bytes:
         envelope = envelope_for(event, self._dsn)

@@ -1,0 +1,136 @@
+"""Delivery.submit(here=True): an envelope sent on the thread that made it while nothing waits
+and the server answers quickly; everything else still through the sender thread. Real sockets,
+a real receiver; the transport is the real one, wrapped to note which thread sent."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from otel_sentry_bridge.deliver.http import HttpTransport, SendResult
+from otel_sentry_bridge.deliver.pipeline import envelope_for
+from otel_sentry_bridge.deliver.retry import Backoff
+from otel_sentry_bridge.deliver.sender import Delivery
+from otel_sentry_bridge.setup.dsn import Dsn
+from tests.support.receiver import SentryReceiver
+
+FAST = Backoff(initial=0.05, factor=2.0, maximum=0.4, jitter=0.1, give_up_after=60.0)
+# "Quick" for these tests: far above the test receiver's reply time on a loaded machine.
+QUICK_REPLY_S = 0.3
+
+
+class ThreadNoting:
+    """The real transport; each send notes the name of the thread it ran on."""
+
+    def __init__(self, transport: HttpTransport) -> None:
+        self.transport = transport
+        self.threads: list[str] = []
+
+    def send(self, envelope: bytes) -> SendResult:
+        self.threads.append(threading.current_thread().name)
+        return self.transport.send(envelope)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def _envelope(receiver: SentryReceiver, value: str) -> bytes:
+    event = {
+        "event_id": uuid.uuid4().hex,
+        "timestamp": 1_700_000_000.0,
+        "platform": "python",
+        "level": "error",
+        "exception": {"values": [{"type": "RuntimeError", "value": value}]},
+    }
+    return envelope_for(event, Dsn.parse(receiver.dsn))
+
+
+@pytest.fixture
+def delivery(sentry_receiver: SentryReceiver) -> Iterator[tuple[Delivery, ThreadNoting]]:
+    transport = ThreadNoting(HttpTransport(Dsn.parse(sentry_receiver.dsn), gzip=False))
+    delivery = Delivery(transport, backoff=FAST, quick_reply_s=QUICK_REPLY_S)
+    yield delivery, transport
+    delivery.shutdown(2)
+    delivery.close()
+
+
+def _warm(delivery: Delivery, receiver: SentryReceiver) -> None:
+    """The first envelope: the server's speed is not known yet, so the sender thread sends."""
+    assert delivery.submit(_envelope(receiver, "first"), here=True)
+    assert delivery.flush(5)
+
+
+def _values(receiver: SentryReceiver) -> list[str]:
+    return [e["exception"]["values"][-1]["value"] for e in receiver.accepted]
+
+
+def test_while_nothing_waits_an_envelope_is_sent_on_the_submitting_thread(
+    delivery: tuple[Delivery, ThreadNoting], sentry_receiver: SentryReceiver
+) -> None:
+    sender, transport = delivery
+    _warm(sender, sentry_receiver)
+    me = threading.current_thread().name
+    assert transport.threads == ["otel-sentry-bridge-sender"]
+    assert sender.submit(_envelope(sentry_receiver, "second"), here=True)
+    # Sent and answered before submit returned: no other thread was involved.
+    assert transport.threads[-1] == me
+    assert _values(sentry_receiver) == ["first", "second"]
+    assert sender.sent == 2
+    # Without ``here`` it is queued for the sender thread, as always.
+    assert sender.submit(_envelope(sentry_receiver, "third"))
+    assert sender.flush(5)
+    assert transport.threads[-1] == "otel-sentry-bridge-sender"
+
+
+def test_a_failure_sent_here_is_retried_by_the_sender_thread_and_new_ones_queue_meanwhile(
+    delivery: tuple[Delivery, ThreadNoting], sentry_receiver: SentryReceiver
+) -> None:
+    sender, transport = delivery
+    _warm(sender, sentry_receiver)
+    sentry_receiver.respond_with(503)
+    assert sender.submit(_envelope(sentry_receiver, "fails once"), here=True)
+    assert transport.threads[-1] == threading.current_thread().name
+    # Degraded now: the next one is not sent here, it waits behind the retry.
+    assert sender.submit(_envelope(sentry_receiver, "meanwhile"), here=True)
+    sentry_receiver.wait_for_accepted(3, timeout=10)
+    assert sender.flush(5)
+    assert [r.status for r in sentry_receiver.requests] == [200, 503, 200, 200]
+    assert transport.threads[2:] == ["otel-sentry-bridge-sender"] * 2
+    assert sorted(_values(sentry_receiver)) == ["fails once", "first", "meanwhile"]
+
+
+def test_a_slow_server_is_sent_to_from_the_sender_thread(
+    delivery: tuple[Delivery, ThreadNoting], sentry_receiver: SentryReceiver
+) -> None:
+    sender, transport = delivery
+    sentry_receiver.respond_with(200, delay=QUICK_REPLY_S * 2)
+    _warm(sender, sentry_receiver)
+    me = threading.current_thread().name
+    assert sender.submit(_envelope(sentry_receiver, "after a slow reply"), here=True)
+    assert sender.flush(5)
+    assert transport.threads == ["otel-sentry-bridge-sender"] * 2
+    # Quick again: the next one goes from here.
+    assert sender.submit(_envelope(sentry_receiver, "quick again"), here=True)
+    assert transport.threads[-1] == me
+    assert len(sentry_receiver.accepted) == 3
+
+
+def test_flush_waits_for_an_envelope_sent_here(
+    delivery: tuple[Delivery, ThreadNoting], sentry_receiver: SentryReceiver
+) -> None:
+    sender, transport = delivery
+    _warm(sender, sentry_receiver)
+    # A quick server that stalls on this one reply: a flush from another thread waits for it.
+    sentry_receiver.respond_with(200, delay=0.5)
+    worker = threading.Thread(
+        target=sender.submit, args=(_envelope(sentry_receiver, "slow"),), kwargs={"here": True}
+    )
+    worker.start()
+    sentry_receiver.wait_for_requests(2)
+    assert sender.flush(5)
+    assert len(sentry_receiver.accepted) == 2
+    worker.join(5)
+    assert transport.threads[-1] == worker.name
