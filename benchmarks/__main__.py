@@ -39,8 +39,19 @@ else:
     SIZES = dict(rounds=7, requests=1_000, warmup=100, batch=500, batches=7)
     SIZES.update(delivery=10_000, burst=5_000, flood=100_000)
     SIZES.update(sustained_rounds=3, block=100, blocks=10)
-# Sustained traffic: A and B are the baselines of D-http (sentry-sdk) and C (the bridge).
-SUSTAINED_CONFIGS = ("A", "B", "C", "D-http")
+# Sustained traffic: A and B are the baselines of D-http (sentry-sdk) and C (the bridge);
+# B-floor is the least any in-process reporter costs. Run back to back with no idle time, and
+# (B, C) again with PAUSE_US of idle time after each request, as a server waiting on its
+# sockets has: the bridge's threads then run in that idle time.
+SUSTAINED_RUNS = {
+    "A": ("A", 0),
+    "B": ("B", 0),
+    "B-floor": ("B-floor", 0),
+    "C": ("C", 0),
+    "D-http": ("D-http", 0),
+    "B-paced": ("B", 500),
+    "C-paced": ("C", 500),
+}
 
 
 class Receiver:
@@ -103,12 +114,12 @@ def latency_rounds(port: int) -> dict[str, list[dict[str, Any]]]:
 
 
 def sustained_rounds(port: int) -> dict[str, list[dict[str, Any]]]:
-    runs: dict[str, list[dict[str, Any]]] = {config: [] for config in SUSTAINED_CONFIGS}
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in SUSTAINED_RUNS}
     for index in range(SIZES["sustained_rounds"]):
         print(f"sustained round {index + 1}/{SIZES['sustained_rounds']}:", end="", flush=True)
-        for config in SUSTAINED_CONFIGS:
-            print(f" {config}", end="", flush=True)
-            runs[config].append(
+        for label, (config, pause_us) in SUSTAINED_RUNS.items():
+            print(f" {label}", end="", flush=True)
+            runs[label].append(
                 run(
                     "sustained",
                     config,
@@ -118,6 +129,8 @@ def sustained_rounds(port: int) -> dict[str, list[dict[str, Any]]]:
                     SIZES["block"],
                     "--blocks",
                     SIZES["blocks"],
+                    "--pause-us",
+                    pause_us,
                 )
             )
         print(flush=True)

@@ -29,13 +29,17 @@ COLOURS = {
     "A": "#7f7f7f",
     "B": "#555555",
     "B-post": "#8c564b",
+    "B-floor": "#9467bd",
+    "B-paced": "#aaaaaa",
     "C": "#1f77b4",
+    "C-paced": "#aec7e8",
     "C-capture": "#17becf",
     "D": "#ff7f0e",
     "D-http": "#d62728",
 }
 LABELS = {
     "B": "B: OpenTelemetry",
+    "B-floor": "B-floor: OpenTelemetry + least possible reporter",
     "C": "C: OpenTelemetry + bridge",
     "D": "D: sentry-sdk (discarding transport)",
     "D-http": "D-http: sentry-sdk (HTTP)",

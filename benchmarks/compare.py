@@ -3,7 +3,8 @@ alone under sustained traffic, and C/B per endpoint, B and both C's alternated r
 
     git worktree add /tmp/other <commit>
     cp benchmarks/sustained.py /tmp/other/benchmarks/   # for commits older than it
-    python -m benchmarks.compare --port P --other /tmp/other [--rounds 3 --blocks 10]
+    python -m benchmarks.compare --port P --other /tmp/other [--rounds 3 --blocks 10
+                                                              --pause-us 500]
 
 ``P`` is a running ``python -m benchmarks.receiver``. Each configuration runs in its own
 process, from its own checkout (its own ``benchmarks`` and ``src``).
@@ -19,8 +20,11 @@ from .common import ROOT as HERE
 from .common import run
 
 
-def _sustained(root: Path, config: str, port: int, blocks: int) -> dict[str, Any]:
-    return run("sustained", config, "--port", port, "--blocks", blocks, timeout=900, root=root)
+def _sustained(root: Path, config: str, port: int, blocks: int, pause_us: int) -> dict[str, Any]:
+    extra = ("--pause-us", pause_us) if pause_us else ()  # older checkouts lack the option
+    return run(
+        "sustained", config, "--port", port, "--blocks", blocks, *extra, timeout=900, root=root
+    )
 
 
 def _figures(c: dict[str, Any], b: dict[str, Any]) -> str:
@@ -39,12 +43,13 @@ def main() -> None:
     parser.add_argument("--other", type=Path, required=True, help="the other checkout's root")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--blocks", type=int, default=10)
+    parser.add_argument("--pause-us", type=int, default=0, help="idle time after each request")
     args = parser.parse_args()
     other = args.other.resolve()
     for index in range(args.rounds):
-        base = _sustained(HERE, "B", args.port, args.blocks)
-        theirs = _sustained(other, "C", args.port, args.blocks)
-        ours = _sustained(HERE, "C", args.port, args.blocks)
+        base = _sustained(HERE, "B", args.port, args.blocks, args.pause_us)
+        theirs = _sustained(other, "C", args.port, args.blocks, args.pause_us)
+        ours = _sustained(HERE, "C", args.port, args.blocks, args.pause_us)
         print(f"round {index + 1}: other {_figures(theirs, base)}", flush=True)
         print(f"round {index + 1}: this  {_figures(ours, base)}", flush=True)
 

@@ -3,6 +3,9 @@
 - A: bare Django (WSGIHandler, DEBUG=False, three middlewares).
 - B: A + opentelemetry-instrumentation-django + SDK provider + BatchSpanProcessor to a
   discarding exporter.
+- B-floor: B, plus the least an in-process reporter can do per error (``floor_reporter``:
+  hooks that queue the exception, a thread that encodes its frames and trace context and
+  POSTs them); under sustained traffic, a yardstick for the total CPU per error.
 - C: B + this bridge (SentrySpanProcessor, Django signal hook, SpanEventHandler on the root
   logger) sending over HTTP to the loopback receiver.
 - B-post: B, plus the least that any in-process error sender does after a request that made
@@ -28,7 +31,9 @@ from typing import Any
 
 from .common import DSN_KEY, dsn, sample_envelope_gzip
 
-CONFIGS = ("A", "B", "B-post", "C", "C-capture", "D", "D-http")
+CONFIGS = ("A", "B", "B-post", "B-floor", "C", "C-capture", "D", "D-http")
+# Measured on an idle process, one request at a time (B-floor only under sustained traffic).
+IDLE_CONFIGS = ("A", "B", "B-post", "C", "C-capture", "D", "D-http")
 # Endpoints whose requests make one error event each (``settle`` is told which one ran).
 ERROR_ENDPOINTS = frozenset({"boom", "logerr"})
 Handler = Callable[[dict[str, Any], Callable[..., Any]], Any]
@@ -66,6 +71,12 @@ def build(config: str, port: int) -> Setup:
     if config == "B-post":
         setup = _otel(with_bridge=False, port=port)
         setup.settle = _post_after_errors(port)
+        return setup
+    if config == "B-floor":
+        from . import floor_reporter
+
+        setup = _otel(with_bridge=False, port=port)
+        setup.flush = floor_reporter.install(port)
         return setup
     return _otel(with_bridge=config.startswith("C"), port=port, deliver=config == "C")
 

@@ -101,6 +101,14 @@ def sustained_figures(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         "sentry_sdk_sustained_cycle_added_us": sdk_cycle,
         "sustained_cycle_ratio_vs_sentry_sdk": cycle / sdk_cycle,
         "sustained_delivered": [f"{r['events_received']}/{r['errors_made']}" for r in runs["C"]],
+        # The least any in-process reporter costs (benchmarks/floor_reporter.py), and the
+        # bridge on a process with idle time between requests.
+        "floor_total_cpu_per_error_us": median(
+            [per_error(f, b) for f, b in rounds("B-floor", "B")]
+        ),
+        "paced_total_cpu_per_error_us": median(
+            [per_error(c, b) for c, b in rounds("C-paced", "B-paced")]
+        ),
     }
     for endpoint in ENDPOINT_NAMES:
         out[f"sustained_{endpoint}_ratio_vs_otel"] = median(
@@ -264,6 +272,13 @@ def render(results: dict[str, Any]) -> str:
         f"(ratio {x['total_cpu_ratio_vs_sentry_sdk']:.3f}); extra time per request cycle "
         f"{x['sustained_cycle_added_us']:.0f} µs vs sentry-sdk "
         f"{x['sentry_sdk_sustained_cycle_added_us']:.0f} µs; delivered {x['sustained_delivered']}"
+    )
+    add(
+        f"  the same traffic, least any in-process reporter costs (B-floor - B: hooks that queue "
+        f"the exception, one thread that encodes its frames and trace context and POSTs them; "
+        f"no scrubbing, limits, source lines, request data, retry or spool): "
+        f"{x['floor_total_cpu_per_error_us']:.0f} µs per error; the bridge with 500 µs of idle "
+        f"time after each request (C - B, paced): {x['paced_total_cpu_per_error_us']:.0f} µs"
     )
     s = x["scrub"]
     add("  scrubbing hostile text, best of runs, µs (capped at 8,192 chars / whole input):")

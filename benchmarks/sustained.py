@@ -67,7 +67,9 @@ def cpu_now() -> float:
     return time.process_time() + _children_cpu_s()
 
 
-def sustained(config: str, port: int, block: int, blocks: int, warmup: int) -> dict[str, Any]:
+def sustained(
+    config: str, port: int, block: int, blocks: int, warmup: int, pause_s: float = 0.0
+) -> dict[str, Any]:
     setup = build(config, port)
     call = make_call(setup.handler)
     for _ in range(warmup):
@@ -85,6 +87,8 @@ def sustained(config: str, port: int, block: int, blocks: int, warmup: int) -> d
             values = samples[endpoint]
             for _ in range(block):
                 values.append(call(endpoint))
+                if pause_s:
+                    time.sleep(pause_s)  # a server waiting for its next request (GIL free)
     requests_s = time.perf_counter() - wall_start
     flushed = setup.flush(120.0)
     cpu_s = cpu_now() - cpu_start
@@ -118,8 +122,13 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=100)
     parser.add_argument("--blocks", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument(
+        "--pause-us", type=int, default=0, help="idle time after each request (default none)"
+    )
     args = parser.parse_args()
-    emit(sustained(args.config, args.port, args.block, args.blocks, args.warmup))
+    emit(
+        sustained(args.config, args.port, args.block, args.blocks, args.warmup, args.pause_us / 1e6)
+    )
 
 
 if __name__ == "__main__":
