@@ -15,7 +15,7 @@ from typing import Any
 
 from .chart import write_chart
 from .common import QUICK, ROOT, child_env, run
-from .configs import CONFIGS
+from .configs import IDLE_CONFIGS
 from .report import (
     TARGETS,
     aggregate_latency,
@@ -92,10 +92,10 @@ def _versions() -> dict[str, str]:
 
 
 def latency_rounds(port: int) -> dict[str, list[dict[str, Any]]]:
-    runs: dict[str, list[dict[str, Any]]] = {config: [] for config in CONFIGS}
+    runs: dict[str, list[dict[str, Any]]] = {config: [] for config in IDLE_CONFIGS}
     for index in range(SIZES["rounds"]):
         print(f"round {index + 1}/{SIZES['rounds']}:", end="", flush=True)
-        for config in CONFIGS:  # A B B-post C C-capture D D-http, A B ...
+        for config in IDLE_CONFIGS:  # A B B-post C C-capture D D-http, A B ...
             print(f" {config}", end="", flush=True)
             runs[config].append(
                 run(
