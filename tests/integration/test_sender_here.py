@@ -5,6 +5,7 @@ a real receiver; the transport is the real one, wrapped to note which thread sen
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -13,7 +14,7 @@ import pytest
 from otel_sentry_bridge.deliver.http import HttpTransport, SendResult
 from otel_sentry_bridge.deliver.pipeline import envelope_for
 from otel_sentry_bridge.deliver.retry import Backoff
-from otel_sentry_bridge.deliver.sender import Delivery
+from otel_sentry_bridge.deliver.sender import HERE_PATIENCE_S, Delivery
 from otel_sentry_bridge.setup.dsn import Dsn
 from tests.support.receiver import SentryReceiver
 
@@ -32,6 +33,10 @@ class ThreadNoting:
     def send(self, envelope: bytes) -> SendResult:
         self.threads.append(threading.current_thread().name)
         return self.transport.send(envelope)
+
+    def send_within(self, envelope: bytes, timeout: float) -> SendResult:
+        self.threads.append(threading.current_thread().name)
+        return self.transport.send_within(envelope, timeout)
 
     def close(self) -> None:
         self.transport.close()
@@ -134,3 +139,25 @@ def test_flush_waits_for_an_envelope_sent_here(
     assert len(sentry_receiver.accepted) == 2
     worker.join(5)
     assert transport.threads[-1] == worker.name
+
+
+def test_a_server_that_stalls_holds_the_submitting_thread_no_longer_than_its_patience(
+    delivery: tuple[Delivery, ThreadNoting], sentry_receiver: SentryReceiver
+) -> None:
+    sender, transport = delivery
+    _warm(sender, sentry_receiver)
+    sentry_receiver.respond_with(200, delay=HERE_PATIENCE_S * 4)
+    began = time.monotonic()
+    assert sender.submit(_envelope(sentry_receiver, "stalled"), here=True)
+    held = time.monotonic() - began
+    assert HERE_PATIENCE_S * 0.9 < held < HERE_PATIENCE_S * 2.5
+    # Counted as failed there, and retried by the sender thread: the server may now hold it
+    # twice, under one event id (Sentry keeps one).
+    assert transport.threads[1:] == [threading.current_thread().name]
+    assert sender.flush(10)
+    assert transport.threads[2:] == ["otel-sentry-bridge-sender"]
+    stalled = [
+        e for e in sentry_receiver.accepted if e["exception"]["values"][-1]["value"] == "stalled"
+    ]
+    assert len(stalled) == 2 and len({e["event_id"] for e in stalled}) == 1
+    assert sender.sent == 2

@@ -72,8 +72,13 @@ def test_sustained_figures_take_each_configuration_against_its_baseline() -> Non
         "B": [run(0.9, 1700, 400, {"MainThread": 0.9})],
         "C": [run(1.2, 2000, 440, {"MainThread": 1.0, "otel-sentry-bridge": 0.2})],
         "D-http": [run(4.2, 8500, 600, {"MainThread": 4.2})],
+        "B-floor": [run(1.1, 1800, 420, {"MainThread": 1.0, "floor-sender": 0.1})],
+        "B-paced": [run(1.0, 2300, 400, {"MainThread": 1.0})],
+        "C-paced": [run(1.25, 2500, 430, {"MainThread": 1.05, "otel-sentry-bridge": 0.2})],
     }
     figures = sustained_figures(runs)
+    assert round(figures["floor_total_cpu_per_error_us"]) == 200  # B-floor against B
+    assert round(figures["paced_total_cpu_per_error_us"]) == 250  # C-paced against B-paced
     assert round(figures["total_cpu_per_error_us"]) == 300  # (1.2 - 0.9) s / 1000 errors
     assert round(figures["sentry_sdk_total_cpu_per_error_us"]) == 4000  # against A, not B
     assert round(figures["sustained_cycle_ratio_vs_sentry_sdk"], 4) == 0.0375  # 300 / 8000

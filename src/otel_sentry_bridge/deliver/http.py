@@ -151,6 +151,12 @@ class HttpTransport:
 
     def send(self, envelope: bytes) -> SendResult:
         """POST ``envelope``; blocks up to about ``timeout``; never raises."""
+        return self.send_within(envelope, self._timeout)
+
+    def send_within(self, envelope: bytes, timeout: float) -> SendResult:
+        """:meth:`send`, each step (connect, send, reply) within ``timeout`` seconds, or the
+        transport's own timeout when that is shorter."""
+        timeout = min(timeout, self._timeout)
         try:
             body = envelope
             gzipped = self._gzip
@@ -165,7 +171,7 @@ class HttpTransport:
                 return SendResult(status=None, error="transport is closed")
             try:
                 if isinstance(route, HttpConnection):
-                    reply = route.post(self._heads[gzipped], body)
+                    reply = route.post(self._heads[gzipped], body, timeout)
                     text = reply.body.decode("utf-8", "replace")
                     return SendResult(
                         status=reply.status,
@@ -173,7 +179,7 @@ class HttpTransport:
                         retry_after=reply.retry_after,
                         body=_redact(text, self._keys)[:_BODY_CHARS],
                     )
-                return self._send_with_requests(route, body, gzipped)
+                return self._send_with_requests(route, body, gzipped, timeout)
             finally:
                 self._release(route)
         except Exception as exc:  # the caller counts the loss; it must never see a raise
@@ -191,7 +197,7 @@ class HttpTransport:
             route.close()
 
     def _send_with_requests(
-        self, session: requests.Session, body: bytes, gzipped: bool
+        self, session: requests.Session, body: bytes, gzipped: bool, timeout: float
     ) -> SendResult:
         request = self._templates[gzipped].copy()
         request.prepare_body(body, None)
@@ -209,7 +215,7 @@ class HttpTransport:
             response = adapter.send(
                 request,
                 stream=False,
-                timeout=self._timeout,
+                timeout=timeout,
                 verify=self._verify,
                 cert=None,
                 proxies=proxies,

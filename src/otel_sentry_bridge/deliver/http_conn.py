@@ -96,17 +96,19 @@ class HttpConnection:
         text += "".join(f"{name}: {value}\r\n" for name, value in fields.items())
         return (text + "Content-Length: ").encode("ascii")
 
-    def post(self, head: bytes, body: bytes) -> Reply:
-        """Send ``body`` after ``head`` (from :meth:`head`) and read the reply."""
+    def post(self, head: bytes, body: bytes, timeout: float | None = None) -> Reply:
+        """Send ``body`` after ``head`` (from :meth:`head`) and read the reply, each step
+        within ``timeout`` (default: the connection's)."""
         data = b"".join((head, b"%d\r\n\r\n" % len(body), body))
+        timeout = self._timeout if timeout is None else timeout
         if self._sock is not None and _readable(self._sock):
             self.close()  # closed by the server while idle, or it said something unasked (408)
         if self._sock is not None:
             try:
-                return self._exchange(self._sock, data, reused=True)
+                return self._exchange(self._sock, data, reused=True, timeout=timeout)
             except _Stale:
                 pass  # closed by _exchange: reconnect once
-        return self._exchange(self._connect(), data, reused=False)
+        return self._exchange(self._connect(timeout), data, reused=False, timeout=timeout)
 
     def close(self) -> None:
         """Close the socket (never shut down: a forked child may share it). Idempotent."""
@@ -114,18 +116,22 @@ class HttpConnection:
         if sock is not None:
             sock.close()
 
-    def _exchange(self, sock: socket.socket, data: bytes, *, reused: bool) -> Reply:
+    def _exchange(self, sock: socket.socket, data: bytes, *, reused: bool, timeout: float) -> Reply:
         try:
+            if timeout != self._timeout:
+                sock.settimeout(timeout)
             try:
                 sock.sendall(data)
             except TimeoutError:
-                raise TimeoutError(f"sending timed out ({self._timeout:g} s)") from None
+                raise TimeoutError(f"sending timed out ({timeout:g} s)") from None
             except OSError:
                 if reused:
                     raise _Stale from None
                 raise
-            reader = _Reader(sock, self._timeout, self._keep)
+            reader = _Reader(sock, timeout, self._keep)
             reply, reusable = reader.reply(reused)
+            if timeout != self._timeout:
+                sock.settimeout(self._timeout)
         except BaseException:
             self.close()
             raise
@@ -133,11 +139,11 @@ class HttpConnection:
             self.close()
         return reply
 
-    def _connect(self) -> socket.socket:
+    def _connect(self, timeout: float) -> socket.socket:
         if self._tls and self._context is None:
             self._context = self._new_context()  # a bad CA bundle path fails before connecting
         try:
-            sock = socket.create_connection(self._address, self._timeout)
+            sock = socket.create_connection(self._address, timeout)
         except TimeoutError:
             raise TimeoutError(f"connecting to {self._netloc} timed out") from None
         except OSError as exc:

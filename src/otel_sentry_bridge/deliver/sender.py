@@ -66,6 +66,12 @@ _FINAL_REPORT_RESERVE = 0.25
 # A server whose last reply came within this many seconds is close (a local relay or Sentry
 # in the same network): an envelope may then be sent on the thread that made it.
 QUICK_REPLY_S = 0.02
+# How long a send made on the submitting thread may take (each step: connect, send, reply)
+# before it counts as failed and is left to the sender thread to retry: a server that
+# answered quickly and then stalls holds the worker, and the spans queued behind it, no
+# longer than this. (A retried envelope the server did take after all is the same event id:
+# Sentry keeps one.)
+HERE_PATIENCE_S = 1.0
 
 
 class Delivery:
@@ -83,6 +89,10 @@ class Delivery:
     ) -> None:
         self._transport = transport
         self._quick_reply_s = quick_reply_s
+        # A transport that can be given a shorter timeout for one send (HttpTransport).
+        self._send_within: Callable[[bytes, float], SendResult] | None = getattr(
+            transport, "send_within", None
+        )
         self._spool = spool
         self._backoff = backoff or Backoff()
         self._clock = clock
@@ -263,7 +273,7 @@ class Delivery:
     def _send_here(self, item: Item) -> None:
         settled = False
         try:
-            self._attempt_send(item)
+            self._attempt_send(item, HERE_PATIENCE_S)
             settled = self._degraded_until is None
         except Exception:  # never let one envelope stop the caller
             _log.debug("otel-sentry-bridge: delivery error", exc_info=True)
@@ -338,11 +348,11 @@ class Delivery:
             return self._limits.remaining("error", now)
         return 0.0
 
-    def _attempt_send(self, item: Item) -> None:
+    def _attempt_send(self, item: Item, patience: float | None = None) -> None:
         if item.category != "error" and self._limits.is_limited(item.category, self._clock()):
             self._drop(item, "ratelimit_backoff")
             return
-        result = self._exchange(item.data)
+        result = self._exchange(item.data, patience)
         now = self._clock()
         outcome = classify(result)
         _log.debug("otel-sentry-bridge: POST %s: %s", item.category, result.status or result.error)
@@ -363,11 +373,15 @@ class Delivery:
         else:
             self._on_failure(item, result, now, rate_limited=outcome == "rate_limited")
 
-    def _exchange(self, data: bytes) -> SendResult:
-        """One POST, never two at once on the transport; notes whether the reply was quick."""
+    def _exchange(self, data: bytes, patience: float | None = None) -> SendResult:
+        """One POST, never two at once on the transport, within ``patience`` seconds when
+        given (and the transport can be told); notes whether the reply was quick."""
         with self._wire:
             began = self._clock()
-            result = self._transport.send(data)
+            if patience is not None and self._send_within is not None:
+                result = self._send_within(data, patience)
+            else:
+                result = self._transport.send(data)
             self._quick = result.ok and self._clock() - began < self._quick_reply_s
         return result
 
