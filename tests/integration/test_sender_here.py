@@ -4,6 +4,7 @@ a real receiver; the transport is the real one, wrapped to note which thread sen
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -161,3 +162,32 @@ def test_a_server_that_stalls_holds_the_submitting_thread_no_longer_than_its_pat
     ]
     assert len(stalled) == 2 and len({e["event_id"] for e in stalled}) == 1
     assert sender.sent == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_the_parent_sends_here_delivers_its_own(
+    delivery: tuple[Delivery, ThreadNoting], sentry_receiver: SentryReceiver
+) -> None:
+    sender, _ = delivery
+    _warm(sender, sentry_receiver)
+    # The parent's worker is in the middle of a send made here (the server holds the reply)
+    # when the process forks, as a gunicorn master may.
+    sentry_receiver.respond_with(200, delay=0.8)
+    worker = threading.Thread(
+        target=sender.submit, args=(_envelope(sentry_receiver, "parent"),), kwargs={"here": True}
+    )
+    worker.start()
+    sentry_receiver.wait_for_requests(2)
+    pid = os.fork()
+    if pid == 0:  # child: report through the exit code, never return into pytest
+        code = 1
+        try:
+            sender.submit(_envelope(sentry_receiver, "child"), here=True)
+            code = 0 if sender.flush(5) else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    worker.join(5)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sender.flush(5)
+    assert sorted(_values(sentry_receiver)) == ["child", "first", "parent"]

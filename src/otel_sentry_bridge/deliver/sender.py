@@ -107,7 +107,6 @@ class Delivery:
             spool, self.lost, max_items=max(1, max_pending), max_bytes=max_pending_bytes
         )
         self._report_due = False  # set by shutdown once every loss is counted
-        self._wire = threading.Lock()  # held for each exchange: one at a time on the transport
         self._reset()
         ref = weakref.WeakMethod(self._reset)
         os.register_at_fork(after_in_child=lambda: (m := ref()) is not None and m())
@@ -117,6 +116,9 @@ class Delivery:
     def _reset(self) -> None:
         self._pid = os.getpid()
         self._cond = threading.Condition(threading.Lock())
+        # Held for each exchange (one at a time on the transport). New in a forked child: a
+        # parent's thread may have held it at the fork, and nobody would ever release it.
+        self._wire = threading.Lock()
         self._backlog.reset(self._cond)  # an empty outbox, under the new lock
         self._in_flight = 0
         self._limits = RateLimits()
