@@ -1,4 +1,4 @@
-"""Delivery.submit(here=True): an envelope sent on the thread that made it while nothing waits
+"""Delivery.submit(waiting=N): an envelope sent on the thread that made it while nothing waits
 and the server answers quickly; everything else still through the sender thread. Real sockets,
 a real receiver; the transport is the real one, wrapped to note which thread sent."""
 
@@ -15,7 +15,7 @@ import pytest
 from otel_sentry_bridge.deliver.http import HttpTransport, SendResult
 from otel_sentry_bridge.deliver.pipeline import envelope_for
 from otel_sentry_bridge.deliver.retry import Backoff
-from otel_sentry_bridge.deliver.sender import HERE_PATIENCE_S, Delivery
+from otel_sentry_bridge.deliver.sender import HERE_MAX_DELAY_S, HERE_PATIENCE_S, Delivery
 from otel_sentry_bridge.setup.dsn import Dsn
 from tests.support.receiver import SentryReceiver
 
@@ -65,7 +65,7 @@ def delivery(sentry_receiver: SentryReceiver) -> Iterator[tuple[Delivery, Thread
 
 def _warm(delivery: Delivery, receiver: SentryReceiver) -> None:
     """The first envelope: the server's speed is not known yet, so the sender thread sends."""
-    assert delivery.submit(_envelope(receiver, "first"), here=True)
+    assert delivery.submit(_envelope(receiver, "first"), waiting=0)
     assert delivery.flush(5)
 
 
@@ -80,12 +80,12 @@ def test_while_nothing_waits_an_envelope_is_sent_on_the_submitting_thread(
     _warm(sender, sentry_receiver)
     me = threading.current_thread().name
     assert transport.threads == ["otel-sentry-bridge-sender"]
-    assert sender.submit(_envelope(sentry_receiver, "second"), here=True)
+    assert sender.submit(_envelope(sentry_receiver, "second"), waiting=0)
     # Sent and answered before submit returned: no other thread was involved.
     assert transport.threads[-1] == me
     assert _values(sentry_receiver) == ["first", "second"]
     assert sender.sent == 2
-    # Without ``here`` it is queued for the sender thread, as always.
+    # Without ``waiting`` it is queued for the sender thread, as always.
     assert sender.submit(_envelope(sentry_receiver, "third"))
     assert sender.flush(5)
     assert transport.threads[-1] == "otel-sentry-bridge-sender"
@@ -97,10 +97,10 @@ def test_a_failure_sent_here_is_retried_by_the_sender_thread_and_new_ones_queue_
     sender, transport = delivery
     _warm(sender, sentry_receiver)
     sentry_receiver.respond_with(503)
-    assert sender.submit(_envelope(sentry_receiver, "fails once"), here=True)
+    assert sender.submit(_envelope(sentry_receiver, "fails once"), waiting=0)
     assert transport.threads[-1] == threading.current_thread().name
     # Degraded now: the next one is not sent here, it waits behind the retry.
-    assert sender.submit(_envelope(sentry_receiver, "meanwhile"), here=True)
+    assert sender.submit(_envelope(sentry_receiver, "meanwhile"), waiting=0)
     sentry_receiver.wait_for_accepted(3, timeout=10)
     assert sender.flush(5)
     assert [r.status for r in sentry_receiver.requests] == [200, 503, 200, 200]
@@ -115,11 +115,11 @@ def test_a_slow_server_is_sent_to_from_the_sender_thread(
     sentry_receiver.respond_with(200, delay=QUICK_REPLY_S * 2)
     _warm(sender, sentry_receiver)
     me = threading.current_thread().name
-    assert sender.submit(_envelope(sentry_receiver, "after a slow reply"), here=True)
+    assert sender.submit(_envelope(sentry_receiver, "after a slow reply"), waiting=0)
     assert sender.flush(5)
     assert transport.threads == ["otel-sentry-bridge-sender"] * 2
     # Quick again: the next one goes from here.
-    assert sender.submit(_envelope(sentry_receiver, "quick again"), here=True)
+    assert sender.submit(_envelope(sentry_receiver, "quick again"), waiting=0)
     assert transport.threads[-1] == me
     assert len(sentry_receiver.accepted) == 3
 
@@ -132,7 +132,7 @@ def test_flush_waits_for_an_envelope_sent_here(
     # A quick server that stalls on this one reply: a flush from another thread waits for it.
     sentry_receiver.respond_with(200, delay=0.5)
     worker = threading.Thread(
-        target=sender.submit, args=(_envelope(sentry_receiver, "slow"),), kwargs={"here": True}
+        target=sender.submit, args=(_envelope(sentry_receiver, "slow"),), kwargs={"waiting": 0}
     )
     worker.start()
     sentry_receiver.wait_for_requests(2)
@@ -149,7 +149,7 @@ def test_a_server_that_stalls_holds_the_submitting_thread_no_longer_than_its_pat
     _warm(sender, sentry_receiver)
     sentry_receiver.respond_with(200, delay=HERE_PATIENCE_S * 4)
     began = time.monotonic()
-    assert sender.submit(_envelope(sentry_receiver, "stalled"), here=True)
+    assert sender.submit(_envelope(sentry_receiver, "stalled"), waiting=0)
     held = time.monotonic() - began
     assert HERE_PATIENCE_S * 0.9 < held < HERE_PATIENCE_S * 2.5
     # Counted as failed there, and retried by the sender thread: the server may now hold it
@@ -174,7 +174,7 @@ def test_a_child_forked_while_the_parent_sends_here_delivers_its_own(
     # when the process forks, as a gunicorn master may.
     sentry_receiver.respond_with(200, delay=0.8)
     worker = threading.Thread(
-        target=sender.submit, args=(_envelope(sentry_receiver, "parent"),), kwargs={"here": True}
+        target=sender.submit, args=(_envelope(sentry_receiver, "parent"),), kwargs={"waiting": 0}
     )
     worker.start()
     sentry_receiver.wait_for_requests(2)
@@ -182,7 +182,7 @@ def test_a_child_forked_while_the_parent_sends_here_delivers_its_own(
     if pid == 0:  # child: report through the exit code, never return into pytest
         code = 1
         try:
-            sender.submit(_envelope(sentry_receiver, "child"), here=True)
+            sender.submit(_envelope(sentry_receiver, "child"), waiting=0)
             code = 0 if sender.flush(5) else 3
         finally:
             os._exit(code)
@@ -191,3 +191,23 @@ def test_a_child_forked_while_the_parent_sends_here_delivers_its_own(
     assert os.waitstatus_to_exitcode(status) == 0
     assert sender.flush(5)
     assert sorted(_values(sentry_receiver)) == ["child", "first", "parent"]
+
+
+def test_sent_here_only_while_what_waits_for_the_caller_is_held_up_briefly(
+    delivery: tuple[Delivery, ThreadNoting], sentry_receiver: SentryReceiver
+) -> None:
+    sender, transport = delivery
+    # Every reply takes 0.1 s: quick for this delivery (under QUICK_REPLY_S), yet with many
+    # spans waiting for the worker, sending there would hold them all up.
+    reply_s = 0.1
+    for _ in range(4):
+        sentry_receiver.respond_with(200, delay=reply_s)
+    _warm(sender, sentry_receiver)
+    me = threading.current_thread().name
+    assert sender.submit(_envelope(sentry_receiver, "one waits"), waiting=1)
+    assert transport.threads[-1] == me
+    many = int(HERE_MAX_DELAY_S / reply_s) * 2
+    assert sender.submit(_envelope(sentry_receiver, "many wait"), waiting=many)
+    assert sender.flush(5)
+    assert transport.threads[-1] == "otel-sentry-bridge-sender"
+    assert len(sentry_receiver.accepted) == 3

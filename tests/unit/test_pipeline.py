@@ -89,28 +89,37 @@ def test_a_message_without_its_record_still_goes(parts: Any) -> None:
     assert event["level"] == "error"
 
 
-def test_the_worker_sends_an_envelope_itself_only_while_few_spans_wait_for_it() -> None:
+def test_the_worker_tells_the_delivery_how_many_spans_wait_for_it() -> None:
+    seen: list[tuple[str, int | None]] = []
+
+    class Noting(Delivery):
+        def submit(
+            self, data: bytes, category: str = "error", *, waiting: int | None = None
+        ) -> bool:
+            seen.append((threading.current_thread().name, waiting))
+            return super().submit(data, category, waiting=waiting)
+
     threads: list[str] = []
 
-    class Noting(CapturingTransport):
+    class NotingTransport(CapturingTransport):
         def send(self, envelope: bytes) -> Any:
             threads.append(threading.current_thread().name)
             return super().send(envelope)
 
-    delivery = Delivery(Noting())
+    delivery = Noting(NotingTransport())
     pipeline = Pipeline(
-        Settings(queue_size=8), None, delivery, CaptureStore(), WarnOnce(logging.getLogger("t"))
+        Settings(), None, delivery, CaptureStore(), WarnOnce(logging.getLogger("t"))
     )
     waiting = [0]
     pipeline.waiting = lambda: waiting[0]
     try:
-        for n in range(4):
-            if n == 3:
-                waiting[0] = 2  # a quarter of the queue waits: convert on, let the sender send
+        for n in range(3):
+            waiting[0] = n * 7
             pipeline(_capture(KeyError(n), **{"sentry.event_id": f"{n:032x}"}))
             assert delivery.flush(5)
         me = threading.current_thread().name
-        # The first: the server's speed unknown yet. Then here, until spans pile up.
-        assert threads == ["otel-sentry-bridge-sender", me, me, "otel-sentry-bridge-sender"]
+        assert seen == [(me, 0), (me, 7), (me, 14)]
+        # The first: the server's speed unknown yet. Then here: it answers at once.
+        assert threads == ["otel-sentry-bridge-sender", me, me]
     finally:
         delivery.shutdown(2)

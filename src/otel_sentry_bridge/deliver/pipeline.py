@@ -143,8 +143,8 @@ class Pipeline:
         self._lock = threading.Lock()
         # (reason, category) -> events dropped; shared with the sender, sent as client reports
         self.lost: Counter[tuple[str, str]] = delivery.lost
-        # How many items wait for the worker (set by the bridge that owns it): an envelope is
-        # sent on the worker thread itself only when few do (Delivery.submit's ``here``).
+        # How many items wait for the worker (set by the bridge that owns it): whether an
+        # envelope may be sent on the worker thread itself depends on it (Delivery.submit).
         self.waiting: Callable[[], int] = lambda: 0
         # Read once: whether before_send takes sentry-sdk's (event, hint) or just (event).
         self._hint = settings.before_send is not None and before_send_takes_hint(
@@ -347,7 +347,7 @@ class Pipeline:
     def send(self, event: dict[str, Any]) -> bool:
         """Scrub, bound, encode and hand over to the sender thread."""
         event = enforce_limits(scrub_event(event, self._scrubber))
-        return self.delivery.submit(self._encode(event), here=self._here())
+        return self.delivery.submit(self._encode(event), waiting=self.waiting())
 
     def send_transaction(self, batch: TransactionBatch) -> bool:
         """Build, scrub, bound, encode and hand over one transaction (category
@@ -364,14 +364,7 @@ class Pipeline:
             self._scrubber,
         )
         event = enforce_limits(scrub_event(event, self._scrubber))
-        return self.delivery.submit(self._encode(event), "transaction", here=self._here())
-
-    def _here(self) -> bool:
-        """Whether this thread may wait for the exchange: no more than a quarter of its
-        queue waits meanwhile. Past that (a burst, a server slower than the errors come),
-        the sender thread sends while this one converts, and the queue drains at the speed
-        of conversion alone."""
-        return self.waiting() < self.settings.queue_size // 4
+        return self.delivery.submit(self._encode(event), "transaction", waiting=self.waiting())
 
     def _encode(self, event: dict[str, Any]) -> bytes:
         envelope = envelope_for(event, self._dsn)
