@@ -264,6 +264,9 @@ class Bridge:
         self.enabled = False
         with _active_lock:
             _active[:] = [ref for ref in _active if ref() not in (self, None)]
+        # From now on envelopes wait in the outbox (and go to the spool at the deadline)
+        # rather than being sent one by one on the worker, or on this thread for the rescue.
+        self.pipeline.waiting = _not_here
         try:
             timeout = self.settings.shutdown_timeout
             deadline = time.monotonic() + timeout
@@ -296,6 +299,10 @@ class Bridge:
         if left:
             self.pipeline.record_loss("network_error", left)
             _log.warning("otel-sentry-bridge: %d event(s) not sent before shutdown", left)
+
+
+def _not_here() -> None:
+    return None
 
 
 def _spool(settings: Settings) -> Spool | None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import Any
+
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_sentry_bridge import SentrySpanProcessor
@@ -88,3 +92,49 @@ def test_event_ids_are_random_hex_whatever_the_application_seeds() -> None:
         assert child != bridge.new_event_id()
     finally:
         processor.shutdown()
+
+
+def test_at_shutdown_what_is_left_goes_through_the_sender_thread_not_the_worker() -> None:
+    threads: list[str] = []
+    third_started, gate = threading.Event(), threading.Event()
+
+    class Noting(CapturingTransport):
+        def send(self, envelope: bytes) -> Any:
+            threads.append(threading.current_thread().name)
+            if len(threads) == 3:  # the worker, sending the third itself: held here
+                third_started.set()
+                assert gate.wait(10)
+            return super().send(envelope)
+
+    transport = Noting()
+    processor = SentrySpanProcessor(transport=transport)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("t")
+
+    def error(n: int) -> None:
+        with tracer.start_as_current_span(f"job {n}"):
+            try:
+                raise KeyError(n)
+            except KeyError as exc:
+                capture_exception(exc)
+
+    for n in range(2):  # the first goes through the sender thread; the next, quick, not
+        error(n)
+        assert processor.force_flush(5000)
+    assert threads == ["otel-sentry-bridge-sender", "otel-sentry-bridge"]
+    error(2)
+    assert third_started.wait(10)
+    for n in range(3, 12):  # queued behind the third
+        error(n)
+    stopping = threading.Thread(target=provider.shutdown)
+    stopping.start()
+    deadline = time.monotonic() + 10
+    while processor.bridge.pipeline.waiting() is not None:  # until shutdown has begun
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    gate.set()
+    stopping.join(10)
+    assert len(transport.events) == 12
+    assert threads[2] == "otel-sentry-bridge"
+    assert set(threads[3:]) == {"otel-sentry-bridge-sender"}

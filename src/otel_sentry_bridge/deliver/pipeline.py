@@ -145,7 +145,8 @@ class Pipeline:
         self.lost: Counter[tuple[str, str]] = delivery.lost
         # How many items wait for the worker (set by the bridge that owns it): whether an
         # envelope may be sent on the worker thread itself depends on it (Delivery.submit).
-        self.waiting: Callable[[], int] = lambda: 0
+        # None: never there (shutting down: what is left goes to the outbox and the spool).
+        self.waiting: Callable[[], int | None] = lambda: 0
         # Read once: whether before_send takes sentry-sdk's (event, hint) or just (event).
         self._hint = settings.before_send is not None and before_send_takes_hint(
             settings.before_send
