@@ -69,6 +69,20 @@ def _warm(delivery: Delivery, receiver: SentryReceiver) -> None:
     assert delivery.flush(5)
 
 
+def _submit_held(
+    delivery: Delivery, receiver: SentryReceiver, value: str, *, hold_s: float
+) -> threading.Thread:
+    """A thread that submits one envelope with ``waiting=0`` and is, on return, in the middle
+    of its exchange: the server holds the reply ``hold_s`` seconds (after the warm-up one)."""
+    receiver.respond_with(200, delay=hold_s)
+    thread = threading.Thread(
+        target=delivery.submit, args=(_envelope(receiver, value),), kwargs={"waiting": 0}
+    )
+    thread.start()
+    receiver.wait_for_requests(2)
+    return thread
+
+
 def _values(receiver: SentryReceiver) -> list[str]:
     return [e["exception"]["values"][-1]["value"] for e in receiver.accepted]
 
@@ -130,12 +144,7 @@ def test_flush_waits_for_an_envelope_sent_here(
     sender, transport = delivery
     _warm(sender, sentry_receiver)
     # A quick server that stalls on this one reply: a flush from another thread waits for it.
-    sentry_receiver.respond_with(200, delay=0.5)
-    worker = threading.Thread(
-        target=sender.submit, args=(_envelope(sentry_receiver, "slow"),), kwargs={"waiting": 0}
-    )
-    worker.start()
-    sentry_receiver.wait_for_requests(2)
+    worker = _submit_held(sender, sentry_receiver, "slow", hold_s=0.5)
     assert sender.flush(5)
     assert len(sentry_receiver.accepted) == 2
     worker.join(5)
@@ -172,12 +181,7 @@ def test_a_child_forked_while_the_parent_sends_here_delivers_its_own(
     _warm(sender, sentry_receiver)
     # The parent's worker is in the middle of a send made here (the server holds the reply)
     # when the process forks, as a gunicorn master may.
-    sentry_receiver.respond_with(200, delay=0.8)
-    worker = threading.Thread(
-        target=sender.submit, args=(_envelope(sentry_receiver, "parent"),), kwargs={"waiting": 0}
-    )
-    worker.start()
-    sentry_receiver.wait_for_requests(2)
+    worker = _submit_held(sender, sentry_receiver, "parent", hold_s=0.8)
     pid = os.fork()
     if pid == 0:  # child: report through the exit code, never return into pytest
         code = 1

@@ -346,7 +346,7 @@ class Pipeline:
         return out
 
     def send(self, event: dict[str, Any]) -> bool:
-        """Scrub, bound, encode and hand over to the sender thread."""
+        """Scrub, bound, encode and hand over to the delivery (which may send it here)."""
         event = enforce_limits(scrub_event(event, self._scrubber))
         return self.delivery.submit(self._encode(event), waiting=self.waiting())
 

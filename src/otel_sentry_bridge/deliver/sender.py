@@ -163,12 +163,13 @@ class Delivery:
         return self._limits.is_limited(category, self._clock())
 
     def submit(self, data: bytes, category: str = "error", *, waiting: int | None = None) -> bool:
-        """Queue one envelope. Never blocks; False (and counted) when it cannot be kept.
+        """Queue one envelope; False (and counted) when it cannot be kept. Never blocks
+        without ``waiting``.
 
         With ``waiting`` (how many items wait for the calling thread meanwhile), the caller
         may wait for the exchange, up to ``HERE_PATIENCE_S``: the envelope is sent on this
-        thread when nothing waits here and the server answers quickly (see the module
-        docstring), else queued as without it."""
+        thread while the server answers quickly and those items would not be held up long
+        (see the module docstring), else queued as without it."""
         if os.getpid() != self._pid:
             self._reset()
         item = Item(data, category)
