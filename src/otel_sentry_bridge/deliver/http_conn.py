@@ -96,11 +96,10 @@ class HttpConnection:
         text += "".join(f"{name}: {value}\r\n" for name, value in fields.items())
         return (text + "Content-Length: ").encode("ascii")
 
-    def post(self, head: bytes, body: bytes, timeout: float | None = None) -> Reply:
+    def post(self, head: bytes, body: bytes, timeout: float) -> Reply:
         """Send ``body`` after ``head`` (from :meth:`head`) and read the reply, each step
-        within ``timeout`` (default: the connection's)."""
+        within ``timeout`` seconds (the socket keeps the connection's own between posts)."""
         data = b"".join((head, b"%d\r\n\r\n" % len(body), body))
-        timeout = self._timeout if timeout is None else timeout
         if self._sock is not None and _readable(self._sock):
             self.close()  # closed by the server while idle, or it said something unasked (408)
         if self._sock is not None:
