@@ -215,3 +215,19 @@ def test_sent_here_only_while_what_waits_for_the_caller_is_held_up_briefly(
     assert sender.flush(5)
     assert transport.threads[-1] == "otel-sentry-bridge-sender"
     assert len(sentry_receiver.accepted) == 3
+
+
+def test_an_envelope_sent_here_never_overtakes_one_waiting_for_the_sender_thread(
+    delivery: tuple[Delivery, ThreadNoting], sentry_receiver: SentryReceiver
+) -> None:
+    sender, transport = delivery
+    _warm(sender, sentry_receiver)
+    # The sender thread is in the middle of an exchange, and another envelope waits for it.
+    sentry_receiver.respond_with(200, delay=0.3)
+    assert sender.submit(_envelope(sentry_receiver, "in flight"))
+    sentry_receiver.wait_for_requests(2)
+    assert sender.submit(_envelope(sentry_receiver, "waiting"))
+    assert sender.submit(_envelope(sentry_receiver, "last"), waiting=0)
+    assert sender.flush(5)
+    assert _values(sentry_receiver) == ["first", "in flight", "waiting", "last"]
+    assert transport.threads == ["otel-sentry-bridge-sender"] * 4

@@ -23,13 +23,13 @@ is :class:`~.backlog.Backlog`'s job; this module decides when to send and what e
 means.
 
 - Sent where it was made: while the server answers quickly (the fastest of its last 16
-  replies within ``quick_reply_s``, 20 ms) and no failure or rate limit is in force, an
-  envelope submitted with ``waiting=N`` (by the worker: N spans wait for it) is sent on the
-  calling thread, unless N such replies would hold those spans up more than
-  ``HERE_MAX_DELAY_S``. A second thread taking the GIL for every envelope costs the host
-  more CPU than the send itself (measured: 80-225 µs per error under sustained traffic).
-  Whatever that send's answer, it is handled as the sender thread would; the sender thread
-  then retries it.
+  replies within ``quick_reply_s``, 20 ms), nothing waits in the outbox or is in flight (the
+  order is kept) and no failure or rate limit is in force, an envelope submitted with
+  ``waiting=N`` (by the worker: N spans wait for it) is sent on the calling thread, unless N
+  such replies would hold those spans up more than ``HERE_MAX_DELAY_S``. A second thread
+  taking the GIL for every envelope costs the host more CPU than the send itself (measured
+  with idle time between requests: ~100 µs per error). Whatever that send's answer, it is
+  handled as the sender thread would; the sender thread then retries it.
 
 Thread rules: ``submit``/``flush``/``shutdown`` may be called from any thread; everything else
 runs on the sender thread, or on the thread that submitted with ``waiting`` for its own
@@ -268,8 +268,8 @@ class Delivery:
     def _claim_here(self, category: str, waiting: int) -> bool:
         """Whether this envelope goes out now on the calling thread (then counted in flight).
         Only while the sender thread exists (it made the first exchange, and it retries what
-        fails here). Envelopes the sender thread holds (queued while spans piled up) do not
-        stop it: it sends them meanwhile, one exchange at a time on the transport."""
+        fails here) and has nothing to send: envelopes go out in the order they came, so one
+        sent here must not overtake one waiting in the outbox or in flight."""
         reply_s = self._reply_s
         if reply_s is None or reply_s >= self._quick_reply_s:
             return False
@@ -278,6 +278,8 @@ class Delivery:
         with self._cond:
             if (
                 self._thread is None
+                or self._in_flight
+                or self._backlog.in_memory
                 or self._backlog.closed
                 or self._degraded_until is not None
                 or self._limits.is_limited(category, self._clock())
