@@ -201,9 +201,10 @@ def test_sent_here_only_while_what_waits_for_the_caller_is_held_up_briefly(
     delivery: tuple[Delivery, ThreadNoting], sentry_receiver: SentryReceiver
 ) -> None:
     sender, transport = delivery
-    # Every reply takes 0.1 s: quick for this delivery (under QUICK_REPLY_S), yet with many
-    # spans waiting for the worker, sending there would hold them all up.
-    reply_s = 0.1
+    # Every reply takes a quarter of HERE_MAX_DELAY_S: quick for this delivery (under
+    # QUICK_REPLY_S), yet with many spans waiting for the worker, sending there would hold
+    # them all up.
+    reply_s = HERE_MAX_DELAY_S / 4
     for _ in range(4):
         sentry_receiver.respond_with(200, delay=reply_s)
     _warm(sender, sentry_receiver)
