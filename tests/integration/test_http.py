@@ -158,7 +158,7 @@ def test_delivers_the_event_with_sentry_headers(
 ) -> None:
     result = transport.send(make_envelope(dsn))
 
-    assert result == SendResult(status=200, body='{"id": "0123456789abcdef0123456789abcdef"}')
+    assert result == SendResult(status=200)  # a success's body is never shown
     assert result.ok
     [request] = sentry_receiver.requests
     assert (request.method, request.path) == ("POST", "/api/42/envelope/")

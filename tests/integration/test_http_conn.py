@@ -90,7 +90,7 @@ def test_many_sends_share_one_connection(serve: Serve, open_transport: Open) -> 
 
     results = [sender.send(ENVELOPE) for _ in range(50)]
 
-    assert all(r.ok and r.body == "{}" for r in results)
+    assert all(r.ok and r.body == "" for r in results)  # a success's body is never shown
     assert (server.accepted, len(server.bodies)) == (1, 50)
     assert isinstance(sender._route, HttpConnection)
 
@@ -192,14 +192,18 @@ def test_no_resend_once_a_byte_of_the_reply_arrived(serve: Serve, open_transport
     assert server.connections == [0, 0, 1]
 
 
+_NOPE = b'{"detail":"nope"}'
+
+
 @pytest.mark.parametrize(
     ("answer", "connections"),
     [
-        (reply(headers={"Connection": "close"}), 3),
-        (reply(headers={"connection": "Upgrade, CLOSE"}), 3),
-        (reply(version="HTTP/1.0"), 3),
-        (reply(version="HTTP/1.0", headers={"Connection": "keep-alive"}), 1),
-        (reply(length=False), 3),  # read until the server closes
+        # A refusal: its body is kept (for the warning), so the test sees it was read whole.
+        (reply(403, headers={"Connection": "close"}, body=_NOPE), 3),
+        (reply(403, headers={"connection": "Upgrade, CLOSE"}, body=_NOPE), 3),
+        (reply(403, version="HTTP/1.0", body=_NOPE), 3),
+        (reply(403, version="HTTP/1.0", headers={"Connection": "keep-alive"}, body=_NOPE), 1),
+        (reply(403, length=False, body=_NOPE), 3),  # read until the server closes
         (reply(204, body=b"", length=False), 1),  # no body by definition
         (reply(500, body=b"x" * 50_000), 1),  # drained
         (reply(500, body=b"x" * 500_000), 3),  # too long to drain: closed after the start
