@@ -120,6 +120,7 @@ class Bridge:
             # Encoded envelopes (a few KB) are smaller than finished spans: hold more of them;
             # the byte cap (32 MiB) bounds the memory.
             max_pending=10 * settings.queue_size,
+            here_max_waiting=max(1, settings.queue_size * 3 // 4),
             backoff=backoff,
             dsn_header={"dsn": dsn.public_dsn} if dsn is not None else None,
         )

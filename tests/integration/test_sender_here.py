@@ -20,7 +20,8 @@ from otel_sentry_bridge.setup.dsn import Dsn
 from tests.support.receiver import SentryReceiver
 
 FAST = Backoff(initial=0.05, factor=2.0, maximum=0.4, jitter=0.1, give_up_after=60.0)
-# "Quick" for these tests: far above the test receiver's reply time on a loaded machine.
+# "Quick" and "near" for these tests: far above the test receiver's reply time on a loaded
+# machine.
 QUICK_REPLY_S = 0.3
 
 
@@ -57,7 +58,9 @@ def _envelope(receiver: SentryReceiver, value: str) -> bytes:
 @pytest.fixture
 def delivery(sentry_receiver: SentryReceiver) -> Iterator[tuple[Delivery, ThreadNoting]]:
     transport = ThreadNoting(HttpTransport(Dsn.parse(sentry_receiver.dsn), gzip=False))
-    delivery = Delivery(transport, backoff=FAST, quick_reply_s=QUICK_REPLY_S)
+    delivery = Delivery(
+        transport, backoff=FAST, quick_reply_s=QUICK_REPLY_S, near_reply_s=QUICK_REPLY_S
+    )
     yield delivery, transport
     delivery.shutdown(2)
     delivery.close()
@@ -197,25 +200,57 @@ def test_a_child_forked_while_the_parent_sends_here_delivers_its_own(
     assert sorted(_values(sentry_receiver)) == ["child", "first", "parent"]
 
 
-def test_sent_here_only_while_what_waits_for_the_caller_is_held_up_briefly(
-    delivery: tuple[Delivery, ThreadNoting], sentry_receiver: SentryReceiver
+def test_from_a_server_further_away_sent_here_only_while_what_waits_is_held_up_briefly(
+    sentry_receiver: SentryReceiver,
 ) -> None:
-    sender, transport = delivery
-    # Every reply takes a quarter of HERE_MAX_DELAY_S: quick for this delivery (under
-    # QUICK_REPLY_S), yet with many spans waiting for the worker, sending there would hold
-    # them all up.
-    reply_s = HERE_MAX_DELAY_S / 4
-    for _ in range(4):
-        sentry_receiver.respond_with(200, delay=reply_s)
-    _warm(sender, sentry_receiver)
-    me = threading.current_thread().name
-    assert sender.submit(_envelope(sentry_receiver, "one waits"), waiting=1)
-    assert transport.threads[-1] == me
-    many = int(HERE_MAX_DELAY_S / reply_s) * 2
-    assert sender.submit(_envelope(sentry_receiver, "many wait"), waiting=many)
-    assert sender.flush(5)
-    assert transport.threads[-1] == "otel-sentry-bridge-sender"
-    assert len(sentry_receiver.accepted) == 3
+    # Every reply takes half of HERE_MAX_DELAY_S: quick (under QUICK_REPLY_S) but not near;
+    # with many spans waiting for the worker, sending there would hold them all up.
+    reply_s = HERE_MAX_DELAY_S / 2
+    transport = ThreadNoting(HttpTransport(Dsn.parse(sentry_receiver.dsn), gzip=False))
+    sender = Delivery(
+        transport, backoff=FAST, quick_reply_s=QUICK_REPLY_S, near_reply_s=reply_s / 10
+    )
+    try:
+        for _ in range(4):
+            sentry_receiver.respond_with(200, delay=reply_s)
+        _warm(sender, sentry_receiver)
+        me = threading.current_thread().name
+        assert sender.submit(_envelope(sentry_receiver, "one waits"), waiting=1)
+        assert transport.threads[-1] == me
+        many = int(HERE_MAX_DELAY_S / reply_s) * 2
+        assert sender.submit(_envelope(sentry_receiver, "many wait"), waiting=many)
+        assert sender.flush(5)
+        assert transport.threads[-1] == "otel-sentry-bridge-sender"
+        assert len(sentry_receiver.accepted) == 3
+    finally:
+        sender.shutdown(2)
+        sender.close()
+
+
+def test_to_a_near_server_sent_here_until_too_many_wait(sentry_receiver: SentryReceiver) -> None:
+    """A near server: the caller sends whatever waits for it, up to ``here_max_waiting``
+    (then the sender thread waits for the reply while the caller gets on with what waits)."""
+    transport = ThreadNoting(HttpTransport(Dsn.parse(sentry_receiver.dsn), gzip=False))
+    sender = Delivery(
+        transport,
+        backoff=FAST,
+        quick_reply_s=QUICK_REPLY_S,
+        near_reply_s=QUICK_REPLY_S,
+        here_max_waiting=50,
+    )
+    try:
+        _warm(sender, sentry_receiver)
+        me = threading.current_thread().name
+        # Far more than HERE_MAX_DELAY_S / reply time: only nearness lets it go here.
+        assert sender.submit(_envelope(sentry_receiver, "49 wait"), waiting=49)
+        assert transport.threads[-1] == me
+        assert sender.submit(_envelope(sentry_receiver, "50 wait"), waiting=50)
+        assert sender.flush(5)
+        assert transport.threads[-1] == "otel-sentry-bridge-sender"
+        assert _values(sentry_receiver)[-2:] == ["49 wait", "50 wait"]
+    finally:
+        sender.shutdown(2)
+        sender.close()
 
 
 def test_an_envelope_sent_here_never_overtakes_one_waiting_for_the_sender_thread(

@@ -25,12 +25,15 @@ means.
 - Sent where it was made: while the server answers quickly (the fastest of its last 16
   replies within ``quick_reply_s``, 20 ms), nothing waits in the outbox or is in flight (the
   order is kept) and no failure or rate limit is in force, an envelope submitted with
-  ``waiting=N`` (by the worker: N spans wait for it) is sent on the calling thread, unless N
-  such replies would hold those spans up more than ``HERE_MAX_DELAY_S``. A second thread
-  taking the GIL for every envelope costs the host more CPU than the send itself (a variant
-  that always sent on the worker saved 80-225 µs per error under sustained traffic, but
-  reordered envelopes and slowed bursts). Whatever that send's answer, it is handled as the
-  sender thread would; the sender thread then retries it.
+  ``waiting=N`` (by the worker: N spans wait for it) is sent on the calling thread, while N
+  is under ``here_max_waiting`` (the bridge gives three quarters of its queue) and, for a
+  server further than ``near_reply_s`` (5 ms), while N such replies would hold those spans
+  up ``HERE_MAX_DELAY_S`` at most. A second thread taking the GIL for every envelope costs
+  the host more CPU than the send itself: under sustained traffic the worker falls behind,
+  and handing every envelope over then cost ~120 µs more per error than sending it on the
+  worker (the sender thread's 0.32-0.40 s for 2,000 errors gone, the worker's own time
+  +0.03-0.12 s). Whatever that send's answer, it is handled as the sender thread would; the
+  sender thread then retries it.
 
 Thread rules: ``submit``/``flush``/``shutdown`` may be called from any thread; everything else
 runs on the sender thread, or on the thread that submitted with ``waiting`` for its own
@@ -74,11 +77,16 @@ QUICK_REPLY_S = 0.02
 # longer than this. (A retried envelope the server did take after all is the same event id:
 # Sentry keeps one.)
 HERE_PATIENCE_S = 1.0
-# How long the items waiting for the submitting thread may be held up by sending there: with
-# N waiting and a last reply of r seconds, sent there only while N * r stays within this.
-# Kept short: with spans piling up, the worker converting while the sender thread waits for
-# the reply delivers more per second (10,000 errors: ~7 % fewer events/s when the worker sent
-# with up to 0.5 s of this). (Against a loopback relay, r ~ 0.3 ms: up to ~60 waiting.)
+# A server whose replies come within this (a relay on this host or next to it: 0.3-1 ms, a few
+# ms on a loaded host) is near: the submitting thread sends there whatever waits for it,
+# until ``here_max_waiting``. With one connection, envelopes leave at most one per reply
+# either way; the sender thread waiting for replies while the worker converts delivers at
+# most twice as many per second (when both take as long), for more CPU.
+NEAR_REPLY_S = 0.005
+# For a server further away: how long the items waiting for the submitting thread may be held
+# up by sending there. With N waiting and replies of r seconds, sent there only while N * r
+# stays within this: converting while the sender thread waits for the reply then delivers
+# more per second.
 HERE_MAX_DELAY_S = 0.02
 _REPLIES_KEPT = 16  # reply times the server's speed is judged on
 
@@ -95,9 +103,16 @@ class Delivery:
         dsn_header: dict[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         quick_reply_s: float = QUICK_REPLY_S,
+        near_reply_s: float = NEAR_REPLY_S,
+        here_max_waiting: int = 500,
     ) -> None:
         self._transport = transport
         self._quick_reply_s = quick_reply_s
+        self._near_reply_s = near_reply_s
+        # From this many items waiting for the submitting thread, it never sends: the sender
+        # thread waits for the replies while it converts (the bridge: half its queue, where
+        # request threads start to step aside for the worker).
+        self._here_max_waiting = here_max_waiting
         # A transport that can be given a shorter timeout for one send (HttpTransport).
         self._send_within: Callable[[bytes, float], SendResult] | None = getattr(
             transport, "send_within", None
@@ -276,7 +291,9 @@ class Delivery:
         reply_s = self._reply_s
         if reply_s is None or reply_s >= self._quick_reply_s:
             return False
-        if waiting * reply_s > HERE_MAX_DELAY_S:
+        if waiting >= self._here_max_waiting:
+            return False
+        if reply_s > self._near_reply_s and waiting * reply_s > HERE_MAX_DELAY_S:
             return False
         with self._cond:
             if (
