@@ -9,6 +9,8 @@ import pytest
 
 from otel_sentry_bridge.convert.stacktrace import (
     MAX_REPEATED_FRAMES,
+    ParseCache,
+    Tracebacks,
     group_message,
     parse_stacktrace,
     split_type,
@@ -417,3 +419,64 @@ def test_an_exception_groups_event_value_is_its_message() -> None:
         ("KeyError", "'k'"),
     }
     provider.shutdown()
+
+
+# -- a traceback printed before, under a new message ------------------------------------------
+
+
+def _order_failure(order_id: int) -> BaseException:
+    def load() -> None:
+        raise KeyError(str(order_id))
+
+    try:
+        try:
+            load()
+        except KeyError as exc:
+            raise LookupError(f"order {order_id} not found\nsecond line") from exc
+    except LookupError as outer:
+        return outer
+    raise AssertionError("unreachable")
+
+
+def _texts() -> list[str]:
+    texts = [
+        _text(_order_failure(17)),
+        _text(_chained_cause()),
+        _text(_chained_context()),
+        _REPEATED_310,
+        _REPEATED_313,
+        _SYNTAX_310,
+        _SYNTAX_313,
+        _text(KeyError("never raised")),
+    ]
+    whole = _text(_chained_cause())
+    texts.append(whole[: whole.index("in _level_three") + 40])  # cut short
+    return texts
+
+
+@pytest.mark.parametrize("text", _texts())
+def test_a_traceback_read_before_is_read_as_it_would_be_alone(text: str) -> None:
+    tracebacks = Tracebacks()
+    # The same traceback under other messages first (where a line ends the traceback).
+    parse_stacktrace(text.replace("17", "18").replace("wrapped", "other"), tracebacks)
+    alone = parse_stacktrace(text)
+
+    assert parse_stacktrace(text, tracebacks) == alone
+    assert parse_stacktrace(text, tracebacks) == alone  # and again, from the memo only
+
+
+def test_the_same_traceback_under_a_new_message_shares_its_frames() -> None:
+    parse = ParseCache()
+    first = parse(_text(_order_failure(17)))
+    second = parse(_text(_order_failure(18)))
+
+    assert [(e.type, e.message) for e in second] == [
+        ("KeyError", "'18'"),
+        ("LookupError", "order 18 not found\nsecond line"),
+    ]
+    assert [e.frames for e in second] == [e.frames for e in first]
+    assert all(
+        new is old
+        for exc_new, exc_old in zip(second, first, strict=True)
+        for new, old in zip(exc_new.frames, exc_old.frames, strict=True)
+    )

@@ -97,8 +97,11 @@ def split_type(qualified: str) -> tuple[str | None, str]:
     return module or None, name
 
 
-def parse_stacktrace(text: str) -> list[ParsedException]:
-    """All exceptions printed in ``text``, root cause first, the raised one last."""
+def parse_stacktrace(text: str, tracebacks: Tracebacks | None = None) -> list[ParsedException]:
+    """All exceptions printed in ``text``, root cause first, the raised one last.
+
+    ``tracebacks`` (see :class:`Tracebacks`) makes a traceback printed before cost a lookup,
+    whatever the message under it."""
     if not text:
         return []
     lines = text.splitlines()
@@ -110,12 +113,12 @@ def parse_stacktrace(text: str) -> list[ParsedException]:
         if separator is None:
             block.append(line)
             continue
-        parsed = _parse_block(block)
+        parsed = _parse_block(block, tracebacks)
         if parsed is not None:
             parsed.chained = chained
             exceptions.append(parsed)
         block, chained = [], separator
-    parsed = _parse_block(block)
+    parsed = _parse_block(block, tracebacks)
     if parsed is not None:
         parsed.chained = chained
         exceptions.append(parsed)
@@ -131,7 +134,7 @@ def _separator(line: str) -> str | None:
     return None
 
 
-def _parse_block(lines: list[str]) -> ParsedException | None:
+def _parse_block(lines: list[str], tracebacks: Tracebacks | None = None) -> ParsedException | None:
     """One exception (possibly a group) with its traceback."""
     while lines and not lines[0].strip():
         lines = lines[1:]
@@ -139,16 +142,84 @@ def _parse_block(lines: list[str]) -> ParsedException | None:
         return None
     if _GROUP_START.match(lines[0].strip()) or _first_member_separator(lines) is not None:
         return _parse_group(lines)
-    return _parse_plain(lines)
+    return _parse_plain(lines, tracebacks)
 
 
-def _parse_plain(lines: list[str]) -> ParsedException | None:
-    frames: list[ParsedFrame] = []
-    exc_lines: list[str] = []
+@dataclass
+class _Reading:
+    """Where the reading of one plain block stands after some of its lines."""
+
+    frames: list[ParsedFrame] = field(default_factory=list)
+    exc_lines: list[str] = field(default_factory=list)
     pending: tuple[str, int, str | None] | None = None
     location: tuple[str, int] | None = None  # a SyntaxError's file and line
-    repeats_left = MAX_REPEATED_FRAMES
-    in_traceback = False
+    repeats_left: int = MAX_REPEATED_FRAMES
+    in_traceback: bool = False
+
+    def copy(self) -> _Reading:
+        return _Reading(
+            list(self.frames),
+            list(self.exc_lines),
+            self.pending,
+            self.location,
+            self.repeats_left,
+            self.in_traceback,
+        )
+
+
+class Tracebacks:
+    """What the lines of the last ``max_tracebacks`` tracebacks (the part of a block before
+    its exception line) were read as. The same code path failing again prints the same
+    traceback under a new message (``KeyError: '17'``, ``order 17 not found``); its frames
+    are then read once. Guarded by the caller (:class:`ParseCache`)."""
+
+    def __init__(self, max_tracebacks: int = 256) -> None:
+        self._read: Lru[tuple[str, ...], _Reading] = Lru(max(1, max_tracebacks))
+
+    def read(self, lines: list[str]) -> tuple[_Reading, list[str]]:
+        """The reading after the block's traceback lines, and the lines left to read."""
+        end = _traceback_end(lines)
+        key = tuple(lines[:end])
+        known = self._read.use(key)
+        if known is None:
+            known = _read_lines(_Reading(), lines[:end])
+            self._read.put(key, known)
+        return known.copy(), lines[end:]
+
+
+def _traceback_end(lines: list[str]) -> int:
+    """Where a plain block's exception line is: the first line after its header that does
+    not start with a space (frames and source lines are indented); ``len(lines)`` if none."""
+    for index, line in enumerate(lines):
+        if index and line and not line[0].isspace() and line.strip() not in _TRACEBACK_HEADERS:
+            return index
+    return len(lines)
+
+
+def _parse_plain(lines: list[str], tracebacks: Tracebacks | None = None) -> ParsedException | None:
+    if tracebacks is None:
+        reading = _read_lines(_Reading(), lines)
+    else:
+        reading, rest = tracebacks.read(lines)
+        reading = _read_lines(reading, rest)
+    frames, exc_lines, pending = reading.frames, reading.exc_lines, reading.pending
+    location = reading.location
+    if pending:
+        frames.append(ParsedFrame(*pending, None))
+    if not exc_lines and not frames:
+        return None
+    exc_type, message = _split_exception_line(exc_lines)
+    if location is not None and exc_lines:
+        message = _with_location(message, *location)
+    return ParsedException(type=exc_type, message=message, frames=frames)
+
+
+def _read_lines(reading: _Reading, lines: list[str]) -> _Reading:
+    """``reading`` (changed in place) after ``lines``: one line at a time, so that reading a
+    block in two parts gives what reading it whole gives."""
+    frames, exc_lines = reading.frames, reading.exc_lines
+    pending, location = reading.pending, reading.location
+    repeats_left, in_traceback = reading.repeats_left, reading.in_traceback
     for raw in lines:
         stripped = raw.strip()
         if stripped in _TRACEBACK_HEADERS:
@@ -185,14 +256,9 @@ def _parse_plain(lines: list[str]) -> ParsedException | None:
         if raw.startswith("  ") and not exc_lines and (pending or frames or location):
             continue  # SyntaxError's source/caret lines, or a frame line cut short
         exc_lines.append(raw)
-    if pending:
-        frames.append(ParsedFrame(*pending, None))
-    if not exc_lines and not frames:
-        return None
-    exc_type, message = _split_exception_line(exc_lines)
-    if location is not None and exc_lines:
-        message = _with_location(message, *location)
-    return ParsedException(type=exc_type, message=message, frames=frames)
+    reading.pending, reading.location = pending, location
+    reading.repeats_left, reading.in_traceback = repeats_left, in_traceback
+    return reading
 
 
 def _with_location(message: str, path: str, lineno: int) -> str:
@@ -298,6 +364,7 @@ class ParseCache:
     def __init__(self, max_texts: int = 256, max_chars: int = 16_384) -> None:
         self._max_chars = max_chars
         self._parsed: Lru[str, list[ParsedException]] = Lru(max(1, max_texts))
+        self._tracebacks = Tracebacks(max_texts)
         self._lock = threading.Lock()
 
     def __call__(self, text: str) -> list[ParsedException]:
@@ -305,9 +372,9 @@ class ParseCache:
             return parse_stacktrace(text)
         with self._lock:
             known = self._parsed.use(text)
-        if known is not None:
-            return known
-        parsed = parse_stacktrace(text)
-        with self._lock:
+            if known is not None:
+                return known
+            # A new text: often a known traceback under a new message.
+            parsed = parse_stacktrace(text, self._tracebacks)
             self._parsed.put(text, parsed)
         return parsed
