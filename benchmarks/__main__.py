@@ -40,7 +40,8 @@ else:
     SIZES.update(delivery=10_000, burst=5_000, flood=100_000)
     SIZES.update(sustained_rounds=3, block=100, blocks=10)
 # Sustained traffic: A and B are the baselines of D-http (sentry-sdk) and C (the bridge);
-# B-floor is the least any in-process reporter costs. Run back to back with no idle time, and
+# B-floor is the least any in-process reporter costs; C-helper, the bridge's worker moved to
+# a helper process (a measurement of that design). Run back to back with no idle time, and
 # (B, C) again with PAUSE_US of idle time after each request, as a server waiting on its
 # sockets has: the bridge's threads then run in that idle time.
 SUSTAINED_RUNS = {
@@ -48,6 +49,7 @@ SUSTAINED_RUNS = {
     "B": ("B", 0),
     "B-floor": ("B-floor", 0),
     "C": ("C", 0),
+    "C-helper": ("C-helper", 0),
     "D-http": ("D-http", 0),
     "B-paced": ("B", 500),
     "C-paced": ("C", 500),

@@ -34,6 +34,7 @@ COLOURS = {
     "C": "#1f77b4",
     "C-paced": "#aec7e8",
     "C-capture": "#17becf",
+    "C-helper": "#2ca02c",
     "D": "#ff7f0e",
     "D-http": "#d62728",
 }
@@ -41,6 +42,7 @@ LABELS = {
     "B": "B: OpenTelemetry",
     "B-floor": "B-floor: OpenTelemetry + least possible reporter",
     "C": "C: OpenTelemetry + bridge",
+    "C-helper": "C-helper: bridge's worker in a helper process (measurement)",
     "D": "D: sentry-sdk (discarding transport)",
     "D-http": "D-http: sentry-sdk (HTTP)",
 }

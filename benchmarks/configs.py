@@ -15,6 +15,9 @@
 - C-capture: C with the worker's share switched off (spans are scanned in ``on_end`` and then
   dropped): the capture work done on the request thread alone, without the after-effects of
   the background conversion and delivery on the next request.
+- C-helper: C with the worker's pipeline in a spawned helper process fed through a pipe
+  (``helper_process``): a measurement of what moving the work out of the process gives,
+  under sustained traffic only.
 - D: A + sentry-sdk (DjangoIntegration + LoggingIntegration, errors only, tracing off) with a
   discarding transport; D-http: the same with its real HTTP transport to the receiver.
 
@@ -31,9 +34,10 @@ from typing import Any
 
 from .common import DSN_KEY, dsn, sample_envelope_gzip
 
-CONFIGS = ("A", "B", "B-post", "B-floor", "C", "C-capture", "D", "D-http")
-# Measured on an idle process, one request at a time (B-floor only under sustained traffic).
-IDLE_CONFIGS = tuple(config for config in CONFIGS if config != "B-floor")
+CONFIGS = ("A", "B", "B-post", "B-floor", "C", "C-capture", "C-helper", "D", "D-http")
+# Measured on an idle process, one request at a time (B-floor and C-helper only under
+# sustained traffic).
+IDLE_CONFIGS = tuple(config for config in CONFIGS if config not in ("B-floor", "C-helper"))
 # Endpoints whose requests make one error event each (``settle`` is told which one ran).
 ERROR_ENDPOINTS = frozenset({"boom", "logerr"})
 Handler = Callable[[dict[str, Any], Callable[..., Any]], Any]
@@ -78,7 +82,21 @@ def build(config: str, port: int) -> Setup:
         setup = _otel(with_bridge=False, port=port)
         setup.flush = floor_reporter.install(port)
         return setup
+    if config == "C-helper":
+        from . import helper_process
+
+        setup = _otel(with_bridge=True, port=port)
+        setup.flush = helper_process.install(_bridge_processor(), dsn(port))
+        return setup
     return _otel(with_bridge=config.startswith("C"), port=port, deliver=config == "C")
+
+
+def _bridge_processor() -> Any:
+    from opentelemetry import trace
+
+    provider: Any = trace.get_tracer_provider()
+    processors = provider._active_span_processor._span_processors
+    return next(p for p in processors if hasattr(p, "bridge"))
 
 
 def _wsgi_handler() -> Handler:

@@ -75,10 +75,14 @@ def test_sustained_figures_take_each_configuration_against_its_baseline() -> Non
         "B-floor": [run(1.1, 1800, 420, {"MainThread": 1.0, "floor-sender": 0.1})],
         "B-paced": [run(1.0, 2300, 400, {"MainThread": 1.0})],
         "C-paced": [run(1.25, 2500, 430, {"MainThread": 1.05, "otel-sentry-bridge": 0.2})],
+        "C-helper": [run(1.15, 1900, 420, {"MainThread": 0.95})],
     }
     figures = sustained_figures(runs)
     assert round(figures["floor_total_cpu_per_error_us"]) == 200  # B-floor against B
     assert round(figures["paced_total_cpu_per_error_us"]) == 250  # C-paced against B-paced
+    assert round(figures["helper_total_cpu_per_error_us"]) == 250  # the helper's CPU counted
+    assert round(figures["helper_request_thread_cpu_per_error_us"]) == 50
+    assert round(figures["helper_ok_ratio_vs_otel"], 2) == 1.05
     assert round(figures["total_cpu_per_error_us"]) == 300  # (1.2 - 0.9) s / 1000 errors
     assert round(figures["sentry_sdk_total_cpu_per_error_us"]) == 4000  # against A, not B
     assert round(figures["sustained_cycle_ratio_vs_sentry_sdk"], 4) == 0.0375  # 300 / 8000
