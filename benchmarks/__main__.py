@@ -32,7 +32,7 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 CHART = RESULTS.with_name("results.png")
 
 if QUICK:
-    SIZES = dict(rounds=3, requests=120, warmup=30, batch=100, batches=3)
+    SIZES = dict(rounds=2, requests=120, warmup=30, batch=100, batches=3)
     SIZES.update(delivery=1_000, burst=500, flood=3_000)
     SIZES.update(sustained_rounds=1, block=30, blocks=2)
 else:
