@@ -110,8 +110,8 @@ class Delivery:
         self._quick_reply_s = quick_reply_s
         self._near_reply_s = near_reply_s
         # From this many items waiting for the submitting thread, it never sends: the sender
-        # thread waits for the replies while it converts (the bridge: half its queue, where
-        # request threads start to step aside for the worker).
+        # thread waits for the replies while it converts (the bridge: three quarters of its
+        # queue, above the half where request threads start to step aside for the worker).
         self._here_max_waiting = here_max_waiting
         # A transport that can be given a shorter timeout for one send (HttpTransport).
         self._send_within: Callable[[bytes, float], SendResult] | None = getattr(
