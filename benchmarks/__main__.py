@@ -33,7 +33,7 @@ CHART = RESULTS.with_name("results.png")
 
 if QUICK:
     SIZES = dict(rounds=2, requests=120, warmup=30, batch=100, batches=3)
-    SIZES.update(delivery=1_000, burst=500, flood=3_000)
+    SIZES.update(delivery=1_000, burst=300, flood=3_000)
     SIZES.update(sustained_rounds=1, block=30, blocks=2)
 else:
     SIZES = dict(rounds=7, requests=1_000, warmup=100, batch=500, batches=7)
@@ -155,7 +155,7 @@ def main() -> None:
         burst = run("wsgi_bench", "C", "--port", port, "--burst", SIZES["burst"])
         sdk_burst = run("wsgi_bench", "D-http", "--port", port, "--burst", SIZES["burst"])
         flood = run("flood", "--errors", SIZES["flood"])
-        scrub = run("scrub_cost", "--repeat", 3 if QUICK else 7)
+        scrub = run("scrub_cost", "--repeat", 2 if QUICK else 7)
         log_records = run("log_record_cost", "--records", 200 if QUICK else 500)
 
     ratios = {

@@ -46,7 +46,7 @@ WORKERS = 2
 CONCURRENCY = 4  # hey's connections: twice the workers, so that no worker waits for a client
 GRACEFUL_TIMEOUT = 10.0  # gunicorn's: how long a worker may take to exit after SIGTERM
 SIZES = {
-    True: {"rounds": 1, "requests": 1_000, "warmup": 200},
+    True: {"rounds": 1, "requests": 600, "warmup": 100},
     False: {"rounds": 3, "requests": 8_000, "warmup": 1_000},
 }
 # Where the CDF of the 200 responses' latency is sampled (kept instead of every latency).
