@@ -9,6 +9,8 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -55,15 +57,24 @@ def _envelope(receiver: SentryReceiver, value: str) -> bytes:
     return envelope_for(event, Dsn.parse(receiver.dsn))
 
 
+@contextmanager
+def _opened(receiver: SentryReceiver, **options: Any) -> Iterator[tuple[Delivery, ThreadNoting]]:
+    """A delivery to ``receiver`` over the real transport, quick and near for these tests
+    unless ``options`` say otherwise; shut down and closed afterwards."""
+    transport = ThreadNoting(HttpTransport(Dsn.parse(receiver.dsn), gzip=False))
+    settings = {"quick_reply_s": QUICK_REPLY_S, "near_reply_s": QUICK_REPLY_S, **options}
+    delivery = Delivery(transport, backoff=FAST, **settings)
+    try:
+        yield delivery, transport
+    finally:
+        delivery.shutdown(2)
+        delivery.close()
+
+
 @pytest.fixture
 def delivery(sentry_receiver: SentryReceiver) -> Iterator[tuple[Delivery, ThreadNoting]]:
-    transport = ThreadNoting(HttpTransport(Dsn.parse(sentry_receiver.dsn), gzip=False))
-    delivery = Delivery(
-        transport, backoff=FAST, quick_reply_s=QUICK_REPLY_S, near_reply_s=QUICK_REPLY_S
-    )
-    yield delivery, transport
-    delivery.shutdown(2)
-    delivery.close()
+    with _opened(sentry_receiver) as opened:
+        yield opened
 
 
 def _warm(delivery: Delivery, receiver: SentryReceiver) -> None:
@@ -206,11 +217,7 @@ def test_from_a_server_further_away_sent_here_only_while_what_waits_is_held_up_b
     # Every reply takes half of HERE_MAX_DELAY_S: quick (under QUICK_REPLY_S) but not near;
     # with many spans waiting for the worker, sending there would hold them all up.
     reply_s = HERE_MAX_DELAY_S / 2
-    transport = ThreadNoting(HttpTransport(Dsn.parse(sentry_receiver.dsn), gzip=False))
-    sender = Delivery(
-        transport, backoff=FAST, quick_reply_s=QUICK_REPLY_S, near_reply_s=reply_s / 10
-    )
-    try:
+    with _opened(sentry_receiver, near_reply_s=reply_s / 10) as (sender, transport):
         for _ in range(4):
             sentry_receiver.respond_with(200, delay=reply_s)
         _warm(sender, sentry_receiver)
@@ -222,23 +229,12 @@ def test_from_a_server_further_away_sent_here_only_while_what_waits_is_held_up_b
         assert sender.flush(5)
         assert transport.threads[-1] == "otel-sentry-bridge-sender"
         assert len(sentry_receiver.accepted) == 3
-    finally:
-        sender.shutdown(2)
-        sender.close()
 
 
 def test_to_a_near_server_sent_here_until_too_many_wait(sentry_receiver: SentryReceiver) -> None:
     """A near server: the caller sends whatever waits for it, up to ``here_max_waiting``
     (then the sender thread waits for the reply while the caller gets on with what waits)."""
-    transport = ThreadNoting(HttpTransport(Dsn.parse(sentry_receiver.dsn), gzip=False))
-    sender = Delivery(
-        transport,
-        backoff=FAST,
-        quick_reply_s=QUICK_REPLY_S,
-        near_reply_s=QUICK_REPLY_S,
-        here_max_waiting=50,
-    )
-    try:
+    with _opened(sentry_receiver, here_max_waiting=50) as (sender, transport):
         _warm(sender, sentry_receiver)
         me = threading.current_thread().name
         # Far more than HERE_MAX_DELAY_S / reply time: only nearness lets it go here.
@@ -248,9 +244,6 @@ def test_to_a_near_server_sent_here_until_too_many_wait(sentry_receiver: SentryR
         assert sender.flush(5)
         assert transport.threads[-1] == "otel-sentry-bridge-sender"
         assert _values(sentry_receiver)[-2:] == ["49 wait", "50 wait"]
-    finally:
-        sender.shutdown(2)
-        sender.close()
 
 
 def test_an_envelope_sent_here_never_overtakes_one_waiting_for_the_sender_thread(
