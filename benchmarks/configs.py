@@ -82,21 +82,12 @@ def build(config: str, port: int) -> Setup:
         setup = _otel(with_bridge=False, port=port)
         setup.flush = floor_reporter.install(port)
         return setup
-    if config == "C-helper":
-        from . import helper_process
-
-        setup = _otel(with_bridge=True, port=port)
-        setup.flush = helper_process.install(_bridge_processor(), dsn(port))
-        return setup
-    return _otel(with_bridge=config.startswith("C"), port=port, deliver=config == "C")
-
-
-def _bridge_processor() -> Any:
-    from opentelemetry import trace
-
-    provider: Any = trace.get_tracer_provider()
-    processors = provider._active_span_processor._span_processors
-    return next(p for p in processors if hasattr(p, "bridge"))
+    return _otel(
+        with_bridge=config.startswith("C"),
+        port=port,
+        deliver=config != "C-capture",
+        in_helper=config == "C-helper",
+    )
 
 
 def _wsgi_handler() -> Handler:
@@ -105,7 +96,7 @@ def _wsgi_handler() -> Handler:
     return WSGIHandler()  # type: ignore[no-any-return]
 
 
-def _otel(*, with_bridge: bool, port: int, deliver: bool = True) -> Setup:
+def _otel(*, with_bridge: bool, port: int, deliver: bool = True, in_helper: bool = False) -> Setup:
     from opentelemetry import trace
     from opentelemetry.instrumentation.django import DjangoInstrumentor
     from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -158,12 +149,14 @@ def _otel(*, with_bridge: bool, port: int, deliver: bool = True) -> Setup:
     def settle(endpoint: str) -> None:
         bridge.force_flush(10_000)
 
-    return Setup(
-        handler=_wsgi_handler(),
-        settle=settle,
-        flush=lambda timeout: bridge.force_flush(int(timeout * 1000)),
-        info=info,
-    )
+    def flush(timeout: float) -> bool:
+        return bridge.force_flush(int(timeout * 1000))
+
+    if in_helper:
+        from . import helper_process
+
+        flush = helper_process.install(processor, dsn(port))
+    return Setup(handler=_wsgi_handler(), settle=settle, flush=flush, info=info)
 
 
 def _sentry_sdk(config: str, port: int) -> Setup:
