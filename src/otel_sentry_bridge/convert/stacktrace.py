@@ -179,10 +179,11 @@ class Tracebacks:
     def read(self, lines: list[str]) -> tuple[_Reading, list[str]]:
         """The reading after the block's traceback lines, and the lines left to read."""
         end = _traceback_end(lines)
-        key = tuple(lines[:end])
+        traceback = lines[:end]
+        key = tuple(traceback)
         known = self._read.use(key)
         if known is None:
-            known = _read_lines(_Reading(), lines[:end])
+            known = _read_lines(_Reading(), traceback)
             self._read.put(key, known)
         return known.copy(), lines[end:]
 

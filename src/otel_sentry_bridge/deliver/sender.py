@@ -68,8 +68,9 @@ _log = logging.getLogger("otel_sentry_bridge")
 # Of the shutdown budget, kept back from the flush for the final client report, so that a
 # flush cut short by a backlog still leaves time to tell the server what was lost.
 _FINAL_REPORT_RESERVE = 0.25
-# A server whose last reply came within this many seconds is close (a local relay or Sentry
-# in the same network): an envelope may then be sent on the thread that made it.
+# A server whose replies (the fastest of the last 16) come within this many seconds is quick
+# (a local relay or Sentry in the same network): an envelope may then be sent on the thread
+# that made it.
 QUICK_REPLY_S = 0.02
 # How long a send made on the submitting thread may take (each step: connect, send, reply)
 # before it counts as failed and is left to the sender thread to retry: a server that
