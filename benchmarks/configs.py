@@ -15,9 +15,8 @@
 - C-capture: C with the worker's share switched off (spans are scanned in ``on_end`` and then
   dropped): the capture work done on the request thread alone, without the after-effects of
   the background conversion and delivery on the next request.
-- C-helper: C with the worker's pipeline in a spawned helper process fed through a pipe
-  (``helper_process``): a measurement of what moving the work out of the process gives,
-  under sustained traffic only.
+- C-helper: C with ``helper_process=True``: conversion and delivery in the bridge's spawned
+  helper process, fed through a pipe; under sustained traffic only.
 - D: A + sentry-sdk (DjangoIntegration + LoggingIntegration, errors only, tracing off) with a
   discarding transport; D-http: the same with its real HTTP transport to the receiver.
 
@@ -116,7 +115,7 @@ def _otel(*, with_bridge: bool, port: int, deliver: bool = True, in_helper: bool
     if with_bridge:
         from otel_sentry_bridge import SentrySpanProcessor
 
-        processor = SentrySpanProcessor(dsn=dsn(port))
+        processor = SentrySpanProcessor(dsn=dsn(port), helper_process=in_helper)
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     DjangoInstrumentor().instrument(tracer_provider=provider)  # before the handler is built
@@ -152,10 +151,6 @@ def _otel(*, with_bridge: bool, port: int, deliver: bool = True, in_helper: bool
     def flush(timeout: float) -> bool:
         return bridge.force_flush(int(timeout * 1000))
 
-    if in_helper:
-        from . import helper_process
-
-        flush = helper_process.install(processor, dsn(port))
     return Setup(handler=_wsgi_handler(), settle=settle, flush=flush, info=info)
 
 

@@ -44,6 +44,8 @@ from .deliver.retry import Backoff
 from .deliver.sender import Delivery
 from .deliver.spool import Spool
 from .deliver.worker import Worker
+from .offload.link import HelperLink
+from .offload.shipment import Shipment
 from .setup.config import Settings
 from .setup.dsn import Dsn
 from .warn_once import WarnOnce
@@ -62,7 +64,7 @@ _log = logging.getLogger("otel_sentry_bridge")
 # (rather than the sender thread) to take the GIL.
 HAND_OVER_S = 0.0002
 _MAX_KNOWN_TYPES = 1024
-WorkItem = ReadableSpan | DirectCapture | TransactionBatch
+WorkItem = ReadableSpan | DirectCapture | TransactionBatch | Shipment
 
 # The lookup: bridges that accept events, oldest first. Weak: a bridge lives as long as the
 # processor that made it. Changed only under the lock; read as a snapshot.
@@ -97,6 +99,7 @@ class Bridge:
         transport: Transport | None,
         *,
         backoff: Backoff | None = None,
+        offload: bool = False,
     ) -> None:
         self.settings = settings
         self.enabled = transport is not None
@@ -139,6 +142,8 @@ class Bridge:
         # How a request thread steps aside for the worker (a seam for tests: time.sleep).
         self.step_aside: Callable[[float], None] = time.sleep
         self._shut_down = False
+        # With helper_process on: the helper's end of the pipe, else None (all in-process).
+        self.link = HelperLink(settings, self.warn) if offload and self.enabled else None
         if self.enabled:
             with _active_lock:
                 _active.append(weakref.ref(self))
@@ -206,6 +211,21 @@ class Bridge:
         return self.enabled and self._submit(capture)
 
     def _submit(self, item: ReadableSpan | DirectCapture) -> bool:
+        link = self.link
+        if link is not None and link.usable:
+            # Read here (the view, our records, the trace's breadcrumbs) and shipped to the
+            # helper; what it does not take (a full pipe, an odd value) is converted here.
+            try:
+                shipment = self.pipeline.shipment(item, portable=True)
+            except Exception:
+                self.pipeline.record_loss("internal_sdk_error")
+                return False
+            if link.ship(shipment):
+                return True
+            return self._queue(shipment)
+        return self._queue(item)
+
+    def _queue(self, item: WorkItem) -> bool:
         if self._worker.submit(item):
             if len(self._worker) >= self._yield_at:
                 # A burst of errors outruns the worker: a CPU-bound request thread lets it
@@ -254,7 +274,10 @@ class Bridge:
         deadline = time.monotonic() + timeout
         if not self._worker.flush(timeout):
             return False
-        return self.pipeline.delivery.flush(max(0.0, deadline - time.monotonic()))
+        if not self.pipeline.delivery.flush(max(0.0, deadline - time.monotonic())):
+            return False
+        link = self.link
+        return link is None or link.flush(max(0.0, deadline - time.monotonic()))
 
     def shutdown(self) -> None:
         """Leave the lookup, send what is queued within ``shutdown_timeout`` seconds, spool or
@@ -271,10 +294,15 @@ class Bridge:
         try:
             timeout = self.settings.shutdown_timeout
             deadline = time.monotonic() + timeout
+            link = self.link
+            if link is not None:  # the helper drains and sends meanwhile, on its own core
+                link.finish(deadline)
             if not self._worker.shutdown(timeout):
                 self._rescue(self._worker.drain_pending())
             self.pipeline.delivery.shutdown(max(0.0, deadline - time.monotonic()))
             self.pipeline.close()
+            if link is not None:
+                link.wait(max(0.0, deadline - time.monotonic()))
         except Exception:
             _log.debug("otel-sentry-bridge: error during shutdown", exc_info=True)
 

@@ -12,6 +12,7 @@ happen on the bridge's threads. Nothing here raises into the host application.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from opentelemetry.context import Context
@@ -23,6 +24,7 @@ from .deliver.http import HttpTransport, Transport
 from .deliver.pipeline import Pipeline
 from .deliver.retry import Backoff
 from .errors import InvalidDsn
+from .offload.link import HELPER_MARKER
 from .setup.config import Settings, load_settings
 from .setup.dsn import Dsn
 
@@ -52,10 +54,11 @@ class SentrySpanProcessor(SpanProcessor):
     ) -> None:
         if settings is None:
             settings = load_settings({**options, **({"dsn": dsn} if dsn is not None else {})})
+        offload = _offload(settings, custom_transport=transport is not None)
         parsed, transport = _open(settings, transport, dsn_given=dsn is not None)
         if transport is None and not settings.dsn:
             _log.info("otel-sentry-bridge: no SENTRY_DSN; errors are not sent to Sentry")
-        self.bridge = Bridge(settings, parsed, transport, backoff=backoff)
+        self.bridge = Bridge(settings, parsed, transport, backoff=backoff, offload=offload)
 
     @property
     def settings(self) -> Settings:
@@ -96,6 +99,30 @@ class SentrySpanProcessor(SpanProcessor):
         """Send what is queued within ``shutdown_timeout`` seconds, spool or count the rest,
         then stop. Idempotent."""
         self.bridge.shutdown()
+
+
+def _offload(settings: Settings, *, custom_transport: bool) -> bool:
+    """Whether conversion and delivery go to a helper process (``helper_process``): not with
+    a transport or a ``before_send`` of the application's, which run in this process."""
+    if not settings.helper_process:
+        return False
+    if os.environ.get(HELPER_MARKER):  # this is a helper: it never starts one of its own
+        return False
+    reason = (
+        "a custom transport"
+        if custom_transport
+        else "before_send"
+        if settings.before_send is not None
+        else None
+    )
+    if reason is not None:
+        _log.warning(
+            "otel-sentry-bridge: helper_process is ignored with %s (it runs in this "
+            "process); errors are converted here",
+            reason,
+        )
+        return False
+    return True
 
 
 def _open(

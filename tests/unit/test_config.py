@@ -127,6 +127,7 @@ ENV_CASES: dict[str, tuple[str, str, Any]] = {
     "OTEL_SENTRY_HTTP_TIMEOUT": ("1.5", "http_timeout", 1.5),
     "OTEL_SENTRY_SHUTDOWN_TIMEOUT": ("0.5", "shutdown_timeout", 0.5),
     "OTEL_SENTRY_GZIP": ("0", "gzip", False),
+    "OTEL_SENTRY_HELPER_PROCESS": ("yes", "helper_process", True),
     "SENTRY_DEBUG": ("True", "debug", True),
     "OTEL_SENTRY_EVENT_LEVEL": ("WARNING", "event_level", logging.WARNING),
     "OTEL_SENTRY_BREADCRUMB_LEVEL": ("30", "breadcrumb_level", 30),

@@ -32,11 +32,12 @@ from ..convert.filters import IgnoredTypes
 from ..convert.frames import CodeLayout
 from ..convert.limits import enforce_limits
 from ..convert.model import EventView, SpanView
-from ..convert.scrub import Scrubber, scrub_event, scrubber_for
+from ..convert.scrub import scrub_event, scrubber_for
 from ..convert.sealed import unsealed
 from ..convert.select import Identity, select_events
 from ..convert.spans import record_view, span_view
 from ..convert.transaction import build_transaction
+from ..offload.shipment import Shipment
 from ..setup.config import Settings, before_send_takes_hint
 from ..setup.dsn import Dsn
 from ..warn_once import WarnOnce
@@ -75,16 +76,6 @@ def convert_context(settings: Settings) -> ConvertContext:
         hostname=socket.gethostname(),
         runtime=_runtime(),
     )
-
-
-def span_breadcrumbs(
-    capture_store: CaptureStore, trace_id: int, until_ns: int, scrubber: Scrubber
-) -> list[dict[str, Any]]:
-    """Breadcrumbs of the trace's client spans that ended up to ``until_ns``, oldest first."""
-    return [
-        span_breadcrumb(record_view(record), scrubber)
-        for record in capture_store.spans(trace_id, until_ns)
-    ]
 
 
 def envelope_for(event: Mapping[str, Any], dsn: Dsn | None) -> bytes:
@@ -152,34 +143,66 @@ class Pipeline:
             settings.before_send
         )
 
-    def __call__(self, item: ReadableSpan | DirectCapture | TransactionBatch) -> None:
+    def __call__(self, item: ReadableSpan | DirectCapture | TransactionBatch | Shipment) -> None:
         if isinstance(item, TransactionBatch):
             self.send_transaction(item)
             return
+        if not isinstance(item, Shipment):
+            try:
+                item = self.shipment(item)
+            except Exception:
+                # The span's errors could not be read at all: at least one error is lost.
+                self._internal_loss()
+                return
+        self.convert(item)
+
+    def shipment(self, item: ReadableSpan | DirectCapture, *, portable: bool = False) -> Shipment:
+        """What the conversion needs of ``item``: its view, the records our hooks left for
+        it (taken from the store: each bridge converts a span once) and the trace's
+        breadcrumbs so far. ``portable``: plain data only (copies of the span attributes the
+        breadcrumbs would share), for the helper process."""
+        view = self._direct_view(item) if isinstance(item, DirectCapture) else span_view(item)
+        view, records = self._records_of(view)
+        until_ns = max((event.timestamp_ns for event in view.events), default=0)
+        store = self._store
+        span_crumbs: list[SpanView] = []
+        if self.settings.max_breadcrumbs:
+            for record in store.spans(view.trace_id, until_ns):
+                crumb = record_view(record)
+                if portable:
+                    crumb = dataclasses.replace(crumb, attributes=dict(crumb.attributes))
+                span_crumbs.append(crumb)
+        log_crumbs = store.breadcrumbs(view.trace_id, until_ns / 1e9)
+        return Shipment(view, records, log_crumbs, span_crumbs)
+
+    def convert(self, shipment: Shipment) -> None:
+        """The events of one shipment: selected, built, filtered, encoded, handed over."""
+        view = shipment.view
         try:
-            view = self._direct_view(item) if isinstance(item, DirectCapture) else span_view(item)
-            view, records = self._records_of(view)
             selected = select_events(view, self._ctx.parse_cache)
         except Exception:
-            # The span's errors could not be read at all: at least one error is lost.
             self._internal_loss()
             return
-        store = self._store
         for one in selected:
             try:
-                record = records.get(one.identity.capture_id or "")
+                record = shipment.records.get(one.identity.capture_id or "")
                 at_ns = one.event.timestamp_ns
+                log_crumbs = shipment.log_crumbs
+                if log_crumbs is not None:
+                    at_s = at_ns / 1e9
+                    log_crumbs = [c for c in log_crumbs if c["timestamp"] <= at_s]
+                span_crumbs = [
+                    span_breadcrumb(crumb, self._scrubber)
+                    for crumb in shipment.span_crumbs
+                    if (crumb.end_time_ns or 0) <= at_ns
+                ]
                 event = build_event(
                     view,
                     one,
                     self._ctx,
                     record=record,
-                    log_crumbs=store.breadcrumbs(view.trace_id, at_ns / 1e9),
-                    span_crumbs=(
-                        span_breadcrumbs(store, view.trace_id, at_ns, self._scrubber)
-                        if self.settings.max_breadcrumbs
-                        else ()
-                    ),
+                    log_crumbs=log_crumbs,
+                    span_crumbs=span_crumbs,
                 )
                 self._process(view.trace_id, one.identity, event)
             except Exception:

@@ -78,6 +78,9 @@ class Settings:
     # Also send these signals ("traces", "logs") to Sentry's OTLP endpoints (docs/otlp.md).
     otlp_signals: tuple[str, ...] = ()
     log_level: int = logging.INFO  # Python log records at or above it go to Sentry's OTLP logs
+    # Convert and send in a helper process (docs/performance.md): the request threads only
+    # hand each error over through a pipe, and the work runs on another core, off the GIL.
+    helper_process: bool = False
     # before_send(event) or, as in sentry-sdk, before_send(event, hint): the event to send
     # (edited or not), or None to drop it.
     before_send: Callable[..., Any] | None = field(default=None, compare=False)
@@ -117,6 +120,7 @@ ENV_VARS: dict[str, str] = {
     "OTEL_SENTRY_MAX_REQUEST_BODY_SIZE": "max_request_body_size",
     "OTEL_SENTRY_OTLP_SIGNALS": "otlp_signals",
     "OTEL_SENTRY_LOG_LEVEL": "log_level",
+    "OTEL_SENTRY_HELPER_PROCESS": "helper_process",
 }
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -293,6 +297,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "max_request_body_size": _to_body_size,
     "otlp_signals": _to_otlp_signals,
     "log_level": _to_level,
+    "helper_process": _to_bool,
     "before_send": _to_before_send,
 }
 

@@ -1,0 +1,98 @@
+"""The helper process: ``python -m otel_sentry_bridge.offload.helper``, started by a
+:class:`~otel_sentry_bridge.offload.link.HelperLink`.
+
+Reads frames from its standard input until the end of the pipe: first the settings, then
+shipments (each converted and handed to delivery on this thread, as the worker would) and
+flush requests (answered on standard output, ``<token> <1|0>``). At the end of the pipe (its
+parent closed it, exited or was killed) it shuts its bridge down: what it holds is sent within
+``shutdown_timeout``, spooled or counted. SIGINT and SIGTERM are ignored, so a terminal's
+Ctrl-C or a service manager's stop that reaches the whole group does not cut that short: the
+parent's end of the pipe decides.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import signal
+import sys
+from typing import BinaryIO
+
+from .shipment import CONFIG, FLUSH, FLUSH_BODY, HEADER, SHIPMENT, Shipment, parse_header
+
+_log = logging.getLogger("otel_sentry_bridge")
+
+
+def read_frame(source: BinaryIO) -> tuple[bytes, bytes] | None:
+    """The next frame, or None at the end of the stream (or at a frame cut short)."""
+    header = source.read(HEADER.size)
+    if len(header) < HEADER.size:
+        return None
+    kind, length = parse_header(header)
+    payload = source.read(length)
+    if len(payload) < length:
+        return None
+    return kind, payload
+
+
+def serve(source: BinaryIO, answers: int) -> int:
+    """The helper's life: settings, then frames until the end of ``source``."""
+    from ..processor import SentrySpanProcessor
+
+    first = read_frame(source)
+    if first is None or first[0] != CONFIG:
+        return 2
+    settings = pickle.loads(first[1])
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s (helper process %(process)d)"))
+    _log.addHandler(handler)
+    _log.setLevel(logging.DEBUG if settings.debug else logging.WARNING)
+    _log.propagate = False
+    processor = SentrySpanProcessor(settings=settings)
+    bridge = processor.bridge
+    pipeline = bridge.pipeline
+    try:
+        while True:
+            try:
+                got = read_frame(source)
+            except ValueError:
+                _log.warning("otel-sentry-bridge: the helper's pipe is broken; stopping")
+                break
+            if got is None:
+                break
+            kind, payload = got
+            if kind == SHIPMENT:
+                try:
+                    shipment = pickle.loads(payload)
+                except Exception:
+                    pipeline.record_loss("internal_sdk_error")
+                    continue
+                if isinstance(shipment, Shipment):
+                    pipeline.convert(shipment)
+            elif kind == FLUSH:
+                token, millis = FLUSH_BODY.unpack(payload)
+                done = bridge.flush(millis / 1000.0)
+                os.write(answers, b"%d %d\n" % (token, int(done)))
+    finally:
+        processor.shutdown()
+    return 0
+
+
+def main() -> int:
+    for name in ("SIGINT", "SIGTERM"):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    # The pipes move to descriptors no child process inherits (a child holding the read end
+    # would keep the parent's writes going into a pipe nobody reads once this process is
+    # gone): standard input becomes /dev/null, anything printed goes to standard error.
+    source_fd, answers = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    with os.fdopen(source_fd, "rb", buffering=1024 * 1024) as source:
+        return serve(source, answers)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

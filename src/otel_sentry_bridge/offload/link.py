@@ -1,0 +1,274 @@
+"""The parent's end of the helper process: ships each span's data through a pipe, never waits.
+
+- **Started at the first shipment**, in the process that ships (not at import: a gunicorn
+  ``--preload`` master or a Celery prefork parent that never fails starts none). A forked child
+  forgets its parent's helper (closes its copies of the pipes) and starts its own.
+- **Spawned, not forked**: ``python -m otel_sentry_bridge.offload.helper`` with this process's
+  environment, minus OpenTelemetry's auto-instrumentation (the helper must not instrument
+  itself), plus the directory this package was imported from.
+- **Never blocks the caller**: the pipe is non-blocking (1 MiB where the system allows). A
+  shipment that does not fit, cannot be pickled, or finds the helper gone is refused (the
+  caller converts it in-process); a frame written in part is finished by the next shipment or
+  by ``flush``/``close``, before anything else is written.
+- **Never outlived by much, and never loses what it was given**: the helper reads to the end of
+  the pipe, so when this process exits, even by ``kill -9``, it converts and sends what was
+  written, within its own ``shutdown_timeout``, spools or counts the rest, and exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import os
+import pickle
+import select
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+
+from ..setup.config import Settings
+from ..warn_once import WarnOnce
+from .shipment import CONFIG, FLUSH, FLUSH_BODY, Shipment, frame, shipment_frame
+
+__all__ = ["HELPER_MARKER", "HelperLink", "helper_environment"]
+
+PIPE_SIZE = 1024 * 1024
+HELPER_MARKER = "OTEL_SENTRY_BRIDGE_HELPER"  # set in the helper's environment
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def helper_environment(environ: Mapping[str, str], package_root: str) -> dict[str, str]:
+    """The helper's environment: ``environ`` without OpenTelemetry's auto-instrumentation
+    (its ``sitecustomize`` directory on ``PYTHONPATH``), with ``package_root`` first on it."""
+    env = dict(environ)
+    kept = [
+        path
+        for path in env.get("PYTHONPATH", "").split(os.pathsep)
+        if path and not _auto_instrumentation(path)
+    ]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([package_root, *kept]))
+    env[HELPER_MARKER] = "1"
+    return env
+
+
+def _auto_instrumentation(path: str) -> bool:
+    parts = os.path.normpath(path).split(os.sep)
+    return "opentelemetry" in parts and "auto_instrumentation" in parts
+
+
+class HelperLink:
+    """Owned by one bridge; any thread may ship, flush or close."""
+
+    def __init__(self, settings: Settings, warn: WarnOnce) -> None:
+        # The helper runs a bridge of its own with these settings (no before_send: the
+        # bridge does not offload when there is one, as it runs in this process).
+        config = dataclasses.replace(settings, helper_process=False, before_send=None)
+        self._config = frame(CONFIG, pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL))
+        self._warn = warn
+        self._lock = threading.Lock()  # the write end: held only for a non-blocking write
+        self._flushing = threading.Lock()  # one flush or close at a time
+        self._closed = False
+        self._reset()
+        ref = weakref.WeakMethod(self._after_fork)
+        os.register_at_fork(after_in_child=lambda: (m := ref()) is not None and m())
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._out = -1  # shipments and requests to the helper
+        self._in = -1  # the helper's flush answers
+        self._partial = b""  # the rest of a frame written in part
+        self._failed = False
+        self._token = 0
+
+    def _after_fork(self) -> None:
+        for fd in (self._out, self._in):  # this child's copies; the parent keeps its own
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._reset()
+
+    @property
+    def usable(self) -> bool:
+        """False once the helper could not be started or was lost, or after ``close``."""
+        return not (self._failed or self._closed)
+
+    @property
+    def helper_pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None else None
+
+    def ship(self, shipment: Shipment) -> bool:
+        """Hand ``shipment`` to the helper; False when it was not taken (convert it here)."""
+        if not self.usable:
+            return False
+        try:
+            data = shipment_frame(shipment)
+        except Exception:  # an object pickle refuses (a log record's extra= value)
+            return False
+        with self._lock:
+            if os.getpid() != self._pid:  # forked without the hook (os.fork from C)
+                self._after_fork()
+            if self._out < 0 and not self._start():
+                return False
+            if self._partial and not self._write(b""):
+                return False  # the pipe is still full: the helper is behind
+            return self._write(data)
+
+    def _start(self) -> bool:
+        if self._closed or self._failed:
+            return False
+        to_helper = from_helper = (-1, -1)
+        try:
+            if not sys.executable:
+                raise OSError("no Python executable to run it with (sys.executable is empty)")
+            to_helper, from_helper = os.pipe(), os.pipe()
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "otel_sentry_bridge.offload.helper"],
+                stdin=to_helper[0],
+                stdout=from_helper[1],
+                env=helper_environment(os.environ, _PACKAGE_ROOT),
+                close_fds=True,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            for fd in (*to_helper, *from_helper):
+                if fd >= 0:
+                    os.close(fd)
+            self._failed = True
+            self._warn(
+                "helper start",
+                f"otel-sentry-bridge: cannot start the helper process ({exc}); errors are "
+                "converted in this process",
+            )
+            return False
+        os.close(to_helper[0])
+        os.close(from_helper[1])
+        self._out, self._in = to_helper[1], from_helper[0]
+        with contextlib.suppress(OSError):  # a bigger pipe, where the system allows it
+            fcntl.fcntl(self._out, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+        os.set_blocking(self._out, False)
+        return self._write(self._config)  # an empty pipe takes it whole
+
+    def _write(self, data: bytes) -> bool:
+        """Under the lock: the partial frame, then ``data``, as far as the pipe takes them.
+        True when ``data`` was taken (maybe in part: the rest is kept to finish first)."""
+        try:
+            if self._partial:
+                done = os.write(self._out, self._partial)
+                self._partial = self._partial[done:]
+                if self._partial:
+                    return False
+            if not data:
+                return True
+            done = os.write(self._out, data)
+        except BlockingIOError:
+            return False
+        except OSError:
+            self._lost()
+            return False
+        if done < len(data):
+            self._partial = data[done:]
+        return True
+
+    def _lost(self) -> None:
+        """Under the lock: the helper is gone; its pipes are closed, nothing more goes to it."""
+        self._failed = True
+        for fd in (self._out, self._in):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._out = self._in = -1
+        process = self._process
+        status = process.poll() if process is not None else None
+        self._warn(
+            "helper lost",
+            f"otel-sentry-bridge: the helper process exited (status {status}); errors are "
+            "converted in this process from now on (those it had not read are lost)",
+        )
+
+    # -- flush and close (any thread; they may wait, never holding the write lock) ---------
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until the helper sent (or spooled, or gave up on) everything shipped so far."""
+        deadline = time.monotonic() + timeout
+        with self._flushing:
+            if self._out < 0:  # none started, or lost: what it had is given up on (warned)
+                return True
+            self._token += 1
+            token = self._token
+            millis = min(int(timeout * 1000), 2**32 - 1)
+            if not self._finish(frame(FLUSH, FLUSH_BODY.pack(token, millis)), deadline):
+                return False
+            return self._answer(token, deadline)
+
+    def _finish(self, data: bytes, deadline: float) -> bool:
+        """Write ``data`` whole (after any partial frame), waiting for room until
+        ``deadline``."""
+        sent = not data
+        while True:
+            with self._lock:
+                if self._out < 0 or self._failed:
+                    return False
+                if not sent:
+                    sent = self._write(data)
+                else:
+                    self._write(b"")
+                if sent and not self._partial:
+                    return True
+                fd = self._out
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(OSError, ValueError):
+                select.select([], [fd], [], remaining)
+
+    def _answer(self, token: int, deadline: float) -> bool:
+        """The helper's answer to flush request ``token`` (older answers are skipped)."""
+        pending = b""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                ready, _, _ = select.select([self._in], [], [], remaining)
+                chunk = os.read(self._in, 4096) if ready else b""
+            except (OSError, ValueError):
+                return False
+            if ready and not chunk:
+                return False  # the helper is gone
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                answered, ok = (int(part) for part in line.split())
+                if answered == token:
+                    return bool(ok)
+
+    def finish(self, deadline: float) -> None:
+        """Finish the partial frame (until ``deadline``, a ``time.monotonic()`` value) and
+        close the pipe: the helper sends what it holds, within its ``shutdown_timeout``, and
+        exits. Later shipments are refused."""
+        with self._flushing:
+            self._closed = True
+            if self._out >= 0:
+                self._finish(b"", deadline)
+            with self._lock:
+                for fd in (self._out, self._in):
+                    if fd >= 0:
+                        with contextlib.suppress(OSError):
+                            os.close(fd)
+                self._out = self._in = -1
+
+    def wait(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds for the helper to exit after :meth:`finish`; True
+        when it did (else it goes on until its own deadline, then exits)."""
+        process = self._process
+        if process is None:
+            return True
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True

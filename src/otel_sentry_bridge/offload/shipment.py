@@ -1,0 +1,67 @@
+"""What the conversion needs of one span, read where it is handed over, and its wire frames.
+
+A :class:`Shipment` is plain data (views, capture records, breadcrumbs): the worker thread
+converts it, or the parent pickles it into a frame for the helper process. Frames are a kind
+byte and a 4-byte length, then the payload; only a parent writes them to its own helper, so
+pickle carries no foreign data.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..capture.record import CaptureRecord
+from ..convert.model import SpanView
+
+__all__ = [
+    "CONFIG",
+    "FLUSH",
+    "FLUSH_BODY",
+    "HEADER",
+    "MAX_FRAME",
+    "SHIPMENT",
+    "Shipment",
+    "frame",
+    "parse_header",
+    "shipment_frame",
+]
+
+SHIPMENT = b"S"  # a pickled Shipment
+CONFIG = b"C"  # the first frame: the pickled (Settings, DSN text) the helper runs with
+FLUSH = b"F"  # a flush request: token (8 bytes) and timeout in ms (4 bytes)
+FLUSH_BODY = struct.Struct("!QI")
+HEADER = struct.Struct("!cI")
+MAX_FRAME = 64 * 1024 * 1024  # far above any event (1 MiB): a larger length is a broken pipe
+
+
+@dataclass(slots=True)
+class Shipment:
+    """One span (or capture outside a span) with what our hooks recorded for it."""
+
+    view: SpanView
+    records: dict[str, CaptureRecord] = field(default_factory=dict)
+    # The trace's log breadcrumbs up to the span's last event (None: the trace has none here)
+    log_crumbs: Sequence[Mapping[str, Any]] | None = None
+    # The trace's outgoing calls that ended by then, for span breadcrumbs
+    span_crumbs: list[SpanView] = field(default_factory=list)
+
+
+def frame(kind: bytes, payload: bytes) -> bytes:
+    return HEADER.pack(kind, len(payload)) + payload
+
+
+def shipment_frame(shipment: Shipment) -> bytes:
+    """Raises whatever pickle raises on an odd value (a log record's ``extra=`` object)."""
+    return frame(SHIPMENT, pickle.dumps(shipment, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def parse_header(data: bytes) -> tuple[bytes, int]:
+    """Kind and payload length of a frame header; ValueError for a broken stream."""
+    kind, length = HEADER.unpack(data)
+    if kind not in (SHIPMENT, CONFIG, FLUSH) or length > MAX_FRAME:
+        raise ValueError("not a frame of the bridge's helper pipe")
+    return kind, length

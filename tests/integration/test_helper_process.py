@@ -1,0 +1,277 @@
+"""``helper_process=True``: conversion and delivery in a spawned helper process. Real helper
+processes, real pipes, a real receiver (which runs every event through sentry-relay)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import SpanKind
+
+from otel_sentry_bridge import SentrySpanProcessor
+from tests.support.processes import base_env
+from tests.support.receiver import SentryReceiver
+
+
+def _alive(pid: int) -> bool:
+    """Whether any thread of process ``pid`` is still there (the first thread of a killed
+    process turns zombie before the others are gone, and they hold its files until then)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat", encoding="ascii") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def _until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def opened(sentry_receiver: SentryReceiver) -> Iterator[tuple[SentrySpanProcessor, TracerProvider]]:
+    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, helper_process=True)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    try:
+        yield processor, provider
+    finally:
+        processor.shutdown()
+
+
+def _fail(provider: TracerProvider, message: str) -> tuple[int, int]:
+    """A server span that records a ValueError; its (trace id, span id)."""
+    tracer = provider.get_tracer("tests")
+    with tracer.start_as_current_span("GET /pay", kind=SpanKind.SERVER) as span:
+        with tracer.start_as_current_span("SELECT", kind=SpanKind.CLIENT) as call:
+            call.set_attribute("db.system", "postgresql")
+            call.set_attribute("db.statement", "SELECT 1")
+        try:
+            raise ValueError(message)
+        except ValueError as exc:
+            span.record_exception(exc)
+        context = span.get_span_context()
+    return context.trace_id, context.span_id
+
+
+def test_errors_go_through_the_helper_with_their_trace_and_breadcrumbs(
+    opened: tuple[SentrySpanProcessor, TracerProvider], sentry_receiver: SentryReceiver
+) -> None:
+    processor, provider = opened
+    trace_id, span_id = _fail(provider, "card declined")
+    assert processor.force_flush(20_000)
+    # flush waited for the helper: the event is there now, not later
+    [event] = sentry_receiver.accepted
+    link = processor.bridge.link
+    assert link is not None and link.helper_pid not in (None, os.getpid())
+    assert processor.pipeline.sent_count == 0  # nothing converted or sent in this process
+    assert event["exception"]["values"][-1]["value"] == "card declined"
+    trace = event["contexts"]["trace"]
+    assert (trace["trace_id"], trace["span_id"]) == (f"{trace_id:032x}", f"{span_id:016x}")
+    frames = event["exception"]["values"][-1]["stacktrace"]["frames"]
+    assert frames[-1]["function"] == "_fail" and frames[-1]["context_line"].strip()
+    crumbs = event["breadcrumbs"]["values"]
+    assert [c["message"] for c in crumbs if c.get("category") == "query"] == ["SELECT 1"]
+
+
+def test_shutdown_sends_what_was_shipped_and_the_helper_exits(
+    sentry_receiver: SentryReceiver,
+) -> None:
+    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, helper_process=True)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    for n in range(20):
+        _fail(provider, f"failure {n}")
+    link = processor.bridge.link
+    assert link is not None
+    pid = link.helper_pid
+    assert pid is not None
+    processor.shutdown()  # no flush before: the helper drains its pipe at the end of it
+    values = sorted(e["exception"]["values"][-1]["value"] for e in sentry_receiver.accepted)
+    assert values == sorted(f"failure {n}" for n in range(20))
+    assert not _alive(pid)
+    _fail(provider, "after shutdown")  # refused, never raised into the application
+    assert not link.usable
+
+
+def test_a_full_pipe_hands_errors_to_the_worker_and_none_is_lost_or_sent_twice(
+    opened: tuple[SentrySpanProcessor, TracerProvider], sentry_receiver: SentryReceiver
+) -> None:
+    processor, provider = opened
+    _fail(provider, "first")
+    link = processor.bridge.link
+    assert link is not None and link.helper_pid is not None
+    assert processor.force_flush(20_000)
+    os.kill(link.helper_pid, signal.SIGSTOP)  # a helper far behind: its pipe fills up
+    made = 0
+    try:
+        # ~1 KB each: until the pipe (1 MiB) is full and the worker got some, then more
+        while processor.bridge.queued < 50:
+            _fail(provider, f"failure {made}")
+            made += 1
+            assert made < 20_000, "the pipe never filled up"
+    finally:
+        os.kill(link.helper_pid, signal.SIGCONT)
+    assert processor.force_flush(60_000)
+    values = [e["exception"]["values"][-1]["value"] for e in sentry_receiver.accepted]
+    assert sorted(values) == sorted(["first", *(f"failure {n}" for n in range(made))])
+    assert processor.pipeline.sent_count == processor.bridge.queued
+    assert link.usable
+
+
+def test_a_lost_helper_leaves_the_errors_to_the_worker_with_a_warning(
+    opened: tuple[SentrySpanProcessor, TracerProvider],
+    sentry_receiver: SentryReceiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    processor, provider = opened
+    _fail(provider, "before")
+    link = processor.bridge.link
+    assert link is not None and link.helper_pid is not None
+    assert processor.force_flush(20_000)
+    os.kill(link.helper_pid, signal.SIGKILL)
+    _until(lambda: not _alive(link.helper_pid or 0))
+    with caplog.at_level(logging.WARNING, logger="otel_sentry_bridge"):
+        for n in range(3):
+            _fail(provider, f"after {n}")
+    assert processor.force_flush(20_000)
+    values = [e["exception"]["values"][-1]["value"] for e in sentry_receiver.accepted]
+    assert values[0] == "before"
+    # The first one after the loss may be the one that found the pipe broken: it is kept too.
+    assert sorted(values[1:]) == ["after 0", "after 1", "after 2"]
+    assert not link.usable
+    assert "helper process exited" in caplog.text
+
+
+def test_an_error_pickle_refuses_is_converted_in_this_process(
+    opened: tuple[SentrySpanProcessor, TracerProvider], sentry_receiver: SentryReceiver
+) -> None:
+    from otel_sentry_bridge.capture.api import capture_exception
+    from otel_sentry_bridge.capture.record import Details
+
+    processor, provider = opened
+    _fail(provider, "plain")  # starts the helper
+    unpicklable = {"handle": (lambda: None)}
+    with provider.get_tracer("tests").start_as_current_span("job"):
+        try:
+            raise KeyError("odd extra")
+        except KeyError as exc:
+            capture_exception(exc, details=Details(extra=unpicklable))
+    assert processor.force_flush(20_000)
+    values = sorted(e["exception"]["values"][-1]["value"] for e in sentry_receiver.accepted)
+    assert values == ["'odd extra'", "plain"]
+    assert processor.pipeline.sent_count == 1
+
+
+def test_before_send_keeps_the_work_in_this_process(
+    sentry_receiver: SentryReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="otel_sentry_bridge"):
+        processor = SentrySpanProcessor(
+            dsn=sentry_receiver.dsn, helper_process=True, before_send=lambda event: event
+        )
+    try:
+        assert processor.bridge.link is None
+        assert "helper_process is ignored with before_send" in caplog.text
+    finally:
+        processor.shutdown()
+
+
+_PARENT = textwrap.dedent(
+    """
+    import os, signal, sys
+    from opentelemetry.sdk.trace import TracerProvider
+    from otel_sentry_bridge import SentrySpanProcessor
+
+    processor = SentrySpanProcessor(dsn=sys.argv[1], helper_process=True)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("script")
+
+    def fail(message):
+        with tracer.start_as_current_span("work") as span:
+            try:
+                raise RuntimeError(message)
+            except RuntimeError as exc:
+                span.record_exception(exc)
+
+    mode = sys.argv[2]
+    if mode == "kill":
+        for n in range(int(sys.argv[3])):
+            fail(f"failure {n}")
+        print(processor.bridge.link.helper_pid, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif mode == "fork":
+        fail("in the parent")
+        parent_helper = processor.bridge.link.helper_pid
+        child = os.fork()
+        if child == 0:
+            fail("in the child")
+            ok = processor.force_flush(20_000)
+            child_helper = processor.bridge.link.helper_pid
+            print(child_helper, int(ok), flush=True)
+            processor.shutdown()
+            os._exit(0 if child_helper != parent_helper else 3)
+        _, status = os.waitpid(child, 0)
+        print(parent_helper, status, flush=True)
+        processor.shutdown()
+    """
+)
+
+
+def _script(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "parent.py"
+    script.write_text(_PARENT)
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_kill_9_of_the_parent_loses_nothing_it_shipped_and_the_helper_then_exits(
+    sentry_receiver: SentryReceiver, tmp_path: Path
+) -> None:
+    done = _script(tmp_path, sentry_receiver.dsn, "kill", "200")
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    helper = int(done.stdout.split()[0])
+    accepted = sentry_receiver.wait_for_accepted(200, timeout=30)
+    values = sorted(e["exception"]["values"][-1]["value"] for e in accepted)
+    assert values == sorted(f"failure {n}" for n in range(200))
+    _until(lambda: not _alive(helper))  # its parent is gone: it sent what it had, and ended
+
+
+def test_a_forked_child_starts_its_own_helper_and_each_exits_with_its_process(
+    sentry_receiver: SentryReceiver, tmp_path: Path
+) -> None:
+    done = _script(tmp_path, sentry_receiver.dsn, "fork")
+    assert done.returncode == 0, done.stderr
+    (child_helper, flushed), (parent_helper, status) = (
+        line.split() for line in done.stdout.splitlines()
+    )
+    assert (flushed, status) == ("1", "0"), done.stderr  # own helper, flushed through it
+    assert child_helper != parent_helper
+    values = sorted(e["exception"]["values"][-1]["value"] for e in sentry_receiver.accepted)
+    assert values == ["in the child", "in the parent"]
+    for pid in (int(child_helper), int(parent_helper)):
+        _until(lambda pid=pid: not _alive(pid))  # type: ignore[misc]
