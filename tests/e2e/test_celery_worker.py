@@ -14,6 +14,7 @@ import json
 import signal
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,15 @@ from typing import Any
 import pytest
 
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.support.processes import BIN, SHOP, ServerProcess, shop_env, start_shop
+from tests.support.processes import (
+    BIN,
+    SHOP,
+    ServerProcess,
+    helpers_with,
+    shop_env,
+    start_shop,
+    wait_until_gone,
+)
 from tests.support.receiver import SentryReceiver
 from tests.support.redis_server import RedisServer, redis_server  # noqa: F401
 
@@ -127,22 +136,29 @@ def _wait_for_failing_tasks(receiver: SentryReceiver, worker: ServerProcess) -> 
         events = receiver.wait_for_events(len(events) + 1, timeout=remaining)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=[False, True], ids=["in-process", "helper-process"])
 def run(
+    request: pytest.FixtureRequest,
     redis_server: RedisServer,  # noqa: F811
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[CeleryRun]:
     logs = tmp_path_factory.mktemp("celery-e2e")
     assert redis_server.command("FLUSHALL") == b"+OK"
     broker = f"{redis_server.url}/2"
+    tag = uuid.uuid4().hex
     with SentryReceiver() as receiver, OtlpReceiver() as otlp:
-        worker = _worker(_env("shop-worker", broker, receiver, otlp), logs / "worker.log")
+        worker_env = _env("shop-worker", broker, receiver, otlp)
+        if request.param:  # each pool process (one task each) starts its own helper
+            worker_env.update(OTEL_SENTRY_HELPER_PROCESS="true", E2E_TAG=tag)
+        worker = _worker(worker_env, logs / "worker.log")
         try:
             shop, base = start_shop(_env("shop", broker, receiver, otlp), logs / "shop.log")
             try:
                 _wait_for_output(worker, "ready.", timeout=60)
                 task_ids = {TASKS[name]: _enqueue(base, name) for name in TASKS}
                 _wait_for_failing_tasks(receiver, worker)
+                if request.param:  # the main process reported the lost pool process
+                    assert helpers_with("E2E_TAG", tag), worker.output()[-4000:]
                 # Warm shutdown: the main process flushes at exit; after it nothing can come.
                 worker.proc.send_signal(signal.SIGTERM)
                 assert worker.proc.wait(30) == 0, worker.output()[-4000:]
@@ -150,6 +166,8 @@ def run(
                 shop.stop()
         finally:
             worker.stop()
+        if request.param:
+            wait_until_gone("E2E_TAG", tag)  # no helper outlives its pool process
         yield CeleryRun(list(receiver.events), task_ids, otlp, list(receiver.invalid))
 
 

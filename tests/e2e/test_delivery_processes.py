@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import signal
 import sys
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.support.processes import BIN, ServerProcess, base_env, free_port, get
+from tests.support.processes import (
+    BIN,
+    ServerProcess,
+    base_env,
+    free_port,
+    get,
+    helpers_with,
+    wait_until_gone,
+)
 from tests.support.receiver import SentryReceiver
 
 pytestmark = pytest.mark.e2e
@@ -54,10 +63,13 @@ def test_kill_9_with_a_spool_then_restart_delivers_every_event(tmp_path: Path) -
     assert receiver.invalid == []
 
 
+@pytest.mark.parametrize("helper", [False, True], ids=["in-process", "helper-process"])
 def test_gunicorn_preload_workers_each_deliver_their_events_once(
-    sentry_receiver: SentryReceiver, tmp_path: Path
+    sentry_receiver: SentryReceiver, tmp_path: Path, helper: bool
 ) -> None:
     port = free_port()
+    tag = uuid.uuid4().hex
+    extra = {"OTEL_SENTRY_HELPER_PROCESS": "true", "E2E_TAG": tag} if helper else {}
     server = ServerProcess(
         [
             str(BIN / "gunicorn"),
@@ -70,7 +82,7 @@ def test_gunicorn_preload_workers_each_deliver_their_events_once(
             "--graceful-timeout",
             "10",
         ],
-        base_env(SENTRY_DSN=sentry_receiver.dsn),
+        base_env(SENTRY_DSN=sentry_receiver.dsn, **extra),
         tmp_path / "gunicorn.log",
     )
     requests = 45
@@ -82,6 +94,8 @@ def test_gunicorn_preload_workers_each_deliver_their_events_once(
             )
         assert statuses == [200] * requests
         sentry_receiver.wait_for_accepted(requests, timeout=30)
+        if helper:  # one helper per worker (the master made no error: it started none)
+            assert len(helpers_with("E2E_TAG", tag)) == 3, server.output()[-3000:]
     finally:
         server.stop()  # graceful: each worker flushes at exit
     events = sentry_receiver.accepted
@@ -89,3 +103,5 @@ def test_gunicorn_preload_workers_each_deliver_their_events_once(
     assert len({e["event_id"] for e in events}) == requests
     pids = {e["extra"]["worker_pid"] for e in events}
     assert len(pids) == 3, server.output()[-3000:]
+    if helper:
+        wait_until_gone("E2E_TAG", tag)  # no helper outlives its worker

@@ -82,6 +82,56 @@ class ServerProcess:
         return self.proc.returncode
 
 
+def processes_with(variable: str, value: str) -> list[int]:
+    """The processes whose environment has ``variable=value`` (Linux; a test's tag, e.g. to
+    find the helper processes a server started and see that none outlives it)."""
+    wanted = f"{variable}={value}".encode()
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as environ:
+                if wanted in environ.read().split(b"\0"):
+                    found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+def helpers_with(variable: str, value: str) -> list[int]:
+    """The bridge's helper processes among :func:`processes_with`."""
+    found = []
+    for pid in processes_with(variable, value):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if b"otel_sentry_bridge.offload.helper" in cmdline.read():
+                    found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def wait_until_gone(variable: str, value: str, timeout: float = 20.0) -> None:
+    """Wait until no process has ``variable=value`` in its environment (zombies aside)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [pid for pid in processes_with(variable, value) if not _zombie(pid)]
+        if not alive:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"processes still running: {alive}")
+        time.sleep(0.05)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
 def get(url: str, headers: Mapping[str, str] | None = None) -> int:
     request = urllib.request.Request(url, headers=dict(headers or {}))
     try:
