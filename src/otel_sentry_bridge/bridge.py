@@ -45,7 +45,7 @@ from .deliver.sender import Delivery
 from .deliver.spool import Spool
 from .deliver.worker import Worker
 from .offload.link import HelperLink
-from .offload.shipment import Shipment
+from .offload.shipment import Shipment, TransactionShipment
 from .setup.config import Settings
 from .setup.dsn import Dsn
 from .warn_once import WarnOnce
@@ -64,7 +64,7 @@ _log = logging.getLogger("otel_sentry_bridge")
 # (rather than the sender thread) to take the GIL.
 HAND_OVER_S = 0.0002
 _MAX_KNOWN_TYPES = 1024
-WorkItem = ReadableSpan | DirectCapture | TransactionBatch | Shipment
+WorkItem = ReadableSpan | DirectCapture | TransactionBatch | Shipment | TransactionShipment
 
 # The lookup: bridges that accept events, oldest first. Weak: a bridge lives as long as the
 # processor that made it. Changed only under the lock; read as a snapshot.
@@ -129,7 +129,7 @@ class Bridge:
         )
         self.pipeline = Pipeline(settings, dsn, delivery, self.store, self.warn)
         self._worker: Worker[WorkItem] = Worker(
-            self.pipeline, maxsize=settings.queue_size, name="otel-sentry-bridge"
+            self._handle, maxsize=settings.queue_size, name="otel-sentry-bridge"
         )
         self.pipeline.waiting = self._worker.__len__
         # None (the default) keeps transactions at zero cost per span.
@@ -243,6 +243,17 @@ class Bridge:
         if len(self._worker) < self.settings.queue_size // 2 and self._worker.submit(batch):
             return
         self.pipeline.record_loss("queue_overflow", category="transaction")
+
+    def _handle(self, item: WorkItem) -> None:
+        """On the worker thread: convert and send ``item``; with a helper, a transaction is
+        only read into views here (many spans: not on a request thread) and shipped."""
+        link = self.link
+        if isinstance(item, TransactionBatch) and link is not None and link.usable:
+            shipment = self.pipeline.transaction_shipment(item)
+            if link.ship(shipment):
+                return
+            item = shipment
+        self.pipeline(item)
 
     def _record_loss(self, reason: str, category: str, quantity: int) -> None:
         self.pipeline.record_loss(reason, quantity, category)

@@ -51,6 +51,8 @@ def opened(sentry_receiver: SentryReceiver) -> Iterator[tuple[SentrySpanProcesso
     processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, helper_process=True)
     provider = TracerProvider(shutdown_on_exit=False)
     provider.add_span_processor(processor)
+    link = processor.bridge.link
+    assert link is not None and link.start(30)  # else the first errors are converted here
     try:
         yield processor, provider
     finally:
@@ -92,16 +94,40 @@ def test_errors_go_through_the_helper_with_their_trace_and_breadcrumbs(
     assert [c["message"] for c in crumbs if c.get("category") == "query"] == ["SELECT 1"]
 
 
+def test_transactions_are_read_on_the_worker_and_sent_by_the_helper(
+    sentry_receiver: SentryReceiver,
+) -> None:
+    processor = SentrySpanProcessor(
+        dsn=sentry_receiver.dsn, helper_process=True, traces_sample_rate=1.0
+    )
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    link = processor.bridge.link
+    try:
+        assert link is not None and link.start(30)
+        trace_id, _ = _fail(provider, "in a transaction")
+        assert processor.force_flush(20_000)
+        [transaction] = sentry_receiver.wait_for_transactions(1)
+        [event] = sentry_receiver.accepted
+    finally:
+        processor.shutdown()
+    assert processor.pipeline.sent_count == 0
+    assert transaction["transaction"] == "GET /pay"
+    assert [span["description"] for span in transaction["spans"]] == ["SELECT 1"]
+    assert transaction["contexts"]["trace"]["trace_id"] == f"{trace_id:032x}"
+    assert event["contexts"]["trace"]["trace_id"] == f"{trace_id:032x}"
+
+
 def test_shutdown_sends_what_was_shipped_and_the_helper_exits(
     sentry_receiver: SentryReceiver,
 ) -> None:
     processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, helper_process=True)
     provider = TracerProvider(shutdown_on_exit=False)
     provider.add_span_processor(processor)
+    link = processor.bridge.link
+    assert link is not None and link.start(30)
     for n in range(20):
         _fail(provider, f"failure {n}")
-    link = processor.bridge.link
-    assert link is not None
     pid = link.helper_pid
     assert pid is not None
     processor.shutdown()  # no flush before: the helper drains its pipe at the end of it
@@ -168,7 +194,7 @@ def test_an_error_pickle_refuses_is_converted_in_this_process(
     from otel_sentry_bridge.capture.record import Details
 
     processor, provider = opened
-    _fail(provider, "plain")  # starts the helper
+    _fail(provider, "plain")
     unpicklable = {"handle": (lambda: None)}
     with provider.get_tracer("tests").start_as_current_span("job"):
         try:
@@ -195,6 +221,35 @@ def test_before_send_keeps_the_work_in_this_process(
         processor.shutdown()
 
 
+@pytest.mark.parametrize(
+    "executable", ["/bin/false", "/nonexistent/python"], ids=["exits", "missing"]
+)
+def test_a_helper_that_cannot_start_loses_no_error(
+    sentry_receiver: SentryReceiver,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    executable: str,
+) -> None:
+    monkeypatch.setattr(sys, "executable", executable)
+    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, helper_process=True)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    link = processor.bridge.link
+    assert link is not None
+    try:
+        with caplog.at_level(logging.WARNING, logger="otel_sentry_bridge"):
+            assert not link.start(30)
+            for n in range(5):
+                _fail(provider, f"failure {n}")
+        assert processor.force_flush(20_000)
+    finally:
+        processor.shutdown()
+    values = sorted(e["exception"]["values"][-1]["value"] for e in sentry_receiver.accepted)
+    assert values == [f"failure {n}" for n in range(5)]
+    assert not link.usable
+    assert "helper process" in caplog.text
+
+
 _PARENT = textwrap.dedent(
     """
     import os, signal, sys
@@ -214,6 +269,7 @@ _PARENT = textwrap.dedent(
                 span.record_exception(exc)
 
     mode = sys.argv[2]
+    assert processor.bridge.link.start(30)
     if mode == "kill":
         for n in range(int(sys.argv[3])):
             fail(f"failure {n}")
@@ -224,6 +280,7 @@ _PARENT = textwrap.dedent(
         parent_helper = processor.bridge.link.helper_pid
         child = os.fork()
         if child == 0:
+            assert processor.bridge.link.start(30)
             fail("in the child")
             ok = processor.force_flush(20_000)
             child_helper = processor.bridge.link.helper_pid

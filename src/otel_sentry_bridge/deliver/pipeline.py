@@ -37,7 +37,7 @@ from ..convert.sealed import unsealed
 from ..convert.select import Identity, select_events
 from ..convert.spans import record_view, span_view
 from ..convert.transaction import build_transaction
-from ..offload.shipment import Shipment
+from ..offload.shipment import Shipment, TransactionShipment
 from ..setup.config import Settings, before_send_takes_hint
 from ..setup.dsn import Dsn
 from ..warn_once import WarnOnce
@@ -143,8 +143,11 @@ class Pipeline:
             settings.before_send
         )
 
-    def __call__(self, item: ReadableSpan | DirectCapture | TransactionBatch | Shipment) -> None:
-        if isinstance(item, TransactionBatch):
+    def __call__(
+        self,
+        item: ReadableSpan | DirectCapture | TransactionBatch | Shipment | TransactionShipment,
+    ) -> None:
+        if isinstance(item, (TransactionBatch, TransactionShipment)):
             self.send_transaction(item)
             return
         if not isinstance(item, Shipment):
@@ -373,20 +376,26 @@ class Pipeline:
         event = enforce_limits(scrub_event(event, self._scrubber))
         return self.delivery.submit(self._encode(event), waiting=self.waiting())
 
-    def send_transaction(self, batch: TransactionBatch) -> bool:
+    @staticmethod
+    def transaction_shipment(batch: TransactionBatch) -> TransactionShipment:
+        """A transaction's spans read into views (plain data, for the helper process)."""
+        return TransactionShipment(
+            span_view(batch.root),
+            tuple(span_view(span, details=False) for span in batch.spans),
+            batch.dropped,
+        )
+
+    def send_transaction(self, batch: TransactionBatch | TransactionShipment) -> bool:
         """Build, scrub, bound, encode and hand over one transaction (category
         ``transaction``: its own rate limits and loss counts)."""
+        if isinstance(batch, TransactionBatch):
+            batch = self.transaction_shipment(batch)
         if batch.dropped:
             self.record_loss("buffer_overflow", batch.dropped, category="span")
         if self.delivery.is_rate_limited("transaction"):
             self.record_loss("ratelimit_backoff", category="transaction")
             return False  # not even built: the server said it does not want any now
-        event = build_transaction(
-            span_view(batch.root),
-            [span_view(span, details=False) for span in batch.spans],
-            self._ctx,
-            self._scrubber,
-        )
+        event = build_transaction(batch.root, list(batch.spans), self._ctx, self._scrubber)
         event = enforce_limits(scrub_event(event, self._scrubber))
         return self.delivery.submit(self._encode(event), "transaction", waiting=self.waiting())
 

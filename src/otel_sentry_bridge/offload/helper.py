@@ -1,11 +1,13 @@
 """The helper process: ``python -m otel_sentry_bridge.offload.helper``, started by a
 :class:`~otel_sentry_bridge.offload.link.HelperLink`.
 
-Reads frames from its standard input until the end of the pipe: first the settings, then
-shipments (each converted and handed to delivery on this thread, as the worker would) and
-flush requests (answered on standard output, ``<token> <1|0>``). At the end of the pipe (its
-parent closed it, exited or was killed) it shuts its bridge down: what it holds is sent within
-``shutdown_timeout``, spooled or counted. SIGINT and SIGTERM are ignored, so a terminal's
+Reads frames from its standard input until the end of the pipe: first the settings (it
+answers ``ready`` once its bridge is made: until then the parent converts errors itself, so a
+helper that cannot start loses none), then shipments (errors and transactions, each converted
+and handed to delivery on this thread, as the worker would) and flush requests (answered on
+standard output, ``<token> <1|0>``). At the end of the pipe (its parent closed it, exited or
+was killed) it shuts its bridge down: what it holds is sent within ``shutdown_timeout``,
+spooled or counted. SIGINT and SIGTERM are ignored, so a terminal's
 Ctrl-C or a service manager's stop that reaches the whole group does not cut that short: the
 parent's end of the pipe decides.
 """
@@ -19,7 +21,17 @@ import signal
 import sys
 from typing import BinaryIO
 
-from .shipment import CONFIG, FLUSH, FLUSH_BODY, HEADER, SHIPMENT, Shipment, parse_header
+from .shipment import (
+    CONFIG,
+    FLUSH,
+    FLUSH_BODY,
+    HEADER,
+    READY,
+    SHIPMENT,
+    Shipment,
+    TransactionShipment,
+    parse_header,
+)
 
 _log = logging.getLogger("otel_sentry_bridge")
 
@@ -52,6 +64,7 @@ def serve(source: BinaryIO, answers: int) -> int:
     processor = SentrySpanProcessor(settings=settings)
     bridge = processor.bridge
     pipeline = bridge.pipeline
+    os.write(answers, READY)  # from now on the parent ships; nothing before was lost here
     try:
         while True:
             try:
@@ -68,8 +81,8 @@ def serve(source: BinaryIO, answers: int) -> int:
                 except Exception:
                     pipeline.record_loss("internal_sdk_error")
                     continue
-                if isinstance(shipment, Shipment):
-                    pipeline.convert(shipment)
+                if isinstance(shipment, (Shipment, TransactionShipment)):
+                    pipeline(shipment)
             elif kind == FLUSH:
                 token, millis = FLUSH_BODY.unpack(payload)
                 done = bridge.flush(millis / 1000.0)

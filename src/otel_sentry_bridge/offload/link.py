@@ -6,6 +6,9 @@
 - **Spawned, not forked**: ``python -m otel_sentry_bridge.offload.helper`` with this process's
   environment, minus OpenTelemetry's auto-instrumentation (the helper must not instrument
   itself), plus the directory this package was imported from.
+- **Ready before used**: until the helper says it is ready (its bridge is made, a few hundred
+  milliseconds after the first error), errors are converted in this process, so a helper that
+  cannot start (a broken environment) loses none of them: it is given up with a warning.
 - **Never blocks the caller**: the pipe is non-blocking (1 MiB where the system allows). A
   shipment that does not fit, cannot be pickled, or finds the helper gone is refused (the
   caller converts it in-process); a frame written in part is finished by the next shipment or
@@ -32,7 +35,16 @@ from collections.abc import Mapping
 
 from ..setup.config import Settings
 from ..warn_once import WarnOnce
-from .shipment import CONFIG, FLUSH, FLUSH_BODY, Shipment, frame, shipment_frame
+from .shipment import (
+    CONFIG,
+    FLUSH,
+    FLUSH_BODY,
+    READY,
+    Shipment,
+    TransactionShipment,
+    frame,
+    shipment_frame,
+)
 
 __all__ = ["HELPER_MARKER", "HelperLink", "helper_environment"]
 
@@ -82,6 +94,7 @@ class HelperLink:
         self._out = -1  # shipments and requests to the helper
         self._in = -1  # the helper's flush answers
         self._partial = b""  # the rest of a frame written in part
+        self._ready = False  # the helper said it is ready: shipments go to it from then on
         self._failed = False
         self._token = 0
 
@@ -102,7 +115,26 @@ class HelperLink:
         process = self._process
         return process.pid if process is not None else None
 
-    def ship(self, shipment: Shipment) -> bool:
+    def start(self, timeout: float) -> bool:
+        """Start the helper now (rather than at the first error) and wait at most ``timeout``
+        seconds until it is ready; True when it is."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if not self.usable:
+                    return False
+                if self._out < 0 and not self._start():
+                    return False
+                if self._ready or self._heard_ready():
+                    return True
+                fd = self._in
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(OSError, ValueError):
+                select.select([fd], [], [], remaining)
+
+    def ship(self, shipment: Shipment | TransactionShipment) -> bool:
         """Hand ``shipment`` to the helper; False when it was not taken (convert it here)."""
         if not self.usable:
             return False
@@ -115,6 +147,8 @@ class HelperLink:
                 self._after_fork()
             if self._out < 0 and not self._start():
                 return False
+            if not self._ready and not self._heard_ready():
+                return False  # starting: converted here meanwhile
             if self._partial and not self._write(b""):
                 return False  # the pipe is still full: the helper is behind
             return self._write(data)
@@ -152,6 +186,21 @@ class HelperLink:
             fcntl.fcntl(self._out, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
         os.set_blocking(self._out, False)
         return self._write(self._config)  # an empty pipe takes it whole
+
+    def _heard_ready(self) -> bool:
+        """Under the lock: whether the helper's ``ready`` has come (without waiting)."""
+        try:
+            readable, _, _ = select.select([self._in], [], [], 0)
+            if not readable:
+                return False
+            answer = os.read(self._in, len(READY))
+        except OSError:
+            answer = b""
+        if answer != READY:  # it ended (or said something else) before it was ready
+            self._lost()
+            return False
+        self._ready = True
+        return True
 
     def _write(self, data: bytes) -> bool:
         """Under the lock: the partial frame, then ``data``, as far as the pipe takes them.
@@ -242,9 +291,12 @@ class HelperLink:
             pending += chunk
             while b"\n" in pending:
                 line, pending = pending.split(b"\n", 1)
-                answered, ok = (int(part) for part in line.split())
-                if answered == token:
-                    return bool(ok)
+                if line + b"\n" == READY:  # not heard by a shipment yet
+                    self._ready = True
+                    continue
+                parts = line.split()
+                if len(parts) == 2 and parts[0] == b"%d" % token:
+                    return parts[1] == b"1"
 
     def finish(self, deadline: float) -> None:
         """Finish the partial frame (until ``deadline``, a ``time.monotonic()`` value) and

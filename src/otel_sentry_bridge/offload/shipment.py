@@ -23,8 +23,10 @@ __all__ = [
     "FLUSH_BODY",
     "HEADER",
     "MAX_FRAME",
+    "READY",
     "SHIPMENT",
     "Shipment",
+    "TransactionShipment",
     "frame",
     "parse_header",
     "shipment_frame",
@@ -34,6 +36,7 @@ SHIPMENT = b"S"  # a pickled Shipment
 CONFIG = b"C"  # the first frame: the pickled (Settings, DSN text) the helper runs with
 FLUSH = b"F"  # a flush request: token (8 bytes) and timeout in ms (4 bytes)
 FLUSH_BODY = struct.Struct("!QI")
+READY = b"ready\n"  # the helper's first answer: its bridge is made, shipments are welcome
 HEADER = struct.Struct("!cI")
 MAX_FRAME = 64 * 1024 * 1024  # far above any event (1 MiB): a larger length is a broken pipe
 
@@ -50,11 +53,20 @@ class Shipment:
     span_crumbs: list[SpanView] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class TransactionShipment:
+    """A transaction's spans as views: the local root (with its details) and its children."""
+
+    root: SpanView
+    spans: tuple[SpanView, ...] = ()
+    dropped: int = 0  # spans left out by a bound
+
+
 def frame(kind: bytes, payload: bytes) -> bytes:
     return HEADER.pack(kind, len(payload)) + payload
 
 
-def shipment_frame(shipment: Shipment) -> bytes:
+def shipment_frame(shipment: Shipment | TransactionShipment) -> bytes:
     """Raises whatever pickle raises on an odd value (a log record's ``extra=`` object)."""
     return frame(SHIPMENT, pickle.dumps(shipment, protocol=pickle.HIGHEST_PROTOCOL))
 
