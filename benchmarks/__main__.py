@@ -40,10 +40,10 @@ else:
     SIZES.update(delivery=10_000, burst=5_000, flood=100_000)
     SIZES.update(sustained_rounds=3, block=100, blocks=10)
 # Sustained traffic: A and B are the baselines of D-http (sentry-sdk) and C (the bridge);
-# B-floor is the least any in-process reporter costs; C-helper, the bridge's worker moved to
-# a helper process (a measurement of that design). Run back to back with no idle time, and
-# (B, C) again with PAUSE_US of idle time after each request, as a server waiting on its
-# sockets has: the bridge's threads then run in that idle time.
+# B-floor is the least any in-process reporter costs; C-helper, the bridge with
+# helper_process=True (conversion and delivery in its helper process). Run back to back with
+# no idle time, and (B, C) again with PAUSE_US of idle time after each request, as a server
+# waiting on its sockets has: the bridge's threads then run in that idle time.
 SUSTAINED_RUNS = {
     "A": ("A", 0),
     "B": ("B", 0),

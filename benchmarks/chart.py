@@ -42,7 +42,7 @@ LABELS = {
     "B": "B: OpenTelemetry",
     "B-floor": "B-floor: OpenTelemetry + least possible reporter",
     "C": "C: OpenTelemetry + bridge",
-    "C-helper": "C-helper: bridge's worker in a helper process (measurement)",
+    "C-helper": "C-helper: bridge in a helper process (helper_process=True)",
     "D": "D: sentry-sdk (discarding transport)",
     "D-http": "D-http: sentry-sdk (HTTP)",
 }

@@ -109,8 +109,8 @@ def sustained_figures(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         "paced_total_cpu_per_error_us": median(
             [per_error(c, b) for c, b in rounds("C-paced", "B-paced")]
         ),
-        # The worker's pipeline in a helper process (benchmarks/helper_process.py): its CPU
-        # counted, and what is left of the bridge's cost on the request thread.
+        # helper_process=True: the helper's CPU counted, and what is left of the bridge's
+        # cost on the request thread.
         "helper_total_cpu_per_error_us": median(
             [per_error(h, b) for h, b in rounds("C-helper", "B")]
         ),
@@ -295,7 +295,7 @@ def render(results: dict[str, Any]) -> str:
         f"time after each request (C - B, paced): {x['paced_total_cpu_per_error_us']:.0f} µs"
     )
     add(
-        f"  the same traffic, the worker's pipeline in a helper process (C-helper - B, its CPU "
+        f"  the same traffic, helper_process=True (C-helper - B, the helper's CPU "
         f"counted): {x['helper_total_cpu_per_error_us']:.0f} µs per error, of which "
         f"{x['helper_request_thread_cpu_per_error_us']:.0f} µs on the request thread; C/B "
         f"200 view {x['helper_ok_ratio_vs_otel']:.3f}, failing view "

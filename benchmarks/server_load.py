@@ -1,8 +1,9 @@
 """A real server under load: gunicorn (sync workers) serving the benchmark's Django app, driven
-by ``hey`` at a fixed error rate, in three configurations:
+by ``hey`` at a fixed error rate, in these configurations:
 
 - B: OpenTelemetry alone (SDK + Django instrumentation, spans discarded);
 - C: B + this bridge, sending every error to the loopback receiver;
+- C-helper: C with ``helper_process=True`` (each worker's helper converts and sends);
 - D-http: sentry-sdk (no OpenTelemetry) with its real HTTP transport to the same receiver.
 
 Each worker builds its configuration itself (``benchmarks.loadapp``, no ``--preload``). The
@@ -39,8 +40,10 @@ from typing import Any
 from .common import QUICK, emit, percentile, receiver_counts
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = ("B", "C", "D-http")
-SENDS_EVENTS = frozenset({"C", "D-http"})
+CONFIGS = ("B", "C", "C-helper", "D-http")
+# BENCH_QUICK leaves C-helper out (make test's smoke run stays under a minute).
+QUICK_CONFIGS = ("B", "C", "D-http")
+SENDS_EVENTS = frozenset({"C", "C-helper", "D-http"})
 ERROR_RATES = {"1%": 100, "10%": 10}  # label -> one failing request in N per worker
 WORKERS = 2
 CONCURRENCY = 4  # hey's connections: twice the workers, so that no worker waits for a client
@@ -296,13 +299,14 @@ def server_load(port: int, quick: bool) -> dict[str, Any]:
     ``port`` is the loopback receiver's."""
     hey_binary()
     sizes = SIZES[quick]
+    configs = QUICK_CONFIGS if quick else CONFIGS
     started = time.perf_counter()
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
-        rate: {config: [] for config in CONFIGS} for rate in ERROR_RATES
+        rate: {config: [] for config in configs} for rate in ERROR_RATES
     }
     for index in range(sizes["rounds"]):
         for rate, every in ERROR_RATES.items():
-            for config in CONFIGS:
+            for config in configs:
                 sys.stderr.write(
                     f"server_load round {index + 1}/{sizes['rounds']} {rate} {config}\n"
                 )
@@ -318,7 +322,7 @@ def server_load(port: int, quick: bool) -> dict[str, Any]:
         "error_rates": {
             rate: {
                 "every": every,
-                "configs": {config: aggregate(config, runs[rate][config]) for config in CONFIGS},
+                "configs": {config: aggregate(config, runs[rate][config]) for config in configs},
             }
             for rate, every in ERROR_RATES.items()
         },
