@@ -250,6 +250,54 @@ def test_a_helper_that_cannot_start_loses_no_error(
     assert "helper process" in caplog.text
 
 
+def test_the_first_errors_are_converted_here_while_a_thread_starts_the_helper(
+    sentry_receiver: SentryReceiver,
+) -> None:
+    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, helper_process=True)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    link = processor.bridge.link
+    assert link is not None
+    try:
+        _fail(provider, "first")  # not waiting for a process to be spawned, nor lost
+        assert link.start(30)
+        _fail(provider, "second")
+        assert processor.force_flush(20_000)
+    finally:
+        processor.shutdown()
+    values = sorted(e["exception"]["values"][-1]["value"] for e in sentry_receiver.accepted)
+    assert values == ["first", "second"]
+    assert processor.pipeline.sent_count == 1  # the first one, here
+
+
+def test_no_helper_where_sigpipe_would_kill_the_process(
+    sentry_receiver: SentryReceiver,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    getsignal = signal.getsignal
+    monkeypatch.setattr(
+        signal,
+        "getsignal",
+        lambda signum: signal.SIG_DFL if signum == signal.SIGPIPE else getsignal(signum),
+    )
+    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, helper_process=True)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    link = processor.bridge.link
+    assert link is not None
+    try:
+        with caplog.at_level(logging.WARNING, logger="otel_sentry_bridge"):
+            assert not link.start(30)
+            _fail(provider, "kept")
+        assert processor.force_flush(20_000)
+    finally:
+        processor.shutdown()
+    assert [e["exception"]["values"][-1]["value"] for e in sentry_receiver.accepted] == ["kept"]
+    assert link.helper_pid is None
+    assert "SIGPIPE is not ignored" in caplog.text
+
+
 _PARENT = textwrap.dedent(
     """
     import os, signal, sys

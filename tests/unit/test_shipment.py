@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import pickle
+from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -56,8 +59,24 @@ def test_a_header_that_is_not_ours_is_refused(header: bytes) -> None:
         parse_header(header)
 
 
-def test_an_unpicklable_value_raises_for_the_caller_to_keep_the_error() -> None:
+class _AppObject:
+    """Picklable here, but the helper does not import the application's modules."""
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        lambda: None,
+        _AppObject(),
+        _AppObject,
+        test_a_frame_cut_short_is_the_end_of_the_stream,
+        datetime.datetime(2026, 1, 1),
+        Decimal("1.5"),
+    ],
+    ids=["lambda", "application object", "class", "function", "datetime", "decimal"],
+)
+def test_anything_but_plain_data_is_refused_for_the_caller_to_keep_the_error(value: Any) -> None:
     shipment = _shipment()
-    shipment.log_crumbs = [{"timestamp": 1.0, "data": lambda: None}]
-    with pytest.raises(Exception):  # noqa: B017 - whatever pickle raises
+    shipment.log_crumbs = [{"timestamp": 1.0, "data": value}]
+    with pytest.raises(pickle.PicklingError):
         shipment_frame(shipment)

@@ -1,7 +1,10 @@
 """The parent's end of the helper process: ships each span's data through a pipe, never waits.
 
 - **Started at the first shipment**, in the process that ships (not at import: a gunicorn
-  ``--preload`` master or a Celery prefork parent that never fails starts none). A forked child
+  ``--preload`` master or a Celery prefork parent that never fails starts none), by a thread
+  of its own: a request thread never waits for a process to be spawned. Not in a process
+  where SIGPIPE is not ignored (an embedding server's): writing to a helper that died would
+  kill it. A forked child
   forgets its parent's helper (closes its copies of the pipes) and starts its own.
 - **Spawned, not forked**: ``python -m otel_sentry_bridge.offload.helper`` with this process's
   environment, minus OpenTelemetry's auto-instrumentation (the helper must not instrument
@@ -26,6 +29,7 @@ import fcntl
 import os
 import pickle
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -95,6 +99,8 @@ class HelperLink:
         self._in = -1  # the helper's flush answers
         self._partial = b""  # the rest of a frame written in part
         self._ready = False  # the helper said it is ready: shipments go to it from then on
+        self._spawning = False  # a thread is starting it
+        self._spawned = threading.Event()  # set when that thread is done (either way)
         self._failed = False
         self._token = 0
 
@@ -123,43 +129,94 @@ class HelperLink:
             with self._lock:
                 if not self.usable:
                     return False
-                if self._out < 0 and not self._start():
-                    return False
-                if self._ready or self._heard_ready():
+                if self._ready:
                     return True
-                fd = self._in
+                if self._out < 0:
+                    self._spawn_in_background()
+                    fd = -1
+                elif self._heard_ready():
+                    return True
+                else:
+                    fd = self._in
+                spawned = self._spawned
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            with contextlib.suppress(OSError, ValueError):
-                select.select([fd], [], [], remaining)
+            if fd < 0:
+                spawned.wait(remaining)
+            else:
+                with contextlib.suppress(OSError, ValueError):
+                    select.select([fd], [], [], remaining)
 
     def ship(self, shipment: Shipment | TransactionShipment) -> bool:
         """Hand ``shipment`` to the helper; False when it was not taken (convert it here)."""
         if not self.usable:
             return False
+        if os.getpid() != self._pid:  # forked without the hook (os.fork from C)
+            with self._lock:
+                self._after_fork()
+        if not self._ready:
+            with self._lock:
+                if self._out < 0:
+                    self._spawn_in_background()
+                    return False  # starting: converted here meanwhile
+                if not self._heard_ready():
+                    return False
         try:
             data = shipment_frame(shipment)
-        except Exception:  # an object pickle refuses (a log record's extra= value)
+        except Exception:  # not plain data (an application object), or far too large
             return False
         with self._lock:
-            if os.getpid() != self._pid:  # forked without the hook (os.fork from C)
-                self._after_fork()
-            if self._out < 0 and not self._start():
+            if self._out < 0 or self._failed:
                 return False
-            if not self._ready and not self._heard_ready():
-                return False  # starting: converted here meanwhile
             if self._partial and not self._write(b""):
                 return False  # the pipe is still full: the helper is behind
             return self._write(data)
 
-    def _start(self) -> bool:
-        if self._closed or self._failed:
-            return False
+    def _spawn_in_background(self) -> None:
+        """Under the lock: start the helper on a thread of its own (a process spawn takes
+        milliseconds, not for a request thread), unless it is under way or given up."""
+        if self._spawning or self._closed or self._failed:
+            return
+        thread = threading.Thread(
+            target=self._spawn, name="otel-sentry-bridge-helper-start", daemon=True
+        )
+        try:
+            thread.start()
+        except RuntimeError:  # at interpreter shutdown
+            return
+        self._spawning = True
+
+    def _spawn(self) -> None:
+        pid = os.getpid()
+        started = self._popen()
+        with self._lock:
+            self._spawning = False
+            if os.getpid() != pid:  # forked meanwhile: this child has its own state
+                return
+            if started is None:
+                self._failed = True
+            elif self._closed:  # closed meanwhile: the helper reads no settings, and ends
+                for fd in started:
+                    os.close(fd)
+            else:
+                self._out, self._in = started
+                with contextlib.suppress(OSError):  # a bigger pipe, where the system allows
+                    fcntl.fcntl(self._out, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+                os.set_blocking(self._out, False)
+                self._write(self._config)  # an empty pipe takes it whole
+            self._spawned.set()
+
+    def _popen(self) -> tuple[int, int] | None:
+        """The helper process, and the parent's ends of its two pipes; None (warned) when it
+        cannot be started."""
         to_helper = from_helper = (-1, -1)
         try:
             if not sys.executable:
                 raise OSError("no Python executable to run it with (sys.executable is empty)")
+            if signal.getsignal(signal.SIGPIPE) is not signal.SIG_IGN:
+                # Writing to a helper that died would kill this process, not raise an error.
+                raise OSError("SIGPIPE is not ignored in this process")
             to_helper, from_helper = os.pipe(), os.pipe()
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "otel_sentry_bridge.offload.helper"],
@@ -172,20 +229,15 @@ class HelperLink:
             for fd in (*to_helper, *from_helper):
                 if fd >= 0:
                     os.close(fd)
-            self._failed = True
             self._warn(
                 "helper start",
                 f"otel-sentry-bridge: cannot start the helper process ({exc}); errors are "
                 "converted in this process",
             )
-            return False
+            return None
         os.close(to_helper[0])
         os.close(from_helper[1])
-        self._out, self._in = to_helper[1], from_helper[0]
-        with contextlib.suppress(OSError):  # a bigger pipe, where the system allows it
-            fcntl.fcntl(self._out, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-        os.set_blocking(self._out, False)
-        return self._write(self._config)  # an empty pipe takes it whole
+        return to_helper[1], from_helper[0]
 
     def _heard_ready(self) -> bool:
         """Under the lock: whether the helper's ``ready`` has come (without waiting)."""

@@ -8,8 +8,10 @@ pickle carries no foreign data.
 
 from __future__ import annotations
 
+import io
 import pickle
 import struct
+import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,9 +68,33 @@ def frame(kind: bytes, payload: bytes) -> bytes:
     return HEADER.pack(kind, len(payload)) + payload
 
 
+class _PlainPickler(pickle.Pickler):
+    """Pickles plain data and this package's own types only: an application object (a model
+    instance in a log record's ``extra=``) might pickle here and fail to unpickle in the
+    helper, which does not import the application; refused here, its error is converted in
+    the application's process instead of being lost."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        # Classes and functions are pickled by name: theirs is the module that matters.
+        named = isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType))
+        module = (getattr(obj, "__module__", None) if named else type(obj).__module__) or ""
+        if module != "builtins" and not module.startswith(_OURS):
+            raise pickle.PicklingError(f"not plain data: {type(obj).__qualname__}")
+        return NotImplemented
+
+
+_OURS = __name__.split(".")[0] + "."
+
+
 def shipment_frame(shipment: Shipment | TransactionShipment) -> bytes:
-    """Raises whatever pickle raises on an odd value (a log record's ``extra=`` object)."""
-    return frame(SHIPMENT, pickle.dumps(shipment, protocol=pickle.HIGHEST_PROTOCOL))
+    """Raises ``pickle.PicklingError`` (or what a broken object raises) for anything but plain
+    data and this package's types, and ValueError past ``MAX_FRAME``."""
+    buffer = io.BytesIO()
+    _PlainPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(shipment)
+    payload = buffer.getvalue()
+    if len(payload) > MAX_FRAME:
+        raise ValueError("shipment larger than a frame may be")
+    return frame(SHIPMENT, payload)
 
 
 def parse_header(data: bytes) -> tuple[bytes, int]:
