@@ -53,6 +53,7 @@ from .shipment import (
 __all__ = ["HELPER_MARKER", "HelperLink", "helper_environment"]
 
 PIPE_SIZE = 1024 * 1024
+_ORPHAN_WAIT_S = 30.0  # a helper started after close: it ends at once, without settings
 HELPER_MARKER = "OTEL_SENTRY_BRIDGE_HELPER"  # set in the helper's environment
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -190,6 +191,7 @@ class HelperLink:
     def _spawn(self) -> None:
         pid = os.getpid()
         started = self._popen()
+        orphan = None
         with self._lock:
             self._spawning = False
             if os.getpid() != pid:  # forked meanwhile: this child has its own state
@@ -199,6 +201,7 @@ class HelperLink:
             elif self._closed:  # closed meanwhile: the helper reads no settings, and ends
                 for fd in started:
                     os.close(fd)
+                orphan = self._process
             else:
                 self._out, self._in = started
                 with contextlib.suppress(OSError):  # a bigger pipe, where the system allows
@@ -206,6 +209,9 @@ class HelperLink:
                 os.set_blocking(self._out, False)
                 self._write(self._config)  # an empty pipe takes it whole
             self._spawned.set()
+        if orphan is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                orphan.wait(_ORPHAN_WAIT_S)  # reaped, not left a zombie
 
     def _popen(self) -> tuple[int, int] | None:
         """The helper process, and the parent's ends of its two pipes; None (warned) when it
