@@ -338,6 +338,21 @@ _PARENT = textwrap.dedent(
         _, status = os.waitpid(child, 0)
         print(parent_helper, status, flush=True)
         processor.shutdown()
+    elif mode == "fork-mid-flush":
+        link = processor.bridge.link
+        link._lock.acquire()  # as threads of the parent shipping and flushing at the fork
+        link._flushing.acquire()
+        child = os.fork()
+        if child == 0:
+            fail("in the child")
+            ok = processor.force_flush(20_000)
+            processor.shutdown()
+            os._exit(0 if ok else 3)
+        link._lock.release()
+        link._flushing.release()
+        _, status = os.waitpid(child, 0)
+        print(status, flush=True)
+        processor.shutdown()
     """
 )
 
@@ -380,3 +395,12 @@ def test_a_forked_child_starts_its_own_helper_and_each_exits_with_its_process(
     assert values == ["in the child", "in the parent"]
     for pid in (int(child_helper), int(parent_helper)):
         _until(lambda pid=pid: not _alive(pid))  # type: ignore[misc]
+
+
+def test_a_child_forked_while_the_parent_ships_or_flushes_does_not_hang(
+    sentry_receiver: SentryReceiver, tmp_path: Path
+) -> None:
+    done = _script(tmp_path, sentry_receiver.dsn, "fork-mid-flush")
+    assert (done.returncode, done.stdout.split()) == (0, ["0"]), done.stderr
+    values = [e["exception"]["values"][-1]["value"] for e in sentry_receiver.accepted]
+    assert values == ["in the child"]

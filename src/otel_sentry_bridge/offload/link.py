@@ -86,14 +86,15 @@ class HelperLink:
         config = dataclasses.replace(settings, helper_process=False, before_send=None)
         self._config = frame(CONFIG, pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL))
         self._warn = warn
-        self._lock = threading.Lock()  # the write end: held only for a non-blocking write
-        self._flushing = threading.Lock()  # one flush or close at a time
         self._closed = False
         self._reset()
         ref = weakref.WeakMethod(self._after_fork)
         os.register_at_fork(after_in_child=lambda: (m := ref()) is not None and m())
 
     def _reset(self) -> None:
+        # Made again in a forked child: a thread of the parent may have held them.
+        self._lock = threading.Lock()  # the write end: held only for a non-blocking write
+        self._flushing = threading.Lock()  # one flush or close at a time
         self._pid = os.getpid()
         self._process: subprocess.Popen[bytes] | None = None
         self._out = -1  # shipments and requests to the helper
@@ -154,8 +155,7 @@ class HelperLink:
         if not self.usable:
             return False
         if os.getpid() != self._pid:  # forked without the hook (os.fork from C)
-            with self._lock:
-                self._after_fork()
+            self._after_fork()
         if not self._ready:
             with self._lock:
                 if self._out < 0:
@@ -246,7 +246,16 @@ class HelperLink:
         return to_helper[1], from_helper[0]
 
     def _heard_ready(self) -> bool:
-        """Under the lock: whether the helper's ``ready`` has come (without waiting)."""
+        """Under the lock: whether the helper's ``ready`` has come (without waiting). Not
+        while a flush reads the answers (it notes ``ready`` itself)."""
+        if not self._flushing.acquire(blocking=False):
+            return False
+        try:
+            return self._read_ready()
+        finally:
+            self._flushing.release()
+
+    def _read_ready(self) -> bool:
         try:
             readable, _, _ = select.select([self._in], [], [], 0)
             if not readable:
@@ -282,12 +291,12 @@ class HelperLink:
         return True
 
     def _lost(self) -> None:
-        """Under the lock: the helper is gone; its pipes are closed, nothing more goes to it."""
+        """Under the lock: the helper is gone; nothing more goes to it. (Its answers' pipe is
+        closed by ``finish``, under the flush lock: a flush may be reading it.)"""
         self._failed = True
-        for fd in (self._out, self._in):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._out = self._in = -1
+        with contextlib.suppress(OSError):
+            os.close(self._out)
+        self._out = -1
         process = self._process
         status = process.poll() if process is not None else None
         self._warn(
