@@ -187,7 +187,7 @@ def test_a_lost_helper_leaves_the_errors_to_the_worker_with_a_warning(
     assert "helper process exited" in caplog.text
 
 
-def test_an_error_pickle_refuses_is_converted_in_this_process(
+def test_an_error_with_a_value_the_codec_refuses_is_converted_in_this_process(
     opened: tuple[SentrySpanProcessor, TracerProvider], sentry_receiver: SentryReceiver
 ) -> None:
     from otel_sentry_bridge.capture.api import capture_exception
@@ -195,12 +195,12 @@ def test_an_error_pickle_refuses_is_converted_in_this_process(
 
     processor, provider = opened
     _fail(provider, "plain")
-    unpicklable = {"handle": (lambda: None)}
+    not_plain = {"handle": (lambda: None)}
     with provider.get_tracer("tests").start_as_current_span("job"):
         try:
             raise KeyError("odd extra")
         except KeyError as exc:
-            capture_exception(exc, details=Details(extra=unpicklable))
+            capture_exception(exc, details=Details(extra=not_plain))
     assert processor.force_flush(20_000)
     values = sorted(e["exception"]["values"][-1]["value"] for e in sentry_receiver.accepted)
     assert values == ["'odd extra'", "plain"]

@@ -159,22 +159,19 @@ class Pipeline:
                 return
         self.convert(item)
 
-    def shipment(self, item: ReadableSpan | DirectCapture, *, portable: bool = False) -> Shipment:
+    def shipment(self, item: ReadableSpan | DirectCapture) -> Shipment:
         """What the conversion needs of ``item``: its view, the records our hooks left for
         it (taken from the store: each bridge converts a span once) and the trace's
-        breadcrumbs so far. ``portable``: plain data only (copies of the span attributes the
-        breadcrumbs would share), for the helper process."""
+        breadcrumbs so far."""
         view = self._direct_view(item) if isinstance(item, DirectCapture) else span_view(item)
         view, records = self._records_of(view)
         until_ns = max((event.timestamp_ns for event in view.events), default=0)
         store = self._store
-        span_crumbs: list[SpanView] = []
-        if self.settings.max_breadcrumbs:
-            for record in store.spans(view.trace_id, until_ns):
-                crumb = record_view(record)
-                if portable:
-                    crumb = dataclasses.replace(crumb, attributes=dict(crumb.attributes))
-                span_crumbs.append(crumb)
+        span_crumbs = (
+            [record_view(record) for record in store.spans(view.trace_id, until_ns)]
+            if self.settings.max_breadcrumbs
+            else []
+        )
         log_crumbs = store.breadcrumbs(view.trace_id, until_ns / 1e9)
         return Shipment(view, records, log_crumbs, span_crumbs)
 

@@ -13,9 +13,9 @@
   milliseconds after the first error), errors are converted in this process, so a helper that
   cannot start (a broken environment) loses none of them: it is given up with a warning.
 - **Never blocks the caller**: the pipe is non-blocking (1 MiB where the system allows). A
-  shipment that does not fit, cannot be pickled, or finds the helper gone is refused (the
-  caller converts it in-process); a frame written in part is finished by the next shipment or
-  by ``flush``/``close``, before anything else is written.
+  shipment that does not fit, is not plain data (:mod:`.codec`), or finds the helper gone is
+  refused (the caller converts it in-process); a frame written in part is finished by the
+  next shipment or by ``flush``/``close``, before anything else is written.
 - **Never outlived by much, and never loses what it was given**: the helper reads to the end of
   the pipe, so when this process exits, even by ``kill -9``, it converts and sends what was
   written, within its own ``shutdown_timeout``, spools or counts the rest, and exits.
@@ -39,6 +39,7 @@ from collections.abc import Mapping
 
 from ..setup.config import Settings
 from ..warn_once import WarnOnce
+from .codec import shipment_frame
 from .shipment import (
     CONFIG,
     FLUSH,
@@ -47,7 +48,6 @@ from .shipment import (
     Shipment,
     TransactionShipment,
     frame,
-    shipment_frame,
 )
 
 __all__ = ["HELPER_MARKER", "HelperLink", "helper_environment"]

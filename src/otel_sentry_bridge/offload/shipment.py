@@ -1,17 +1,14 @@
 """What the conversion needs of one span, read where it is handed over, and its wire frames.
 
 A :class:`Shipment` is plain data (views, capture records, breadcrumbs): the worker thread
-converts it, or the parent pickles it into a frame for the helper process. Frames are a kind
-byte and a 4-byte length, then the payload; only a parent writes them to its own helper, so
-pickle carries no foreign data.
+converts it, or the parent encodes it (:mod:`.codec`) into a frame for the helper process.
+Frames are a kind byte and a 4-byte length, then the payload; the settings go pickled (the
+helper's own package types), shipments through the codec.
 """
 
 from __future__ import annotations
 
-import io
-import pickle
 import struct
-import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,11 +28,10 @@ __all__ = [
     "TransactionShipment",
     "frame",
     "parse_header",
-    "shipment_frame",
 ]
 
-SHIPMENT = b"S"  # a pickled Shipment
-CONFIG = b"C"  # the first frame: the pickled (Settings, DSN text) the helper runs with
+SHIPMENT = b"S"  # a Shipment or TransactionShipment (codec.encode)
+CONFIG = b"C"  # the first frame: the pickled Settings the helper runs with
 FLUSH = b"F"  # a flush request: token (8 bytes) and timeout in ms (4 bytes)
 FLUSH_BODY = struct.Struct("!QI")
 READY = b"ready\n"  # the helper's first answer: its bridge is made, shipments are welcome
@@ -66,35 +62,6 @@ class TransactionShipment:
 
 def frame(kind: bytes, payload: bytes) -> bytes:
     return HEADER.pack(kind, len(payload)) + payload
-
-
-class _PlainPickler(pickle.Pickler):
-    """Pickles plain data and this package's own types only: an application object (a model
-    instance in a log record's ``extra=``) might pickle here and fail to unpickle in the
-    helper, which does not import the application; refused here, its error is converted in
-    the application's process instead of being lost."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        # Classes and functions are pickled by name: theirs is the module that matters.
-        named = isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType))
-        module = (getattr(obj, "__module__", None) if named else type(obj).__module__) or ""
-        if module != "builtins" and not module.startswith(_OURS):
-            raise pickle.PicklingError(f"not plain data: {type(obj).__qualname__}")
-        return NotImplemented
-
-
-_OURS = __name__.split(".")[0] + "."
-
-
-def shipment_frame(shipment: Shipment | TransactionShipment) -> bytes:
-    """Raises ``pickle.PicklingError`` (or what a broken object raises) for anything but plain
-    data and this package's types, and ValueError past ``MAX_FRAME``."""
-    buffer = io.BytesIO()
-    _PlainPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(shipment)
-    payload = buffer.getvalue()
-    if len(payload) > MAX_FRAME:
-        raise ValueError("shipment larger than a frame may be")
-    return frame(SHIPMENT, payload)
 
 
 def parse_header(data: bytes) -> tuple[bytes, int]:

@@ -1,0 +1,158 @@
+"""Shipments to bytes and back, for the helper's pipe: plain tuples through ``marshal``.
+
+``marshal`` writes only Python's own data types (no classes, no code run at loading), so what
+an application put in a record (a model instance in a log record's ``extra=``, a function, a
+``datetime``) cannot be written: :func:`encode` raises ``ValueError`` and the caller converts
+that error in its own process, rather than the helper, which does not import the
+application, failing to read it. It is also three times cheaper than pickle here, on the
+thread that ends the span. Only a parent writes to its own helper: nothing foreign is read.
+"""
+
+from __future__ import annotations
+
+import marshal
+from collections.abc import Mapping
+from typing import Any
+
+from ..capture.record import CaptureRecord, Details, LogEntry, Mechanism
+from ..convert.model import EventView, SpanView
+from .shipment import MAX_FRAME, SHIPMENT, Shipment, TransactionShipment, frame
+
+__all__ = ["decode", "encode", "shipment_frame"]
+
+_ERRORS = 0  # the first item of an encoded shipment: what follows
+_TRANSACTION = 1
+_VERSION = 4  # marshal's format: the interpreter that reads is the one that wrote
+
+
+def encode(shipment: Shipment | TransactionShipment) -> bytes:
+    """ValueError (marshal's) for anything but plain data."""
+    if isinstance(shipment, TransactionShipment):
+        data: tuple[Any, ...] = (
+            _TRANSACTION,
+            _view(shipment.root),
+            tuple(_view(span) for span in shipment.spans),
+            shipment.dropped,
+        )
+    else:
+        data = (
+            _ERRORS,
+            _view(shipment.view),
+            {key: _record(record) for key, record in shipment.records.items()},
+            None if shipment.log_crumbs is None else [dict(c) for c in shipment.log_crumbs],
+            [_view(crumb) for crumb in shipment.span_crumbs],
+        )
+    return marshal.dumps(data, _VERSION)
+
+
+def shipment_frame(shipment: Shipment | TransactionShipment) -> bytes:
+    """The frame of ``shipment``; ValueError for anything but plain data, or past
+    ``MAX_FRAME``."""
+    payload = encode(shipment)
+    if len(payload) > MAX_FRAME:
+        raise ValueError("shipment larger than a frame may be")
+    return frame(SHIPMENT, payload)
+
+
+def decode(payload: bytes) -> Shipment | TransactionShipment:
+    """ValueError (or what a broken payload raises: EOFError, TypeError) for bytes that are
+    not an encoded shipment."""
+    data = marshal.loads(payload)
+    if data[0] == _TRANSACTION:
+        _, root, spans, dropped = data
+        return TransactionShipment(_unview(root), tuple(map(_unview, spans)), dropped)
+    if data[0] != _ERRORS:
+        raise ValueError("not a shipment")
+    _, view, records, log_crumbs, span_crumbs = data
+    return Shipment(
+        _unview(view),
+        {key: _unrecord(record) for key, record in records.items()},
+        log_crumbs,
+        [_unview(crumb) for crumb in span_crumbs],
+    )
+
+
+def _view(view: SpanView) -> tuple[Any, ...]:
+    return (
+        view.trace_id,
+        view.span_id,
+        view.name,
+        view.parent_span_id,
+        view.kind,
+        view.status_code,
+        view.status_description,
+        dict(view.attributes),
+        dict(view.resource),
+        tuple((e.name, e.timestamp_ns, dict(e.attributes)) for e in view.events),
+        view.start_time_ns,
+        view.end_time_ns,
+        view.scope_name,
+    )
+
+
+def _unview(data: tuple[Any, ...]) -> SpanView:
+    (trace_id, span_id, name, parent, kind, status, description) = data[:7]
+    attributes, resource, events, start, end, scope = data[7:]
+    return SpanView(
+        trace_id=trace_id,
+        span_id=span_id,
+        name=name,
+        parent_span_id=parent,
+        kind=kind,
+        status_code=status,
+        status_description=description,
+        attributes=attributes,
+        resource=resource,
+        events=tuple(EventView(*event) for event in events),
+        start_time_ns=start,
+        end_time_ns=end,
+        scope_name=scope,
+    )
+
+
+def _plain(mapping: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if mapping is None else dict(mapping)
+
+
+def _record(record: CaptureRecord) -> tuple[Any, ...]:
+    entry = record.logentry
+    details = record.details
+    return (
+        record.event_id,
+        (record.mechanism.type, record.mechanism.handled),
+        record.level,
+        record.logger,
+        None if entry is None else (entry.template, tuple(entry.params), entry.formatted),
+        None
+        if details is None
+        else (
+            _plain(details.request),
+            _plain(details.user),
+            details.transaction,
+            dict(details.tags),
+            dict(details.contexts),
+            dict(details.extra),
+            details.fingerprint,
+        ),
+        tuple(dict(variables) for variables in record.frame_vars),
+        None if record.breadcrumbs is None else tuple(dict(c) for c in record.breadcrumbs),
+        record.send,
+        _plain(record.template_frame),
+    )
+
+
+def _unrecord(data: tuple[Any, ...]) -> CaptureRecord:
+    event_id, mechanism, level, logger, entry, details, frame_vars = data[:7]
+    breadcrumbs, send, template_frame = data[7:]
+    return CaptureRecord(
+        event_id,
+        mechanism=Mechanism(*mechanism),
+        level=level,
+        logger=logger,
+        logentry=None if entry is None else LogEntry(*entry),
+        details=None if details is None else Details(*details),
+        frame_vars=frame_vars,
+        breadcrumbs=breadcrumbs,
+        send=send,
+        template_frame=template_frame,
+    )

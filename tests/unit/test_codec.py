@@ -1,0 +1,136 @@
+"""Shipments through the helper's codec: everything the conversion reads comes back equal;
+anything but plain data is refused, for the caller to keep the error in its own process."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from otel_sentry_bridge.capture.record import CaptureRecord, Details, LogEntry, Mechanism
+from otel_sentry_bridge.convert.model import EventView, SpanView
+from otel_sentry_bridge.offload.codec import decode, encode, shipment_frame
+from otel_sentry_bridge.offload.shipment import (
+    HEADER,
+    MAX_FRAME,
+    Shipment,
+    TransactionShipment,
+)
+
+
+def _view(**overrides: Any) -> SpanView:
+    fields: dict[str, Any] = {
+        "trace_id": 2**127 + 5,
+        "span_id": 2**63 + 7,
+        "name": "GET /orders/{id}",
+        "parent_span_id": 3,
+        "kind": "SERVER",
+        "status_code": "ERROR",
+        "status_description": "boom",
+        "attributes": {"http.route": "orders/<int:id>/", "http.status_code": 500},
+        "resource": {"service.name": "shop", "telemetry.sdk.version": "1.45"},
+        "events": (
+            EventView("exception", 5, {"exception.type": "KeyError", "sentry.event_id": "e"}),
+            EventView("log", 6, {"log.message": "x", "code.lineno": 3}),
+        ),
+        "start_time_ns": 1,
+        "end_time_ns": 9,
+        "scope_name": "opentelemetry.instrumentation.django",
+    }
+    return SpanView(**{**fields, **overrides})
+
+
+def _shipment() -> Shipment:
+    full = CaptureRecord(
+        "e" * 32,
+        mechanism=Mechanism("django", handled=False),
+        level="fatal",
+        logger="shop.orders",
+        logentry=LogEntry("order %s", ("17",), "order 17"),
+        details=Details(
+            request={"url": "http://x/", "headers": {"Accept": "*/*"}},
+            user={"id": "4"},
+            transaction="/orders/{id}",
+            tags={"celery_task_name": "pay"},
+            contexts={"celery": {"retries": 2}},
+            extra={"order": 17, "items": [1, 2.5, None, True]},
+            fingerprint=("orders", "{{ default }}"),
+        ),
+        frame_vars=({"order_id": "17"}, {}),
+        breadcrumbs=({"timestamp": 1.0, "message": "start"},),
+        send=True,
+        template_frame={"filename": "orders.html", "lineno": 4},
+    )
+    bare = CaptureRecord("f" * 32)
+    return Shipment(
+        _view(),
+        {full.event_id: full, bare.event_id: bare},
+        [{"timestamp": 1.0, "category": "log", "message": "hello"}],
+        [_view(trace_id=0, span_id=0, name="SELECT", kind="CLIENT", events=())],
+    )
+
+
+def test_an_error_shipment_comes_back_equal() -> None:
+    assert decode(encode(_shipment())) == _shipment()
+
+
+def test_a_trace_without_log_breadcrumbs_stays_without() -> None:
+    shipment = Shipment(_view())
+    assert decode(encode(shipment)) == shipment
+
+
+def test_a_transaction_shipment_comes_back_equal() -> None:
+    shipment = TransactionShipment(_view(), (_view(name="a"), _view(name="b")), dropped=3)
+    assert decode(encode(shipment)) == shipment
+
+
+def test_a_frame_holds_the_encoded_shipment() -> None:
+    data = shipment_frame(_shipment())
+    assert HEADER.unpack(data[: HEADER.size]) == (b"S", len(data) - HEADER.size)
+    assert decode(data[HEADER.size :]) == _shipment()
+
+
+class _AppObject:
+    """The helper does not import the application's modules."""
+
+
+def _app_function() -> None:
+    return None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        lambda: None,
+        _AppObject(),
+        _AppObject,
+        _app_function,
+        datetime.datetime(2026, 1, 1),
+        Decimal("1.5"),
+    ],
+    ids=["lambda", "application object", "class", "function", "datetime", "decimal"],
+)
+def test_anything_but_plain_data_is_refused(value: Any) -> None:
+    shipment = _shipment()
+    shipment.log_crumbs = [{"timestamp": 1.0, "data": value}]
+    with pytest.raises(ValueError):
+        shipment_frame(shipment)
+    with pytest.raises(ValueError):
+        shipment_frame(Shipment(_view(attributes={"odd": value})))
+
+
+def test_a_shipment_past_the_frame_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from otel_sentry_bridge.offload import codec
+
+    monkeypatch.setattr(codec, "MAX_FRAME", 100)
+    assert MAX_FRAME > 100
+    with pytest.raises(ValueError, match="larger"):
+        shipment_frame(_shipment())
+
+
+@pytest.mark.parametrize("payload", [b"", b"garbage", encode(_shipment())[:-5]])
+def test_bytes_that_are_not_a_shipment_raise(payload: bytes) -> None:
+    with pytest.raises((ValueError, EOFError, TypeError)):
+        decode(payload)
