@@ -34,13 +34,17 @@ def _wait_ready(process: ServerProcess, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def test_kill_9_with_a_spool_then_restart_delivers_every_event(tmp_path: Path) -> None:
+@pytest.mark.parametrize("helper", [False, True], ids=["in-process", "helper-process"])
+def test_kill_9_with_a_spool_then_restart_delivers_every_event(
+    tmp_path: Path, helper: bool
+) -> None:
     port = free_port()
     dsn = f"http://publickey@127.0.0.1:{port}/42"
     spool = tmp_path / "spool"
+    env = base_env(**({"OTEL_SENTRY_HELPER_PROCESS": "true"} if helper else {}))
     app = ServerProcess(
         [sys.executable, "-m", "tests.support.spool_app", dsn, str(spool), "25"],
-        base_env(),
+        env,
         tmp_path / "first.log",
     )
     try:
@@ -50,7 +54,7 @@ def test_kill_9_with_a_spool_then_restart_delivers_every_event(tmp_path: Path) -
     with SentryReceiver(port=port) as receiver:
         restarted = ServerProcess(
             [sys.executable, "-m", "tests.support.spool_app", dsn, str(spool), "0"],
-            base_env(),
+            env,
             tmp_path / "second.log",
         )
         try:

@@ -19,6 +19,9 @@ def main() -> None:
     backoff = Backoff(initial=0.05, maximum=0.2)
     processor = SentrySpanProcessor(dsn=dsn, spool_dir=spool_dir, backoff=backoff)
     provider.add_span_processor(processor)
+    link = processor.bridge.link  # OTEL_SENTRY_HELPER_PROCESS=true: the helper spools them
+    if link is not None and not link.start(30):
+        raise SystemExit("the helper process did not start")
     tracer = provider.get_tracer("spool_app")
     for n in range(count):
         with tracer.start_as_current_span(f"job {n}") as span:
