@@ -100,6 +100,7 @@ class HelperLink:
         self._out = -1  # shipments and requests to the helper
         self._in = -1  # the helper's flush answers
         self._partial = b""  # the rest of a frame written in part
+        self._opening: tuple[int, ...] = ()  # the pipes while the helper is being started
         self._ready = False  # the helper said it is ready: shipments go to it from then on
         self._spawning = False  # a thread is starting it
         self._spawned = threading.Event()  # set when that thread is done (either way)
@@ -107,7 +108,10 @@ class HelperLink:
         self._token = 0
 
     def _after_fork(self) -> None:
-        for fd in (self._out, self._in):  # this child's copies; the parent keeps its own
+        # This child's copies (the parent keeps its own), also of the pipes a thread of the
+        # parent was just making: a child holding the helper's input would keep it from
+        # seeing the end of it when the parent dies.
+        for fd in (self._out, self._in, *self._opening):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
@@ -194,6 +198,7 @@ class HelperLink:
         orphan = None
         with self._lock:
             self._spawning = False
+            self._opening = ()  # installed below (or closed): fds the object now owns
             if os.getpid() != pid:  # forked meanwhile: this child has its own state
                 return
             if started is None:
@@ -223,7 +228,10 @@ class HelperLink:
             if signal.getsignal(signal.SIGPIPE) is not signal.SIG_IGN:
                 # Writing to a helper that died would kill this process, not raise an error.
                 raise OSError("SIGPIPE is not ignored in this process")
-            to_helper, from_helper = os.pipe(), os.pipe()
+            to_helper = os.pipe()
+            self._opening = to_helper
+            from_helper = os.pipe()
+            self._opening = (*to_helper, *from_helper)
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "otel_sentry_bridge.offload.helper"],
                 stdin=to_helper[0],
@@ -232,6 +240,7 @@ class HelperLink:
                 close_fds=True,
             )
         except (OSError, subprocess.SubprocessError) as exc:
+            self._opening = ()
             for fd in (*to_helper, *from_helper):
                 if fd >= 0:
                     os.close(fd)
@@ -241,6 +250,7 @@ class HelperLink:
                 "converted in this process",
             )
             return None
+        self._opening = (to_helper[1], from_helper[0])
         os.close(to_helper[0])
         os.close(from_helper[1])
         return to_helper[1], from_helper[0]
