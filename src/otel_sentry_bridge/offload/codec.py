@@ -81,9 +81,9 @@ def _view(view: SpanView) -> tuple[Any, ...]:
         view.kind,
         view.status_code,
         view.status_description,
-        dict(view.attributes),
-        dict(view.resource),
-        tuple((e.name, e.timestamp_ns, dict(e.attributes)) for e in view.events),
+        _dict(view.attributes),
+        _dict(view.resource),
+        tuple((e.name, e.timestamp_ns, _dict(e.attributes)) for e in view.events),
         view.start_time_ns,
         view.end_time_ns,
         view.scope_name,
@@ -110,8 +110,13 @@ def _unview(data: tuple[Any, ...]) -> SpanView:
     )
 
 
+def _dict(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain dict as it is (marshal writes it; nothing here changes it), else a copy."""
+    return mapping if type(mapping) is dict else dict(mapping)
+
+
 def _plain(mapping: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    return None if mapping is None else dict(mapping)
+    return None if mapping is None else _dict(mapping)
 
 
 def _record(record: CaptureRecord) -> tuple[Any, ...]:
