@@ -216,7 +216,7 @@ class Bridge:
             # Read here (the view, our records, the trace's breadcrumbs) and shipped to the
             # helper; what it does not take (a full pipe, an odd value) is converted here.
             try:
-                shipment = self.pipeline.shipment(item)
+                shipment = self.pipeline.shipment(item, cheap=True)
             except Exception:
                 self.pipeline.record_loss("internal_sdk_error")
                 return False

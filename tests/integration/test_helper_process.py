@@ -118,6 +118,37 @@ def test_transactions_are_read_on_the_worker_and_sent_by_the_helper(
     assert event["contexts"]["trace"]["trace_id"] == f"{trace_id:032x}"
 
 
+def test_an_error_in_a_sampled_out_trace_goes_through_the_helper_with_its_trace_id(
+    sentry_receiver: SentryReceiver,
+) -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    from otel_sentry_bridge.capture.api import capture_exception
+
+    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, helper_process=True)
+    provider = TracerProvider(sampler=ALWAYS_OFF, shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    link = processor.bridge.link
+    try:
+        assert link is not None and link.start(30)
+        with provider.get_tracer("tests").start_as_current_span("GET /pay") as span:
+            assert not span.is_recording()
+            trace_id = span.get_span_context().trace_id
+            try:
+                raise ValueError("sampled out")
+            except ValueError as exc:
+                capture_exception(exc)
+        assert processor.force_flush(20_000)
+    finally:
+        processor.shutdown()
+    [event] = sentry_receiver.accepted
+    assert processor.pipeline.sent_count == 0
+    assert event["contexts"]["trace"]["trace_id"] == f"{trace_id:032x}"
+    [frame] = event["exception"]["values"][-1]["stacktrace"]["frames"]
+    assert frame["function"].endswith("with_its_trace_id")
+    assert frame["context_line"].strip() == 'raise ValueError("sampled out")'
+
+
 def test_shutdown_sends_what_was_shipped_and_the_helper_exits(
     sentry_receiver: SentryReceiver,
 ) -> None:

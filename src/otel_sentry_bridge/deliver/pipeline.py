@@ -159,11 +159,16 @@ class Pipeline:
                 return
         self.convert(item)
 
-    def shipment(self, item: ReadableSpan | DirectCapture) -> Shipment:
+    def shipment(self, item: ReadableSpan | DirectCapture, *, cheap: bool = False) -> Shipment:
         """What the conversion needs of ``item``: its view, the records our hooks left for
         it (taken from the store: each bridge converts a span once) and the trace's
-        breadcrumbs so far."""
-        view = self._direct_view(item) if isinstance(item, DirectCapture) else span_view(item)
+        breadcrumbs so far. ``cheap``: on an application thread, a direct capture's
+        traceback is the cheap text our hooks put on spans (without the source lines, which
+        the conversion reads from the files anyway), not Python's full printout."""
+        if isinstance(item, DirectCapture):
+            view = self._direct_view(item, full=not cheap)
+        else:
+            view = span_view(item)
         view, records = self._records_of(view)
         until_ns = max((event.timestamp_ns for event in view.events), default=0)
         store = self._store
@@ -221,11 +226,11 @@ class Pipeline:
         )
 
     @staticmethod
-    def _direct_view(capture: DirectCapture) -> SpanView:
+    def _direct_view(capture: DirectCapture, *, full: bool = True) -> SpanView:
         attributes = dict(capture.attributes)
         if capture.exception is not None:
-            # Formatted here, with source lines, not on the request thread that captured it.
-            attributes.update(exception_attributes(capture.exception, full=True))
+            # On the worker, with source lines; not on the request thread that captured it.
+            attributes.update(exception_attributes(capture.exception, full=full))
         # An exception object, or only its text (a log record of another instrumentation).
         has_exception = capture.exception is not None or attr.EXCEPTION_TYPE in attributes
         name = "exception" if has_exception else attr.LOG_EVENT
