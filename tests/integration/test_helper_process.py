@@ -12,12 +12,15 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler
 from opentelemetry.trace import SpanKind
 
 from otel_sentry_bridge import SentrySpanProcessor
+from otel_sentry_bridge.offload.link import HelperLink
 from tests.support.processes import base_env
 from tests.support.receiver import SentryReceiver
 
@@ -46,13 +49,22 @@ def _until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
         time.sleep(0.02)
 
 
-@pytest.fixture
-def opened(sentry_receiver: SentryReceiver) -> Iterator[tuple[SentrySpanProcessor, TracerProvider]]:
-    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, helper_process=True)
-    provider = TracerProvider(shutdown_on_exit=False)
+def _bridge(
+    receiver: SentryReceiver, sampler: Sampler | None = None, **options: Any
+) -> tuple[SentrySpanProcessor, TracerProvider, HelperLink]:
+    """A processor with ``helper_process`` on (not yet started), its provider and its link."""
+    processor = SentrySpanProcessor(dsn=receiver.dsn, helper_process=True, **options)
+    provider = TracerProvider(sampler=sampler, shutdown_on_exit=False)
     provider.add_span_processor(processor)
     link = processor.bridge.link
-    assert link is not None and link.start(30)  # else the first errors are converted here
+    assert link is not None
+    return processor, provider, link
+
+
+@pytest.fixture
+def opened(sentry_receiver: SentryReceiver) -> Iterator[tuple[SentrySpanProcessor, TracerProvider]]:
+    processor, provider, link = _bridge(sentry_receiver)
+    assert link.start(30)  # else the first errors are converted here
     try:
         yield processor, provider
     finally:
@@ -97,14 +109,9 @@ def test_errors_go_through_the_helper_with_their_trace_and_breadcrumbs(
 def test_transactions_are_read_on_the_worker_and_sent_by_the_helper(
     sentry_receiver: SentryReceiver,
 ) -> None:
-    processor = SentrySpanProcessor(
-        dsn=sentry_receiver.dsn, helper_process=True, traces_sample_rate=1.0
-    )
-    provider = TracerProvider(shutdown_on_exit=False)
-    provider.add_span_processor(processor)
-    link = processor.bridge.link
+    processor, provider, link = _bridge(sentry_receiver, traces_sample_rate=1.0)
     try:
-        assert link is not None and link.start(30)
+        assert link.start(30)
         trace_id, _ = _fail(provider, "in a transaction")
         assert processor.force_flush(20_000)
         [transaction] = sentry_receiver.wait_for_transactions(1)
@@ -121,16 +128,11 @@ def test_transactions_are_read_on_the_worker_and_sent_by_the_helper(
 def test_an_error_in_a_sampled_out_trace_goes_through_the_helper_with_its_trace_id(
     sentry_receiver: SentryReceiver,
 ) -> None:
-    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
-
     from otel_sentry_bridge.capture.api import capture_exception
 
-    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, helper_process=True)
-    provider = TracerProvider(sampler=ALWAYS_OFF, shutdown_on_exit=False)
-    provider.add_span_processor(processor)
-    link = processor.bridge.link
+    processor, provider, link = _bridge(sentry_receiver, ALWAYS_OFF)
     try:
-        assert link is not None and link.start(30)
+        assert link.start(30)
         with provider.get_tracer("tests").start_as_current_span("GET /pay") as span:
             assert not span.is_recording()
             trace_id = span.get_span_context().trace_id
@@ -152,11 +154,8 @@ def test_an_error_in_a_sampled_out_trace_goes_through_the_helper_with_its_trace_
 def test_shutdown_sends_what_was_shipped_and_the_helper_exits(
     sentry_receiver: SentryReceiver,
 ) -> None:
-    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, helper_process=True)
-    provider = TracerProvider(shutdown_on_exit=False)
-    provider.add_span_processor(processor)
-    link = processor.bridge.link
-    assert link is not None and link.start(30)
+    processor, provider, link = _bridge(sentry_receiver)
+    assert link.start(30)
     for n in range(20):
         _fail(provider, f"failure {n}")
     pid = link.helper_pid
@@ -262,11 +261,7 @@ def test_a_helper_that_cannot_start_loses_no_error(
     executable: str,
 ) -> None:
     monkeypatch.setattr(sys, "executable", executable)
-    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, helper_process=True)
-    provider = TracerProvider(shutdown_on_exit=False)
-    provider.add_span_processor(processor)
-    link = processor.bridge.link
-    assert link is not None
+    processor, provider, link = _bridge(sentry_receiver)
     try:
         with caplog.at_level(logging.WARNING, logger="otel_sentry_bridge"):
             assert not link.start(30)
@@ -284,11 +279,7 @@ def test_a_helper_that_cannot_start_loses_no_error(
 def test_the_first_errors_are_converted_here_while_a_thread_starts_the_helper(
     sentry_receiver: SentryReceiver,
 ) -> None:
-    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, helper_process=True)
-    provider = TracerProvider(shutdown_on_exit=False)
-    provider.add_span_processor(processor)
-    link = processor.bridge.link
-    assert link is not None
+    processor, provider, link = _bridge(sentry_receiver)
     try:
         _fail(provider, "first")  # not waiting for a process to be spawned, nor lost
         assert link.start(30)
@@ -312,11 +303,7 @@ def test_no_helper_where_sigpipe_would_kill_the_process(
         "getsignal",
         lambda signum: signal.SIG_DFL if signum == signal.SIGPIPE else getsignal(signum),
     )
-    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, helper_process=True)
-    provider = TracerProvider(shutdown_on_exit=False)
-    provider.add_span_processor(processor)
-    link = processor.bridge.link
-    assert link is not None
+    processor, provider, link = _bridge(sentry_receiver)
     try:
         with caplog.at_level(logging.WARNING, logger="otel_sentry_bridge"):
             assert not link.start(30)
