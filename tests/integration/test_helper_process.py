@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler
 from opentelemetry.trace import SpanKind
 
@@ -422,3 +425,48 @@ def test_a_child_forked_while_the_parent_ships_or_flushes_does_not_hang(
     assert (done.returncode, done.stdout.split()) == (0, ["0"]), done.stderr
     values = [e["exception"]["values"][-1]["value"] for e in sentry_receiver.accepted]
     assert values == ["in the child"]
+
+
+def test_a_helper_whose_parent_is_gone_before_an_answer_still_sends_what_follows(
+    sentry_receiver: SentryReceiver, tmp_path: Path
+) -> None:
+    """The pipe as a parent killed right after a flush request leaves it: the helper cannot
+    answer (its answers' reader is closed) and must still read on to the end."""
+    from otel_sentry_bridge.offload.codec import shipment_frame
+    from otel_sentry_bridge.offload.shipment import CONFIG, FLUSH, FLUSH_BODY, frame
+    from otel_sentry_bridge.setup.config import load_settings
+
+    settings = load_settings({"dsn": sentry_receiver.dsn})
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    _fail(provider, "after the flush")
+    [span] = [s for s in exporter.get_finished_spans() if s.events]
+    reader = SentrySpanProcessor(dsn=sentry_receiver.dsn)
+    try:
+        shipment = reader.pipeline.shipment(span)
+    finally:
+        reader.shutdown()
+    stream = tmp_path / "pipe"
+    stream.write_bytes(
+        frame(CONFIG, pickle.dumps(settings))
+        + frame(FLUSH, FLUSH_BODY.pack(1, 5_000))
+        + shipment_frame(shipment)
+    )
+    answers_read, answers_write = os.pipe()
+    os.close(answers_read)  # nobody reads the answers any more
+    try:
+        with stream.open("rb") as source:
+            done = subprocess.run(
+                [sys.executable, "-m", "otel_sentry_bridge.offload.helper"],
+                stdin=source,
+                stdout=answers_write,
+                env=base_env(),
+                stderr=subprocess.PIPE,
+                timeout=60,
+            )
+    finally:
+        os.close(answers_write)
+    assert done.returncode == 0, done.stderr
+    values = [e["exception"]["values"][-1]["value"] for e in sentry_receiver.accepted]
+    assert values == ["after the flush"]

@@ -7,13 +7,14 @@ helper that cannot start loses none), then shipments (errors and transactions, e
 and handed to delivery on this thread, as the worker would) and flush requests (answered on
 standard output, ``<token> <1|0>``). At the end of the pipe (its parent closed it, exited or
 was killed) it shuts its bridge down: what it holds is sent within ``shutdown_timeout``,
-spooled or counted. SIGINT and SIGTERM are ignored, so a terminal's
-Ctrl-C or a service manager's stop that reaches the whole group does not cut that short: the
-parent's end of the pipe decides.
+spooled or counted. SIGINT and SIGTERM are ignored, so a terminal's Ctrl-C or a service
+manager's stop that reaches the whole group does not cut that short: the parent's end of the
+pipe decides, and an answer its parent can no longer read does not either.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -63,7 +64,8 @@ def serve(source: BinaryIO, answers: int) -> int:
     processor = SentrySpanProcessor(settings=settings)
     bridge = processor.bridge
     pipeline = bridge.pipeline
-    os.write(answers, READY)  # from now on the parent ships; nothing before was lost here
+    with contextlib.suppress(OSError):  # a parent already gone has still written frames
+        os.write(answers, READY)  # from now on the parent ships; nothing before was lost here
     try:
         while True:
             try:
@@ -89,7 +91,8 @@ def serve(source: BinaryIO, answers: int) -> int:
             elif kind == FLUSH:
                 token, millis = FLUSH_BODY.unpack(payload)
                 done = bridge.flush(millis / 1000.0)
-                os.write(answers, b"%d %d\n" % (token, int(done)))
+                with contextlib.suppress(OSError):  # the parent is gone: read on to the end
+                    os.write(answers, b"%d %d\n" % (token, int(done)))
     finally:
         processor.shutdown()
     return 0
