@@ -108,18 +108,11 @@ def _offload(settings: Settings, *, custom_transport: bool) -> bool:
         return False
     if os.environ.get(HELPER_MARKER):  # this is a helper: it never starts one of its own
         return False
-    reason = (
-        "a custom transport"
-        if custom_transport
-        else "before_send"
-        if settings.before_send is not None
-        else None
-    )
-    if reason is not None:
+    if custom_transport or settings.before_send is not None:
         _log.warning(
             "otel-sentry-bridge: helper_process is ignored with %s (it runs in this "
             "process); errors are converted here",
-            reason,
+            "a custom transport" if custom_transport else "before_send",
         )
         return False
     return True

@@ -229,7 +229,8 @@ class Pipeline:
     def _direct_view(capture: DirectCapture, *, full: bool = True) -> SpanView:
         attributes = dict(capture.attributes)
         if capture.exception is not None:
-            # On the worker, with source lines; not on the request thread that captured it.
+            # ``full`` (the worker): with source lines. Else the cheap text, for the thread
+            # that captured it to ship to the helper process.
             attributes.update(exception_attributes(capture.exception, full=full))
         # An exception object, or only its text (a log record of another instrumentation).
         has_exception = capture.exception is not None or attr.EXCEPTION_TYPE in attributes
