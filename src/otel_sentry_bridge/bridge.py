@@ -26,7 +26,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from opentelemetry.sdk.trace import ReadableSpan, Span
 
@@ -99,7 +99,7 @@ class Bridge:
         transport: Transport | None,
         *,
         backoff: Backoff | None = None,
-        offload: bool = False,
+        offload: bool | Literal["auto"] = False,
     ) -> None:
         self.settings = settings
         self.enabled = transport is not None
@@ -142,8 +142,13 @@ class Bridge:
         # How a request thread steps aside for the worker (a seam for tests: time.sleep).
         self.step_aside: Callable[[float], None] = time.sleep
         self._shut_down = False
-        # With helper_process on: the helper's end of the pipe, else None (all in-process).
-        self.link = HelperLink(settings, self.warn) if offload and self.enabled else None
+        # With helper_process on (or "auto"): the helper's end of the pipe, else None (all
+        # in-process).
+        self.link = (
+            HelperLink(settings, self.warn, auto=offload == "auto")
+            if offload and self.enabled
+            else None
+        )
         if self.enabled:
             with _active_lock:
                 _active.append(weakref.ref(self))
@@ -212,7 +217,7 @@ class Bridge:
 
     def _submit(self, item: ReadableSpan | DirectCapture) -> bool:
         link = self.link
-        if link is not None and link.usable:
+        if link is not None and link.taking():
             # Read here (the view, our records, the trace's breadcrumbs) and shipped to the
             # helper; what it does not take (a full pipe, an odd value) is converted here.
             try:
@@ -248,7 +253,7 @@ class Bridge:
         """On the worker thread: convert and send ``item``; with a helper, a transaction is
         only read into views here (many spans: not on a request thread) and shipped."""
         link = self.link
-        if isinstance(item, TransactionBatch) and link is not None and link.usable:
+        if isinstance(item, TransactionBatch) and link is not None and link.taking():
             shipment = self.pipeline.transaction_shipment(item)
             if link.ship(shipment):
                 return

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import Any, Literal
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -101,21 +101,24 @@ class SentrySpanProcessor(SpanProcessor):
         self.bridge.shutdown()
 
 
-def _offload(settings: Settings, *, custom_transport: bool) -> bool:
-    """Whether conversion and delivery go to a helper process (``helper_process``): not with
-    a transport or a ``before_send`` of the application's, which run in this process."""
-    if not settings.helper_process:
+def _offload(settings: Settings, *, custom_transport: bool) -> bool | Literal["auto"]:
+    """Whether conversion and delivery go to a helper process (``helper_process``: True,
+    False or "auto", at storms only): not with a transport or a ``before_send`` of the
+    application's, which run in this process (said only when it was asked for explicitly)."""
+    mode = settings.helper_process
+    if not mode:
         return False
     if os.environ.get(HELPER_MARKER):  # this is a helper: it never starts one of its own
         return False
     if custom_transport or settings.before_send is not None:
-        _log.warning(
-            "otel-sentry-bridge: helper_process is ignored with %s (it runs in this "
-            "process); errors are converted here",
-            "a custom transport" if custom_transport else "before_send",
-        )
+        if mode is True:
+            _log.warning(
+                "otel-sentry-bridge: helper_process is ignored with %s (it runs in this "
+                "process); errors are converted here",
+                "a custom transport" if custom_transport else "before_send",
+            )
         return False
-    return True
+    return mode
 
 
 def _open(

@@ -109,3 +109,37 @@ def test_gunicorn_preload_workers_each_deliver_their_events_once(
     assert len(pids) == 3, server.output()[-3000:]
     if helper:
         wait_until_gone("E2E_TAG", tag)  # no helper outlives its worker
+
+
+def test_with_default_settings_a_storm_of_errors_moves_to_a_helper_and_none_is_lost(
+    sentry_receiver: SentryReceiver, tmp_path: Path
+) -> None:
+    """The example shop under ``opentelemetry-instrument``, no helper setting: a few errors
+    are converted in its process, a storm of them starts a helper (helper_process "auto");
+    every error arrives once, and the helper ends with the shop."""
+    from tests.support.otlp_receiver import OtlpReceiver
+    from tests.support.processes import shop_env, start_shop
+
+    tag = uuid.uuid4().hex
+    with OtlpReceiver() as otlp:
+        env = shop_env(sentry_receiver.dsn, otlp.traces_endpoint, E2E_TAG=tag)
+        server, base = start_shop(env, tmp_path / "shop.log")
+        try:
+            for _ in range(5):
+                assert get(f"{base}/orders/9999/") == 500
+            sentry_receiver.wait_for_accepted(5, timeout=30)
+            assert helpers_with("E2E_TAG", tag) == []  # five errors: no helper
+
+            storm = 400
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                statuses = list(pool.map(lambda _: get(f"{base}/orders/9999/"), range(storm)))
+            assert statuses == [500] * storm
+            sentry_receiver.wait_for_accepted(5 + storm, timeout=60)
+            assert len(helpers_with("E2E_TAG", tag)) == 1, server.output()[-3000:]
+        finally:
+            server.stop()  # the shop flushes at exit; its helper sends what it has and ends
+    wait_until_gone("E2E_TAG", tag)
+    events = sentry_receiver.accepted
+    assert len(events) == 5 + storm
+    assert len({e["event_id"] for e in events}) == 5 + storm
+    assert {e["exception"]["values"][-1]["type"] for e in events} == {"OrderNotFound"}

@@ -23,7 +23,8 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler
 from opentelemetry.trace import SpanKind
 
 from otel_sentry_bridge import SentrySpanProcessor
-from otel_sentry_bridge.offload.link import HelperLink
+from otel_sentry_bridge.offload import link as link_module
+from otel_sentry_bridge.offload.link import HelperLink, python_executable_problem
 from tests.support.processes import base_env
 from tests.support.receiver import SentryReceiver
 
@@ -55,8 +56,10 @@ def _until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
 def _bridge(
     receiver: SentryReceiver, sampler: Sampler | None = None, **options: Any
 ) -> tuple[SentrySpanProcessor, TracerProvider, HelperLink]:
-    """A processor with ``helper_process`` on (not yet started), its provider and its link."""
-    processor = SentrySpanProcessor(dsn=receiver.dsn, helper_process=True, **options)
+    """A processor with ``helper_process`` on (not yet started; or as ``options`` say), its
+    provider and its link."""
+    options.setdefault("helper_process", True)
+    processor = SentrySpanProcessor(dsn=receiver.dsn, **options)
     provider = TracerProvider(sampler=sampler, shutdown_on_exit=False)
     provider.add_span_processor(processor)
     link = processor.bridge.link
@@ -254,16 +257,19 @@ def test_before_send_keeps_the_work_in_this_process(
         processor.shutdown()
 
 
-@pytest.mark.parametrize(
-    "executable", ["/bin/false", "/nonexistent/python"], ids=["exits", "missing"]
-)
+@pytest.mark.parametrize("executable", ["exits", "missing", "uwsgi"])
 def test_a_helper_that_cannot_start_loses_no_error(
     sentry_receiver: SentryReceiver,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
     executable: str,
 ) -> None:
-    monkeypatch.setattr(sys, "executable", executable)
+    exits = tmp_path / "python3"  # looks like an interpreter, ends before it is ready
+    exits.write_text("#!/bin/sh\nexit 1\n")
+    exits.chmod(0o755)
+    paths = {"exits": str(exits), "missing": "/nonexistent/python", "uwsgi": "/usr/bin/uwsgi"}
+    monkeypatch.setattr(sys, "executable", paths[executable])
     processor, provider, link = _bridge(sentry_receiver)
     try:
         with caplog.at_level(logging.WARNING, logger="otel_sentry_bridge"):
@@ -470,3 +476,98 @@ def test_a_helper_whose_parent_is_gone_before_an_answer_still_sends_what_follows
     assert done.returncode == 0, done.stderr
     values = [e["exception"]["values"][-1]["value"] for e in sentry_receiver.accepted]
     assert values == ["after the flush"]
+
+
+# -- "auto" (the default): a helper only while errors come in a storm --------------------------
+
+
+def _storm(provider: TracerProvider, prefix: str, count: int) -> list[str]:
+    messages = [f"{prefix} {n}" for n in range(count)]
+    for message in messages:
+        _fail(provider, message)
+    return messages
+
+
+def test_auto_is_the_default_and_a_few_errors_start_no_helper(
+    sentry_receiver: SentryReceiver,
+) -> None:
+    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    link = processor.bridge.link
+    try:
+        assert link is not None
+        made = _storm(provider, "calm", 20)
+        assert processor.force_flush(20_000)
+        assert link.helper_pid is None  # no process started for 20 errors
+    finally:
+        processor.shutdown()
+    values = sorted(e["exception"]["values"][-1]["value"] for e in sentry_receiver.accepted)
+    assert values == sorted(made)
+    assert processor.pipeline.sent_count == 20
+
+
+def test_auto_starts_a_helper_at_a_storm_ends_it_when_idle_and_starts_another_at_the_next(
+    sentry_receiver: SentryReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(link_module, "IDLE_S", 0.5)
+    processor, provider, link = _bridge(sentry_receiver, helper_process="auto")
+    made: list[str] = []
+    try:
+        made += _storm(provider, "first storm", link_module.STORM_ERRORS)
+        _until(link.taking, 30)  # started at the storm, ready a moment later
+        first = link.helper_pid
+        assert first is not None and _alive(first)
+        made += _storm(provider, "in the helper", 30)
+        assert processor.force_flush(20_000)
+        # Idle for IDLE_S: the helper is ended (after sending what it had) and reaped.
+        _until(lambda: link.helper_pid is None and not _alive(first))
+        assert link.usable
+        made += _storm(provider, "calm again", 5)  # converted here: no storm
+        assert link.helper_pid is None
+        made += _storm(provider, "second storm", link_module.STORM_ERRORS)
+        _until(link.taking, 30)
+        second = link.helper_pid
+        assert second not in (None, first)
+        made += _storm(provider, "in the second helper", 30)
+        assert processor.force_flush(20_000)
+    finally:
+        processor.shutdown()
+    values = [e["exception"]["values"][-1]["value"] for e in sentry_receiver.accepted]
+    assert sorted(values) == sorted(made)  # each error once, whoever converted it
+    # The errors after each helper was ready went through it, not through this process.
+    assert processor.pipeline.sent_count <= len(made) - 60
+
+
+def test_auto_without_a_python_interpreter_stays_in_process_and_says_nothing(
+    sentry_receiver: SentryReceiver,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "executable", "/usr/local/bin/uwsgi")  # an embedding server
+    processor, provider, link = _bridge(sentry_receiver, helper_process="auto")
+    try:
+        with caplog.at_level(logging.WARNING, logger="otel_sentry_bridge"):
+            made = _storm(provider, "storm", link_module.STORM_ERRORS + 10)
+            assert processor.force_flush(20_000)
+    finally:
+        processor.shutdown()
+    assert link.helper_pid is None and not link.usable
+    assert caplog.text == ""
+    assert processor.pipeline.sent_count == len(made)
+    assert len(sentry_receiver.accepted) == len(made)
+
+
+@pytest.mark.parametrize(
+    ("executable", "usable"),
+    [
+        ("/usr/bin/python3.11", True),
+        ("/srv/app/.venv/bin/python", True),
+        ("/opt/pypy/bin/pypy3", True),
+        ("/usr/bin/uwsgi", False),
+        ("/usr/sbin/httpd", False),
+        ("", False),
+    ],
+)
+def test_python_executable_problem(executable: str, usable: bool) -> None:
+    assert (python_executable_problem(executable) is None) == usable

@@ -76,6 +76,7 @@ def test_sustained_figures_take_each_configuration_against_its_baseline() -> Non
         "B-paced": [run(1.0, 2300, 400, {"MainThread": 1.0})],
         "C-paced": [run(1.25, 2500, 430, {"MainThread": 1.05, "otel-sentry-bridge": 0.2})],
         "C-helper": [run(1.15, 1900, 420, {"MainThread": 0.95})],
+        "C-auto": [run(1.1, 1860, 412, {"MainThread": 0.95})],
     }
     figures = sustained_figures(runs)
     assert round(figures["floor_total_cpu_per_error_us"]) == 200  # B-floor against B
@@ -83,6 +84,9 @@ def test_sustained_figures_take_each_configuration_against_its_baseline() -> Non
     assert round(figures["helper_total_cpu_per_error_us"]) == 250  # the helper's CPU counted
     assert round(figures["helper_request_thread_cpu_per_error_us"]) == 50
     assert round(figures["helper_ok_ratio_vs_otel"], 2) == 1.05
+    assert round(figures["auto_total_cpu_per_error_us"]) == 200  # the default, against B
+    assert round(figures["auto_ok_ratio_vs_otel"], 2) == 1.03
+    assert round(figures["auto_cycle_ratio_vs_sentry_sdk"], 4) == 0.02  # 160 / 8000
     assert round(figures["total_cpu_per_error_us"]) == 300  # (1.2 - 0.9) s / 1000 errors
     assert round(figures["sentry_sdk_total_cpu_per_error_us"]) == 4000  # against A, not B
     assert round(figures["sustained_cycle_ratio_vs_sentry_sdk"], 4) == 0.0375  # 300 / 8000

@@ -197,6 +197,18 @@ def test_boolean_env_values(raw: str, expected: bool) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
+    [("auto", "auto"), (" AUTO ", "auto"), ("true", True), ("1", True), ("false", False)],
+)
+def test_helper_process_is_auto_by_default_and_takes_auto_true_or_false(
+    raw: str, expected: object
+) -> None:
+    assert load().helper_process == "auto"
+    assert load(environ={"OTEL_SENTRY_HELPER_PROCESS": raw}).helper_process == expected
+    assert load({"helper_process": raw}).helper_process == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
     [
         ("WARNING", logging.WARNING),
         ("warning", logging.WARNING),
@@ -390,6 +402,7 @@ def test_default_warn_logs_to_the_package_logger(
         ("trace_url_template", "https://jaeger.example.com/trace/"),
         ("before_send", "not callable"),
         ("max_request_body_size", "large"),
+        ("helper_process", "sometimes"),
         ("environment", "e" * 65),
         ("environment", "none"),
         ("environment", "qa/eu"),

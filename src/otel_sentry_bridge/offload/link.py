@@ -1,11 +1,16 @@
 """The parent's end of the helper process: ships each span's data through a pipe, never waits.
 
-- **Started at the first shipment**, in the process that ships (not at import: a gunicorn
+- **Started when wanted**, in the process that ships (not at import: a gunicorn
   ``--preload`` master or a Celery prefork parent that never fails starts none), by a thread
-  of its own: a request thread never waits for a process to be spawned. Not in a process
-  where SIGPIPE is not ignored (an embedding server's): writing to a helper that died would
-  kill it. A forked child
-  forgets its parent's helper (closes its copies of the pipes) and starts its own.
+  of its own: a request thread never waits for a process to be spawned. With
+  ``helper_process=True`` at the first error; with ``"auto"`` (the default) at a storm, the
+  first time :data:`STORM_ERRORS` errors come within :data:`STORM_WINDOW_S` seconds, and it
+  is then ended once none came for :data:`IDLE_S` seconds (it sends what it holds first), to
+  be started again at the next storm. Not in a process where SIGPIPE is not ignored (an
+  embedding server's): writing to a helper that died would kill it; nor where
+  ``sys.executable`` is not a Python interpreter (uWSGI, mod_wsgi, a frozen application). A
+  forked child forgets its parent's helper (closes its copies of the pipes) and starts its
+  own.
 - **Spawned, not forked**: ``python -m otel_sentry_bridge.offload.helper`` with this process's
   environment, minus OpenTelemetry's auto-instrumentation (the helper must not instrument
   itself), plus the directory this package was imported from.
@@ -26,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import logging
 import os
 import pickle
 import select
@@ -50,11 +56,27 @@ from .shipment import (
     frame,
 )
 
-__all__ = ["HELPER_MARKER", "HelperLink", "helper_environment"]
+__all__ = [
+    "HELPER_MARKER",
+    "IDLE_S",
+    "STORM_ERRORS",
+    "STORM_WINDOW_S",
+    "HelperLink",
+    "helper_environment",
+    "python_executable_problem",
+]
 
+_log = logging.getLogger("otel_sentry_bridge")
 PIPE_SIZE = 1024 * 1024
 _ORPHAN_WAIT_S = 30.0  # a helper started after close: it ends at once, without settings
 HELPER_MARKER = "OTEL_SENTRY_BRIDGE_HELPER"  # set in the helper's environment
+# "auto": a helper is worth its process (~40 MB, ~0.4 s of CPU to start) when errors come at
+# 50 a second or more: converted here, they would take 5 % of the process's GIL time and
+# more (about 1 ms each under traffic, docs/performance.md). It ends after five minutes
+# without one (so that storms a few minutes apart do not pay for a start each).
+STORM_ERRORS = 100
+STORM_WINDOW_S = 2.0
+IDLE_S = 300.0
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -72,6 +94,20 @@ def helper_environment(environ: Mapping[str, str], package_root: str) -> dict[st
     return env
 
 
+def python_executable_problem(executable: str) -> str | None:
+    """Why ``executable`` cannot run the helper (None when it can): embedding servers set
+    ``sys.executable`` to their own binary (uWSGI, mod_wsgi's httpd), frozen applications to
+    themselves; started with ``-m ...`` they would do something else entirely."""
+    if not executable:
+        return "no Python executable to run it with (sys.executable is empty)"
+    if getattr(sys, "frozen", False):
+        return "a frozen application has no Python interpreter to run it with"
+    name = os.path.basename(executable).lower()
+    if not name.startswith(("python", "pypy")):
+        return f"sys.executable ({name}) does not look like a Python interpreter"
+    return None
+
+
 def _auto_instrumentation(path: str) -> bool:
     parts = os.path.normpath(path).split(os.sep)
     return "opentelemetry" in parts and "auto_instrumentation" in parts
@@ -80,12 +116,21 @@ def _auto_instrumentation(path: str) -> bool:
 class HelperLink:
     """Owned by one bridge; any thread may ship, flush or close."""
 
-    def __init__(self, settings: Settings, warn: WarnOnce) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        warn: WarnOnce,
+        *,
+        auto: bool = False,
+        idle_s: float | None = None,
+    ) -> None:
         # The helper runs a bridge of its own with these settings (no before_send: the
         # bridge does not offload when there is one, as it runs in this process).
         config = dataclasses.replace(settings, helper_process=False, before_send=None)
         self._config = frame(CONFIG, pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL))
         self._warn = warn
+        self._auto = auto
+        self._idle_s = IDLE_S if idle_s is None else idle_s
         self._closed = False
         self._reset()
         ref = weakref.WeakMethod(self._after_fork)
@@ -106,6 +151,12 @@ class HelperLink:
         self._spawned = threading.Event()  # set when that thread is done (either way)
         self._failed = False
         self._token = 0
+        # "auto": errors counted in the current window while no helper runs, and when the
+        # last shipment was written (the idle watcher ends the helper a while after it).
+        self._window_start = 0.0
+        self._window_count = 0
+        self._last_ship = 0.0
+        self._stop_watch = threading.Event()
 
     def _after_fork(self) -> None:
         # This child's copies (the parent keeps its own), also of the pipes a thread of the
@@ -154,19 +205,36 @@ class HelperLink:
                 with contextlib.suppress(OSError, ValueError):
                     select.select([fd], [], [], remaining)
 
-    def ship(self, shipment: Shipment | TransactionShipment) -> bool:
-        """Hand ``shipment`` to the helper; False when it was not taken (convert it here)."""
+    def taking(self) -> bool:
+        """Whether shipments go to the helper now (it is ready): else the caller converts
+        in-process. Starts the helper when it is wanted (see the module's docstring)."""
         if not self.usable:
             return False
         if os.getpid() != self._pid:  # forked without the hook (os.fork from C)
             self._after_fork()
-        if not self._ready:
-            with self._lock:
-                if self._out < 0:
+        if self._ready:
+            return True
+        with self._lock:
+            if self._out < 0:
+                if not self._auto or self._storm():
                     self._spawn_in_background()
-                    return False  # starting: converted here meanwhile
-                if not self._heard_ready():
-                    return False
+                return False  # starting (or not wanted yet): converted here meanwhile
+            return self._heard_ready()
+
+    def _storm(self) -> bool:
+        """Under the lock, "auto" with no helper: count one error; True once enough came
+        within the window."""
+        now = time.monotonic()
+        if now - self._window_start > STORM_WINDOW_S:
+            self._window_start = now
+            self._window_count = 0
+        self._window_count += 1
+        return self._window_count >= STORM_ERRORS
+
+    def ship(self, shipment: Shipment | TransactionShipment) -> bool:
+        """Hand ``shipment`` to the helper; False when it was not taken (convert it here)."""
+        if not self.taking():
+            return False
         try:
             data = shipment_frame(shipment)
         except Exception:  # not plain data (an application object), or far too large
@@ -174,6 +242,7 @@ class HelperLink:
         with self._lock:
             if self._out < 0 or self._failed:
                 return False
+            self._last_ship = time.monotonic()
             if self._partial and not self._write(b""):
                 return False  # the pipe is still full: the helper is behind
             return self._write(data)
@@ -213,21 +282,70 @@ class HelperLink:
                     fcntl.fcntl(self._out, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
                 os.set_blocking(self._out, False)
                 self._write(self._config)  # an empty pipe takes it whole
+                self._last_ship = time.monotonic()
+                if self._auto:
+                    self._watch(self._process)
             self._spawned.set()
         if orphan is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 orphan.wait(_ORPHAN_WAIT_S)  # reaped, not left a zombie
 
+    def _watch(self, process: subprocess.Popen[bytes] | None) -> None:
+        """Under the lock: end ``process`` (an "auto" helper) once it has been idle for the
+        idle time, on a thread of its own that wakes a few times per idle time."""
+        thread = threading.Thread(
+            target=self._end_when_idle,
+            args=(process, self._stop_watch),
+            name="otel-sentry-bridge-helper-idle",
+            daemon=True,
+        )
+        with contextlib.suppress(RuntimeError):  # at interpreter shutdown: it stays
+            thread.start()
+
+    def _end_when_idle(
+        self, process: subprocess.Popen[bytes] | None, stop: threading.Event
+    ) -> None:
+        while not stop.wait(self._idle_s / 4):
+            with self._flushing, self._lock:
+                if self._process is not process or self._closed or self._failed:
+                    return  # closed, lost, or this is a forked child's copy
+                if self._partial or time.monotonic() - self._last_ship < self._idle_s:
+                    continue
+                # Back to "not started": the next storm starts a new helper. This one reads
+                # to the end of its pipe, sends what it holds, and exits.
+                ends = (self._out, self._in)
+                self._out = self._in = -1
+                self._ready = False
+                self._process = None
+                self._spawned = threading.Event()
+                self._window_count = 0
+            for fd in ends:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            if process is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(_ORPHAN_WAIT_S)  # reaped, not left a zombie
+            return
+
     def _popen(self) -> tuple[int, int] | None:
         """The helper process, and the parent's ends of its two pipes; None (warned) when it
         cannot be started."""
+        problem = python_executable_problem(sys.executable)
+        if problem is None and signal.getsignal(signal.SIGPIPE) is not signal.SIG_IGN:
+            # Writing to a helper that died would kill this process, not raise an error.
+            problem = "SIGPIPE is not ignored in this process"
+        if problem is not None:
+            if self._auto:  # not asked for: nothing is wrong, errors are converted here
+                _log.debug("otel-sentry-bridge: no helper process here (%s)", problem)
+            else:
+                self._warn(
+                    "helper start",
+                    f"otel-sentry-bridge: cannot start the helper process ({problem}); "
+                    "errors are converted in this process",
+                )
+            return None
         to_helper = from_helper = (-1, -1)
         try:
-            if not sys.executable:
-                raise OSError("no Python executable to run it with (sys.executable is empty)")
-            if signal.getsignal(signal.SIGPIPE) is not signal.SIG_IGN:
-                # Writing to a helper that died would kill this process, not raise an error.
-                raise OSError("SIGPIPE is not ignored in this process")
             to_helper = os.pipe()
             self._opening = to_helper
             from_helper = os.pipe()
@@ -381,6 +499,7 @@ class HelperLink:
         exits. Later shipments are refused."""
         with self._flushing:
             self._closed = True
+            self._stop_watch.set()
             if self._out >= 0:
                 self._finish(b"", deadline)
             with self._lock:

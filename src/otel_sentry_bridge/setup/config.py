@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..convert.sentry_names import environment_problem, release_problem
 from ..errors import ConfigError, InvalidDsn
@@ -80,7 +80,9 @@ class Settings:
     log_level: int = logging.INFO  # Python log records at or above it go to Sentry's OTLP logs
     # Convert and send in a helper process (docs/performance.md): the request threads only
     # hand each error over through a pipe, and the work runs on another core, off the GIL.
-    helper_process: bool = False
+    # "auto": only while errors come faster than the process should convert them itself (a
+    # storm), the helper ending once they stop; True: from the first error; False: never.
+    helper_process: bool | Literal["auto"] = "auto"
     # before_send(event) or, as in sentry-sdk, before_send(event, hint): the event to send
     # (edited or not), or None to drop it.
     before_send: Callable[..., Any] | None = field(default=None, compare=False)
@@ -137,6 +139,15 @@ def _to_bool(value: Any) -> bool:
     if text in _FALSE:
         return False
     raise ValueError("expected true/false")
+
+
+def _to_helper_mode(value: Any) -> bool | Literal["auto"]:
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        return _to_bool(value)
+    except ValueError:
+        raise ValueError("expected auto, true or false") from None
 
 
 def _to_level(value: Any) -> int:
@@ -297,7 +308,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "max_request_body_size": _to_body_size,
     "otlp_signals": _to_otlp_signals,
     "log_level": _to_level,
-    "helper_process": _to_bool,
+    "helper_process": _to_helper_mode,
     "before_send": _to_before_send,
 }
 
