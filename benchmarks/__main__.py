@@ -41,15 +41,17 @@ else:
     SIZES.update(sustained_rounds=3, block=100, blocks=10)
 # Sustained traffic: A and B are the baselines of D-http (sentry-sdk) and C (the bridge);
 # B-floor is the least any in-process reporter costs; C-helper, the bridge with
-# helper_process=True (conversion and delivery in its helper process). Run back to back with
-# no idle time, and (B, C) again with PAUSE_US of idle time after each request, as a server
-# waiting on its sockets has: the bridge's threads then run in that idle time.
+# helper_process=True (conversion and delivery in its helper process); C-auto, with the
+# default settings (in process until errors come in a storm, as here, then in a helper). Run
+# back to back with no idle time, and (B, C) again with PAUSE_US of idle time after each
+# request, as a server waiting on its sockets has: the bridge's threads then run in it.
 SUSTAINED_RUNS = {
     "A": ("A", 0),
     "B": ("B", 0),
     "B-floor": ("B-floor", 0),
     "C": ("C", 0),
     "C-helper": ("C-helper", 0),
+    "C-auto": ("C-auto", 0),
     "D-http": ("D-http", 0),
     "B-paced": ("B", 500),
     "C-paced": ("C", 500),
@@ -155,6 +157,7 @@ def main() -> None:
         burst = run("wsgi_bench", "C", "--port", port, "--burst", SIZES["burst"])
         sdk_burst = run("wsgi_bench", "D-http", "--port", port, "--burst", SIZES["burst"])
         flood = run("flood", "--errors", SIZES["flood"])
+        helper_start = run("helper_start", "--port", port, "--starts", 2 if QUICK else 5)
         scrub = run("scrub_cost", "--repeat", 2 if QUICK else 7)
         log_records = run("log_record_cost", "--records", 200 if QUICK else 500)
 
@@ -201,7 +204,8 @@ def main() -> None:
         "events_per_s": delivery["events_per_s"],
         "burst_delivered_fraction": burst["delivered_fraction"],
         "sentry_sdk_burst_delivered_fraction": sdk_burst["delivered_fraction"],
-        "flood_rss_growth_mb": flood["flood_rss_growth_mb"],
+        # This process and its helper (started by the flood under the default "auto").
+        "flood_rss_growth_mb": flood["total_rss_growth_mb"],
         "scrub_max_capped_us": scrub["scrub_max_capped_us"],
         "scrub": scrub,
         "log_records": log_records,
@@ -216,6 +220,7 @@ def main() -> None:
         "burst": burst,
         "sentry_sdk_burst": sdk_burst,
         "flood": flood,
+        "helper_start": helper_start,
         "events_received_per_round": checks,
         "versions": _versions(),
         "cpus": os.cpu_count(),

@@ -35,14 +35,16 @@ COLOURS = {
     "C-paced": "#aec7e8",
     "C-capture": "#17becf",
     "C-helper": "#2ca02c",
+    "C-auto": "#98df8a",
     "D": "#ff7f0e",
     "D-http": "#d62728",
 }
 LABELS = {
     "B": "B: OpenTelemetry",
     "B-floor": "B-floor: OpenTelemetry + least possible reporter",
-    "C": "C: OpenTelemetry + bridge",
+    "C": "C: OpenTelemetry + bridge, in process (helper_process=False)",
     "C-helper": "C-helper: bridge in a helper process (helper_process=True)",
+    "C-auto": "C-auto: bridge, default settings (helper_process auto)",
     "D": "D: sentry-sdk (discarding transport)",
     "D-http": "D-http: sentry-sdk (HTTP)",
 }

@@ -17,6 +17,9 @@
   the background conversion and delivery on the next request.
 - C-helper: C with ``helper_process=True``: conversion and delivery in the bridge's spawned
   helper process, fed through a pipe; under sustained traffic only.
+- C-auto: C with the default settings (``helper_process`` "auto": in process until errors
+  come in a storm, then in a helper process); under sustained traffic only. (C itself is
+  ``helper_process=False``: what the default does at a few errors a second.)
 - D: A + sentry-sdk (DjangoIntegration + LoggingIntegration, errors only, tracing off) with a
   discarding transport; D-http: the same with its real HTTP transport to the receiver.
 
@@ -33,10 +36,23 @@ from typing import Any
 
 from .common import DSN_KEY, dsn, sample_envelope_gzip
 
-CONFIGS = ("A", "B", "B-post", "B-floor", "C", "C-capture", "C-helper", "D", "D-http")
-# Measured on an idle process, one request at a time (B-floor and C-helper only under
+CONFIGS = (
+    "A",
+    "B",
+    "B-post",
+    "B-floor",
+    "C",
+    "C-capture",
+    "C-helper",
+    "C-auto",
+    "D",
+    "D-http",
+)
+# Measured on an idle process, one request at a time (B-floor, C-helper and C-auto only under
 # sustained traffic).
-IDLE_CONFIGS = tuple(config for config in CONFIGS if config not in ("B-floor", "C-helper"))
+IDLE_CONFIGS = tuple(
+    config for config in CONFIGS if config not in ("B-floor", "C-helper", "C-auto")
+)
 # Endpoints whose requests make one error event each (``settle`` is told which one ran).
 ERROR_ENDPOINTS = frozenset({"boom", "logerr"})
 Handler = Callable[[dict[str, Any], Callable[..., Any]], Any]
@@ -85,7 +101,7 @@ def build(config: str, port: int) -> Setup:
         with_bridge=config.startswith("C"),
         port=port,
         deliver=config != "C-capture",
-        in_helper=config == "C-helper",
+        helper={"C-helper": True, "C-auto": "auto"}.get(config, False),
     )
 
 
@@ -95,7 +111,9 @@ def _wsgi_handler() -> Handler:
     return WSGIHandler()  # type: ignore[no-any-return]
 
 
-def _otel(*, with_bridge: bool, port: int, deliver: bool = True, in_helper: bool = False) -> Setup:
+def _otel(
+    *, with_bridge: bool, port: int, deliver: bool = True, helper: bool | str = False
+) -> Setup:
     from opentelemetry import trace
     from opentelemetry.instrumentation.django import DjangoInstrumentor
     from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -115,7 +133,7 @@ def _otel(*, with_bridge: bool, port: int, deliver: bool = True, in_helper: bool
     if with_bridge:
         from otel_sentry_bridge import SentrySpanProcessor
 
-        processor = SentrySpanProcessor(dsn=dsn(port), helper_process=in_helper)
+        processor = SentrySpanProcessor(dsn=dsn(port), helper_process=helper)
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     DjangoInstrumentor().instrument(tracer_provider=provider)  # before the handler is built

@@ -1,5 +1,7 @@
 """Memory while the server is down: N errors captured with nothing listening on the DSN's
-port. RSS after a warm-up vs after the flood (both after ``gc.collect()``), in MB."""
+port. RSS after a warm-up vs after the flood (both after ``gc.collect()``), in MB. With the
+default settings a flood starts the bridge's helper process (``helper_process`` "auto"):
+its RSS is counted beside the process's own (``helper_rss_*``, ``total_rss_growth_mb``)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,22 @@ import time
 
 from .common import dsn, emit, peak_rss_mb, rss_mb
 from .errors import bridge_tracer, record_errors
+
+
+def helper_rss_mb(processor: object) -> float:
+    """RSS of the bridge's helper process, if one runs (0 if none)."""
+    link = getattr(getattr(processor, "bridge", None), "link", None)
+    pid = getattr(link, "helper_pid", None)
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
 
 
 def closed_port() -> int:
@@ -32,11 +50,13 @@ def main() -> None:
     time.sleep(0.2)
     gc.collect()
     before = rss_mb()
+    helper_before = helper_rss_mb(processor)
     start = time.perf_counter()
     record_errors(tracer, args.errors, start=200)
     seconds = time.perf_counter() - start
     gc.collect()
     after = rss_mb()
+    helper_after = helper_rss_mb(processor)
     peak = peak_rss_mb()
     lost = {f"{r}/{c}": n for (r, c), n in processor.pipeline.lost.items()}
     processor.shutdown()
@@ -47,6 +67,10 @@ def main() -> None:
             "rss_after_mb": after,
             "flood_rss_growth_mb": after - before,
             "peak_rss_growth_mb": None if peak is None else peak - before,
+            "helper_rss_before_mb": helper_before,
+            "helper_rss_after_mb": helper_after,
+            # Both processes, the helper's own start included if it started in the flood.
+            "total_rss_growth_mb": after + helper_after - before - helper_before,
             "capture_us_per_error": seconds / args.errors * 1e6,
             "lost": lost,
             "sent": processor.pipeline.sent_count,
