@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
@@ -9,7 +13,7 @@ from .. import attributes as attr
 from ..capture.store import SpanRecord
 from .model import EventView, SpanView
 
-__all__ = ["has_reportable_event", "record_view", "span_record", "span_view"]
+__all__ = ["attribute_dict", "has_reportable_event", "record_view", "span_record", "span_view"]
 
 _CLIENT = SpanKind.CLIENT
 _INTERNAL = SpanKind.INTERNAL
@@ -61,6 +65,29 @@ def record_view(record: SpanRecord) -> SpanView:
     )
 
 
+def attribute_dict(mapping: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A plain-dict copy of OTel attributes. The SDK's ``BoundedAttributes`` is copied from
+    the dict it holds: through the mapping protocol each key costs a Python call, on the
+    thread that ends the span (about 3 µs for a server span's dozen attributes). Only when
+    that dict is there as the SDK makes it; anything else is copied key by key."""
+    if mapping is None:
+        return {}
+    if type(mapping) is BoundedAttributes:
+        inner = getattr(mapping, "_dict", None)
+        if type(inner) is dict:
+            return inner.copy()
+    return dict(mapping)
+
+
+def _span_attributes(span: ReadableSpan) -> dict[str, Any]:
+    # ReadableSpan.attributes wraps its BoundedAttributes in a read-only proxy: the SDK's own
+    # attribute (an ended span's attributes no longer change) when it is what the SDK makes.
+    held = getattr(span, "_attributes", None)
+    if type(held) is BoundedAttributes:
+        return attribute_dict(held)
+    return dict(span.attributes or {})
+
+
 def span_view(span: ReadableSpan, *, details: bool = True) -> SpanView:
     """Copy what the conversion needs out of a finished span (worker thread). Without
     ``details``, the events and the resource are left out (spans of a transaction)."""
@@ -76,10 +103,10 @@ def span_view(span: ReadableSpan, *, details: bool = True) -> SpanView:
         kind=span.kind.name,
         status_code=status.status_code.name,
         status_description=status.description,
-        attributes=dict(span.attributes or {}),
-        resource=dict(span.resource.attributes) if details and span.resource else {},
+        attributes=_span_attributes(span),
+        resource=attribute_dict(span.resource.attributes) if details and span.resource else {},
         events=tuple(
-            EventView(e.name, e.timestamp or 0, dict(e.attributes or {})) for e in span.events
+            EventView(e.name, e.timestamp or 0, attribute_dict(e.attributes)) for e in span.events
         )
         if details
         else (),
