@@ -92,3 +92,55 @@ def test_frames_with_huge_texts_are_made_but_not_kept() -> None:
     assert len(cache) == 0
     assert len(frame["abs_path"]) <= MAX_STRING_CHARS
     assert len(frame["context_line"]) <= MAX_STRING_CHARS
+
+
+# -- whole stack trace blocks (FrameCache.stack) ------------------------------------------------
+
+BLOCK = (
+    ParsedFrame("/srv/app/shop/views.py", 12, "checkout", "line 12"),
+    ParsedFrame("/srv/app/shop/pay.py", 3, "charge", "line 3"),
+    ParsedFrame("/srv/app/shop/views.py", 20, "total", "line 20"),
+)
+
+
+def test_a_block_seen_again_gives_its_frames_again_in_a_new_list() -> None:
+    cache = FrameCache()
+    first = cache.stack(BLOCK, LAYOUT, lambda path: LINES, 5)
+    assert [dict(f) for f in first] == [sentry_frame(f, LAYOUT, lambda p: LINES, 5) for f in BLOCK]
+    first[0] = {"replaced": True}  # an event puts a frame with its variables in its list
+    again = cache.stack(BLOCK, LAYOUT, lambda path: LINES, 5)
+    assert again is not first and again[0] is not first[0]
+    assert all(type(frame) is SealedFrame for frame in again)
+    assert again[1] is first[1]  # the same sealed frames, not made again
+
+
+def test_a_block_is_made_again_when_a_file_or_a_placement_changed() -> None:
+    cache = FrameCache()
+    answers: dict[str, Any] = {"/srv/app/shop/views.py": LINES, "/srv/app/shop/pay.py": LINES}
+    first = cache.stack(BLOCK, LAYOUT, answers.__getitem__, 5)
+    answers["/srv/app/shop/pay.py"] = tuple(line.replace("line", "edited") for line in LINES)
+    edited = cache.stack(BLOCK, LAYOUT, answers.__getitem__, 5)
+    assert edited[1]["context_line"] == "edited 3" and edited[0] is first[0]
+    modules: dict[str, Any] = {}
+    from types import ModuleType
+
+    from otel_sentry_bridge.convert.frames import LoadedModules
+
+    layout = CodeLayout(import_roots=("/srv/app/",), stdlib_roots=(), loaded=LoadedModules(modules))
+    before = cache.stack(BLOCK, layout, answers.__getitem__, 5)
+    assert before[1]["module"] == "shop.pay"
+    loaded = ModuleType("payments")
+    loaded.__file__ = "/srv/app/shop/pay.py"
+    modules["payments"] = loaded  # the file was imported under another name since
+    after = cache.stack(BLOCK, layout, answers.__getitem__, 5)
+    assert after[1]["module"] == "payments"
+
+
+def test_a_file_reported_changed_since_the_start_shows_no_source_on_the_next_error() -> None:
+    cache = FrameCache()
+    answers: dict[str, Any] = {"/srv/app/shop/views.py": LINES, "/srv/app/shop/pay.py": LINES}
+    assert "context_line" in cache.stack(BLOCK, LAYOUT, answers.__getitem__, 5)[0]
+    answers["/srv/app/shop/views.py"] = SOURCE_CHANGED
+    frames = cache.stack(BLOCK, LAYOUT, answers.__getitem__, 5)
+    assert "context_line" not in frames[0] and "context_line" not in frames[2]
+    assert frames[1]["context_line"] == "line 3"

@@ -9,7 +9,6 @@ from typing import Any
 
 from .. import attributes as attr
 from .context import ConvertContext
-from .frames import sentry_frames
 from .select import text as _text
 from .stacktrace import ParsedException, group_message, split_type
 
@@ -29,12 +28,8 @@ def _value(
         value["module"] = module
     if exc.frames:
         value["stacktrace"] = {
-            "frames": sentry_frames(
-                exc.frames,
-                ctx.layout,
-                ctx.read_source,
-                ctx.settings.context_lines,
-                ctx.frame_cache,
+            "frames": ctx.frame_cache.stack(
+                exc.frames, ctx.layout, ctx.read_source, ctx.settings.context_lines
             )
         }
     return value

@@ -12,18 +12,20 @@ since may name it differently).
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from ..lru import Lru
 from .bound import Bound
 from .bound_sections import frame as bound_frame
-from .frames import CodeLayout, SourceReader, file_source, frame_at
+from .frames import CodeLayout, SourceReader, file_source, frame_at, sentry_frames
 from .sealed import SealedFrame
 from .stacktrace import ParsedFrame
 
 __all__ = ["FrameCache", "seal"]
 
 _MAX_FRAMES = 1024
+_MAX_STACKS = 256
 # Far above any one frame: sealing must measure, never cut to a placeholder.
 _SEAL_BUDGET = 1 << 30
 _SEAL_CAP = 1 << 40
@@ -33,6 +35,16 @@ _SEAL_CAP = 1 << 40
 _MAX_KEY_CHARS = 1024
 
 _Key = tuple[str, int, "str | None", "str | None", int]
+# A stack trace block's frames as made, with what they were made from: the parsed frames
+# (held, so that their id, the key, stays theirs), the context lines, the layout, and per
+# file the source reader's answer and the placement.
+_Stack = tuple[
+    Sequence[ParsedFrame],
+    int,
+    CodeLayout,
+    tuple[tuple[str, object, object], ...],
+    tuple[SealedFrame, ...],
+]
 
 
 def _too_long(frame: ParsedFrame) -> bool:
@@ -41,6 +53,12 @@ def _too_long(frame: ParsedFrame) -> bool:
         or len(frame.function or "") > _MAX_KEY_CHARS
         or len(frame.source_line or "") > _MAX_KEY_CHARS
     )
+
+
+def _answer(path: str, read_source: SourceReader, context: int) -> object:
+    """What :func:`.frames.file_source` takes from the reader for a frame of ``path`` (with
+    context lines: every frame of a file gets the same answer)."""
+    return None if path.startswith("<") or not context else read_source(path)
 
 
 def seal(frame: dict[str, Any]) -> SealedFrame:
@@ -60,7 +78,45 @@ class FrameCache:
 
     def __init__(self, max_frames: int = _MAX_FRAMES) -> None:
         self._frames: Lru[_Key, tuple[object, object, SealedFrame]] = Lru(max(1, max_frames))
+        self._stacks: Lru[int, _Stack] = Lru(_MAX_STACKS)
         self._lock = threading.Lock()
+
+    def stack(
+        self,
+        frames: Sequence[ParsedFrame],
+        layout: CodeLayout,
+        read_source: SourceReader,
+        context: int,
+    ) -> list[dict[str, Any]]:
+        """``sentry_frames(frames, ...)`` with this cache, kept per parsed block: the parse
+        cache gives the same object for the same traceback lines, so an error that happens
+        again costs one check per file its frames show (the reader's answer and the
+        placement unchanged, as for each frame) instead of a lookup per frame. A new list
+        each time: an event may put frames with its variables in it."""
+        with self._lock:
+            known = self._stacks.use(id(frames))
+        if (
+            known is not None
+            and known[0] is frames
+            and known[1] == context
+            and known[2] is layout
+            and all(
+                _answer(path, read_source, context) is answer
+                and layout.placement(path) == placement
+                for path, answer, placement in known[3]
+            )
+        ):
+            return list(known[4])
+        files = tuple(
+            (path, _answer(path, read_source, context), layout.placement(path))
+            for path in dict.fromkeys(frame.path for frame in frames)
+        )
+        made = sentry_frames(frames, layout, read_source, context, self)
+        if context > 0 and all(type(frame) is SealedFrame for frame in made):
+            sealed = tuple(frame for frame in made if type(frame) is SealedFrame)
+            with self._lock:
+                self._stacks.put(id(frames), (frames, context, layout, files, sealed))
+        return made
 
     def __len__(self) -> int:
         return len(self._frames)
