@@ -539,6 +539,39 @@ def test_auto_starts_a_helper_at_a_storm_ends_it_when_idle_and_starts_another_at
     assert processor.pipeline.sent_count <= len(made) - 60
 
 
+def test_auto_keeps_an_idle_helper_that_still_holds_errors_it_could_not_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server down (no spool): ending the helper would give up what it holds; it stays,
+    retrying, and is ended with its process."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once closed
+    monkeypatch.setattr(link_module, "IDLE_S", 0.3)
+    processor = SentrySpanProcessor(
+        dsn=f"http://public@127.0.0.1:{port}/1", helper_process="auto", shutdown_timeout=0.5
+    )
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    link = processor.bridge.link
+    assert link is not None
+    try:
+        _storm(provider, "unsent", link_module.STORM_ERRORS)
+        _until(link.taking, 30)
+        pid = link.helper_pid
+        assert pid is not None
+        _storm(provider, "held by the helper", 5)
+        deadline = time.monotonic() + 3.0  # ten idle times
+        while time.monotonic() < deadline:
+            assert link.helper_pid == pid and _alive(pid)
+            time.sleep(0.1)
+    finally:
+        processor.shutdown()
+    _until(lambda: not _alive(pid))
+
+
 def test_auto_without_a_python_interpreter_stays_in_process_and_says_nothing(
     sentry_receiver: SentryReceiver,
     caplog: pytest.LogCaptureFixture,

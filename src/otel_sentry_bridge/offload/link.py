@@ -77,6 +77,7 @@ HELPER_MARKER = "OTEL_SENTRY_BRIDGE_HELPER"  # set in the helper's environment
 STORM_ERRORS = 100
 STORM_WINDOW_S = 2.0
 IDLE_S = 300.0
+_RETIRE_FLUSH_S = 1.0  # how long the idle helper is given to say it holds nothing unsent
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -306,6 +307,13 @@ class HelperLink:
         self, process: subprocess.Popen[bytes] | None, stop: threading.Event
     ) -> None:
         while not stop.wait(self._idle_s / 4):
+            # Idle since it said it is ready, or since the last shipment, whichever is later.
+            if not self._ready or time.monotonic() - self._last_ship < self._idle_s:
+                continue
+            # Not while it holds errors it could not send yet (a server down, no spool): it
+            # would have to give them up at its end, where it can keep retrying now.
+            if not self.flush(_RETIRE_FLUSH_S):
+                continue
             with self._flushing, self._lock:
                 if self._process is not process or self._closed or self._failed:
                     return  # closed, lost, or this is a forked child's copy
@@ -394,6 +402,7 @@ class HelperLink:
         if answer != READY:  # it ended (or said something else) before it was ready
             self._lost()
             return False
+        self._last_ship = time.monotonic()
         self._ready = True
         return True
 
@@ -487,6 +496,7 @@ class HelperLink:
             while b"\n" in pending:
                 line, pending = pending.split(b"\n", 1)
                 if line + b"\n" == READY:  # not heard by a shipment yet
+                    self._last_ship = time.monotonic()
                     self._ready = True
                     continue
                 parts = line.split()
