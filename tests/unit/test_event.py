@@ -184,9 +184,7 @@ def test_truncated_stacktrace_still_names_the_raised_exception(spans: Any) -> No
     event = view.events[0]
     text = event.attributes["exception.stacktrace"]
     cut = dict(event.attributes, **{"exception.stacktrace": text[: len(text) // 3]})
-    view = SpanView(
-        **{**view.__dict__, "events": (EventView("exception", event.timestamp_ns, cut),)}
-    )
+    view = view._replace(events=(EventView("exception", event.timestamp_ns, cut),))
     values = _events(view)[0]["exception"]["values"]
     assert (values[-1]["type"], values[-1]["value"]) == ("RuntimeError", "lookup failed")
 

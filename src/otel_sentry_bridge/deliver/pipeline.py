@@ -7,7 +7,6 @@ signatures (cross-span dedupe), loss counters, and the transport.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import platform
 import random
@@ -277,7 +276,7 @@ class Pipeline:
                 if record is not None:
                     records[event_id] = record
             events.append(event)
-        return (dataclasses.replace(view, events=tuple(events)) if changed else view), records
+        return (view._replace(events=tuple(events)) if changed else view), records
 
     @property
     def sent_count(self) -> int:

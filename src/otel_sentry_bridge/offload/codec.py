@@ -73,40 +73,22 @@ def decode(payload: bytes) -> Shipment | TransactionShipment:
 
 
 def _view(view: SpanView) -> tuple[Any, ...]:
+    """A view as a plain tuple, in :class:`SpanView`'s own field order (its mappings as
+    plain dicts, its events as plain tuples)."""
     return (
-        view.trace_id,
-        view.span_id,
-        view.name,
-        view.parent_span_id,
-        view.kind,
-        view.status_code,
-        view.status_description,
+        *view[:7],
         _dict(view.attributes),
         _dict(view.resource),
         tuple((e.name, e.timestamp_ns, _dict(e.attributes)) for e in view.events),
-        view.start_time_ns,
-        view.end_time_ns,
-        view.scope_name,
+        *view[10:],
     )
 
 
 def _unview(data: tuple[Any, ...]) -> SpanView:
-    (trace_id, span_id, name, parent, kind, status, description) = data[:7]
-    attributes, resource, events, start, end, scope = data[7:]
-    return SpanView(
-        trace_id=trace_id,
-        span_id=span_id,
-        name=name,
-        parent_span_id=parent,
-        kind=kind,
-        status_code=status,
-        status_description=description,
-        attributes=attributes,
-        resource=resource,
-        events=tuple(EventView(*event) for event in events),
-        start_time_ns=start,
-        end_time_ns=end,
-        scope_name=scope,
+    if len(data) != len(SpanView._fields):
+        raise ValueError("not a span view")
+    return SpanView._make(
+        (*data[:9], tuple(EventView._make(event) for event in data[9]), *data[10:])
     )
 
 
