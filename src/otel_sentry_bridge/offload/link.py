@@ -233,8 +233,9 @@ class HelperLink:
         return self._window_count >= STORM_ERRORS
 
     def ship(self, shipment: Shipment | TransactionShipment) -> bool:
-        """Hand ``shipment`` to the helper; False when it was not taken (convert it here)."""
-        if not self.taking():
+        """Hand ``shipment`` to the helper, once :meth:`taking` said it takes them; False when
+        it was not taken (convert it here)."""
+        if not self._ready:
             return False
         try:
             data = shipment_frame(shipment)
@@ -283,7 +284,6 @@ class HelperLink:
                     fcntl.fcntl(self._out, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
                 os.set_blocking(self._out, False)
                 self._write(self._config)  # an empty pipe takes it whole
-                self._last_ship = time.monotonic()
                 if self._auto:
                     self._watch(self._process)
             self._spawned.set()
@@ -346,11 +346,7 @@ class HelperLink:
             if self._auto:  # not asked for: nothing is wrong, errors are converted here
                 _log.debug("otel-sentry-bridge: no helper process here (%s)", problem)
             else:
-                self._warn(
-                    "helper start",
-                    f"otel-sentry-bridge: cannot start the helper process ({problem}); "
-                    "errors are converted in this process",
-                )
+                self._cannot_start(problem)
             return None
         to_helper = from_helper = (-1, -1)
         try:
@@ -370,16 +366,19 @@ class HelperLink:
             for fd in (*to_helper, *from_helper):
                 if fd >= 0:
                     os.close(fd)
-            self._warn(
-                "helper start",
-                f"otel-sentry-bridge: cannot start the helper process ({exc}); errors are "
-                "converted in this process",
-            )
+            self._cannot_start(str(exc))
             return None
         self._opening = (to_helper[1], from_helper[0])
         os.close(to_helper[0])
         os.close(from_helper[1])
         return to_helper[1], from_helper[0]
+
+    def _cannot_start(self, reason: str) -> None:
+        self._warn(
+            "helper start",
+            f"otel-sentry-bridge: cannot start the helper process ({reason}); errors are "
+            "converted in this process",
+        )
 
     def _heard_ready(self) -> bool:
         """Under the lock: whether the helper's ``ready`` has come (without waiting). Not
@@ -402,9 +401,13 @@ class HelperLink:
         if answer != READY:  # it ended (or said something else) before it was ready
             self._lost()
             return False
+        self._now_ready()
+        return True
+
+    def _now_ready(self) -> None:
+        """The helper said ``ready``: shipments go to it, and its idle time counts from now."""
         self._last_ship = time.monotonic()
         self._ready = True
-        return True
 
     def _write(self, data: bytes) -> bool:
         """Under the lock: the partial frame, then ``data``, as far as the pipe takes them.
@@ -496,8 +499,7 @@ class HelperLink:
             while b"\n" in pending:
                 line, pending = pending.split(b"\n", 1)
                 if line + b"\n" == READY:  # not heard by a shipment yet
-                    self._last_ship = time.monotonic()
-                    self._ready = True
+                    self._now_ready()
                     continue
                 parts = line.split()
                 if len(parts) == 2 and parts[0] == b"%d" % token:
