@@ -37,13 +37,13 @@ _MAX_KEY_CHARS = 1024
 _Key = tuple[str, int, "str | None", "str | None", int]
 # A stack trace block's frames as made, with what they were made from: the parsed frames
 # (held, so that their id, the key, stays theirs), the context lines, the layout, and per
-# file the source reader's answer and the placement.
+# file (one of its frames) the source reader's answer and the placement.
 _Stack = tuple[
     Sequence[ParsedFrame],
     int,
     CodeLayout,
-    tuple[tuple[str, object, object], ...],
-    tuple[SealedFrame, ...],
+    tuple[tuple[ParsedFrame, object, object], ...],
+    tuple[dict[str, Any], ...],
 ]
 
 
@@ -53,12 +53,6 @@ def _too_long(frame: ParsedFrame) -> bool:
         or len(frame.function or "") > _MAX_KEY_CHARS
         or len(frame.source_line or "") > _MAX_KEY_CHARS
     )
-
-
-def _answer(path: str, read_source: SourceReader, context: int) -> object:
-    """What :func:`.frames.file_source` takes from the reader for a frame of ``path`` (with
-    context lines: every frame of a file gets the same answer)."""
-    return None if path.startswith("<") or not context else read_source(path)
 
 
 def seal(frame: dict[str, Any]) -> SealedFrame:
@@ -93,6 +87,8 @@ class FrameCache:
         again costs one check per file its frames show (the reader's answer and the
         placement unchanged, as for each frame) instead of a lookup per frame. A new list
         each time: an event may put frames with its variables in it."""
+        if context <= 0:  # the reader is asked only for frames with a printed line
+            return sentry_frames(frames, layout, read_source, context, self)
         with self._lock:
             known = self._stacks.use(id(frames))
         if (
@@ -101,21 +97,20 @@ class FrameCache:
             and known[1] == context
             and known[2] is layout
             and all(
-                _answer(path, read_source, context) is answer
-                and layout.placement(path) == placement
-                for path, answer, placement in known[3]
+                file_source(frame, read_source, context) is answer
+                and layout.placement(frame.path) == placement
+                for frame, answer, placement in known[3]
             )
         ):
             return list(known[4])
         files = tuple(
-            (path, _answer(path, read_source, context), layout.placement(path))
-            for path in dict.fromkeys(frame.path for frame in frames)
+            (frame, file_source(frame, read_source, context), layout.placement(frame.path))
+            for frame in {frame.path: frame for frame in frames}.values()
         )
         made = sentry_frames(frames, layout, read_source, context, self)
-        if context > 0 and all(type(frame) is SealedFrame for frame in made):
-            sealed = tuple(frame for frame in made if type(frame) is SealedFrame)
+        if all(type(frame) is SealedFrame for frame in made):
             with self._lock:
-                self._stacks.put(id(frames), (frames, context, layout, files, sealed))
+                self._stacks.put(id(frames), (frames, context, layout, files, tuple(made)))
         return made
 
     def __len__(self) -> int:

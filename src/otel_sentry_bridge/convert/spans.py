@@ -83,9 +83,7 @@ def _span_attributes(span: ReadableSpan) -> dict[str, Any]:
     # ReadableSpan.attributes wraps its BoundedAttributes in a read-only proxy: the SDK's own
     # attribute (an ended span's attributes no longer change) when it is what the SDK makes.
     held = getattr(span, "_attributes", None)
-    if type(held) is BoundedAttributes:
-        return attribute_dict(held)
-    return dict(span.attributes or {})
+    return attribute_dict(held if type(held) is BoundedAttributes else span.attributes)
 
 
 def span_view(span: ReadableSpan, *, details: bool = True) -> SpanView:
