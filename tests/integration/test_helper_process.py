@@ -92,6 +92,18 @@ def _fail(provider: TracerProvider, message: str) -> tuple[int, int]:
     return context.trace_id, context.span_id
 
 
+def _sent_through_helper(
+    processor: SentrySpanProcessor, provider: TracerProvider, message: str
+) -> tuple[HelperLink, int]:
+    """One error sent through the helper (started) and flushed: the link and the helper's
+    process id."""
+    _fail(provider, message)
+    link = processor.bridge.link
+    assert link is not None and link.helper_pid is not None
+    assert processor.force_flush(20_000)
+    return link, link.helper_pid
+
+
 def test_errors_go_through_the_helper_with_their_trace_and_breadcrumbs(
     opened: tuple[SentrySpanProcessor, TracerProvider], sentry_receiver: SentryReceiver
 ) -> None:
@@ -178,11 +190,8 @@ def test_a_full_pipe_hands_errors_to_the_worker_and_none_is_lost_or_sent_twice(
     opened: tuple[SentrySpanProcessor, TracerProvider], sentry_receiver: SentryReceiver
 ) -> None:
     processor, provider = opened
-    _fail(provider, "first")
-    link = processor.bridge.link
-    assert link is not None and link.helper_pid is not None
-    assert processor.force_flush(20_000)
-    os.kill(link.helper_pid, signal.SIGSTOP)  # a helper far behind: its pipe fills up
+    link, pid = _sent_through_helper(processor, provider, "first")
+    os.kill(pid, signal.SIGSTOP)  # a helper far behind: its pipe fills up
     made = 0
     try:
         # ~1 KB each: until the pipe (1 MiB) is full and the worker got some, then more
@@ -191,7 +200,7 @@ def test_a_full_pipe_hands_errors_to_the_worker_and_none_is_lost_or_sent_twice(
             made += 1
             assert made < 20_000, "the pipe never filled up"
     finally:
-        os.kill(link.helper_pid, signal.SIGCONT)
+        os.kill(pid, signal.SIGCONT)
     assert processor.force_flush(60_000)
     values = [e["exception"]["values"][-1]["value"] for e in sentry_receiver.accepted]
     assert sorted(values) == sorted(["first", *(f"failure {n}" for n in range(made))])
@@ -205,12 +214,9 @@ def test_a_lost_helper_leaves_the_errors_to_the_worker_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     processor, provider = opened
-    _fail(provider, "before")
-    link = processor.bridge.link
-    assert link is not None and link.helper_pid is not None
-    assert processor.force_flush(20_000)
-    os.kill(link.helper_pid, signal.SIGKILL)
-    _until(lambda: not _alive(link.helper_pid or 0))
+    link, pid = _sent_through_helper(processor, provider, "before")
+    os.kill(pid, signal.SIGKILL)
+    _until(lambda: not _alive(pid))
     with caplog.at_level(logging.WARNING, logger="otel_sentry_bridge"):
         for n in range(3):
             _fail(provider, f"after {n}")
