@@ -79,29 +79,36 @@ def summarise_ns(samples_ns: Sequence[int]) -> dict[str, float]:
     }
 
 
-def rss_mb() -> float:
-    """Resident set size of this process, from /proc (psutil elsewhere)."""
+def _status_mb(pid: int | str, field: str) -> float | None:
+    """A memory figure (``VmRSS:``, ``VmHWM:``) of a process from /proc, in MB; None where
+    it cannot be read."""
     try:
-        with open("/proc/self/status", encoding="ascii") as status:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field):
                     return int(line.split()[1]) / 1024.0
     except OSError:
         pass
+    return None
+
+
+def rss_mb() -> float:
+    """Resident set size of this process, from /proc (psutil elsewhere)."""
+    found = _status_mb("self", "VmRSS:")
+    if found is not None:
+        return found
     import psutil
 
     return float(psutil.Process().memory_info().rss) / (1024.0 * 1024.0)
 
 
+def process_rss_mb(pid: int) -> float | None:
+    """Resident set size of process ``pid`` (a helper), from /proc; None if unreadable."""
+    return _status_mb(pid, "VmRSS:")
+
+
 def peak_rss_mb() -> float | None:
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return None
+    return _status_mb("self", "VmHWM:")
 
 
 def receiver_counts(port: int) -> dict[str, int]:

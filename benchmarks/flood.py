@@ -10,7 +10,7 @@ import gc
 import socket
 import time
 
-from .common import dsn, emit, peak_rss_mb, rss_mb
+from .common import dsn, emit, peak_rss_mb, process_rss_mb, rss_mb
 from .errors import bridge_tracer, record_errors
 
 
@@ -18,16 +18,7 @@ def helper_rss_mb(processor: object) -> float:
     """RSS of the bridge's helper process, if one runs (0 if none)."""
     link = getattr(getattr(processor, "bridge", None), "link", None)
     pid = getattr(link, "helper_pid", None)
-    if pid is None:
-        return 0.0
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
+    return (process_rss_mb(pid) if pid is not None else None) or 0.0
 
 
 def closed_port() -> int:

@@ -9,16 +9,8 @@ import argparse
 import statistics
 import time
 
-from .common import emit
+from .common import emit, process_rss_mb
 from .sustained import _stat
-
-
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
 
 
 def one_start(port: int) -> dict[str, float]:
@@ -39,7 +31,8 @@ def one_start(port: int) -> dict[str, float]:
     assert pid is not None
     stat = _stat(f"/proc/{pid}/stat")
     helper_s = stat[1] if stat is not None else float("nan")
-    rss = _rss_mb(pid)
+    rss = process_rss_mb(pid)
+    assert rss is not None, "the helper is gone"
     processor.shutdown()
     return {"ready_s": ready_s, "helper_cpu_s": helper_s, "parent_cpu_s": here_s, "rss_mb": rss}
 
