@@ -4,7 +4,7 @@ alone under sustained traffic, and C/B per endpoint, B and both C's alternated r
     git worktree add /tmp/other <commit>
     cp benchmarks/sustained.py /tmp/other/benchmarks/   # for commits older than it
     python -m benchmarks.compare --port P --other /tmp/other [--rounds 3 --blocks 10
-                                                              --pause-us 500]
+                                                              --pause-us 500 --config C-auto]
 
 ``P`` is a running ``python -m benchmarks.receiver``. Each configuration runs in its own
 process, from its own checkout (its own ``benchmarks`` and ``src``).
@@ -44,12 +44,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--blocks", type=int, default=10)
     parser.add_argument("--pause-us", type=int, default=0, help="idle time after each request")
+    parser.add_argument("--config", default="C", help="the bridge's configuration (C, C-auto)")
     args = parser.parse_args()
     other = args.other.resolve()
     for index in range(args.rounds):
         base = _sustained(HERE, "B", args.port, args.blocks, args.pause_us)
-        theirs = _sustained(other, "C", args.port, args.blocks, args.pause_us)
-        ours = _sustained(HERE, "C", args.port, args.blocks, args.pause_us)
+        theirs = _sustained(other, args.config, args.port, args.blocks, args.pause_us)
+        ours = _sustained(HERE, args.config, args.port, args.blocks, args.pause_us)
         print(f"round {index + 1}: other {_figures(theirs, base)}", flush=True)
         print(f"round {index + 1}: this  {_figures(ours, base)}", flush=True)
 

@@ -26,9 +26,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
-
-from opentelemetry.sdk.trace import ReadableSpan, Span
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .capture.record import DirectCapture
 from .capture.signal_opt_in import ExceptionSignal, exception_signal
@@ -50,6 +48,11 @@ from .setup.config import Settings
 from .setup.dsn import Dsn
 from .warn_once import WarnOnce
 
+if TYPE_CHECKING:  # not imported by a helper process, which never sees a span
+    from opentelemetry.sdk.trace import ReadableSpan, Span
+
+    WorkItem = ReadableSpan | DirectCapture | TransactionBatch | Shipment | TransactionShipment
+
 
 class Reattaching(Protocol):
     """What keeps a log handler attached (``capture.log_install.HandlerInstaller``)."""
@@ -64,8 +67,6 @@ _log = logging.getLogger("otel_sentry_bridge")
 # (rather than the sender thread) to take the GIL.
 HAND_OVER_S = 0.0002
 _MAX_KNOWN_TYPES = 1024
-WorkItem = ReadableSpan | DirectCapture | TransactionBatch | Shipment | TransactionShipment
-
 # The lookup: bridges that accept events, oldest first. Weak: a bridge lives as long as the
 # processor that made it. Changed only under the lock; read as a snapshot.
 _active: list[weakref.ref[Bridge]] = []

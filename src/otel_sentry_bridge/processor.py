@@ -11,26 +11,19 @@ happen on the bridge's threads. Nothing here raises into the host application.
 
 from __future__ import annotations
 
-import logging
-import os
-from typing import Any, Literal
+from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from .bridge import Bridge
 from .capture.record import DirectCapture
-from .deliver.http import HttpTransport, Transport
+from .deliver.http import Transport
 from .deliver.pipeline import Pipeline
 from .deliver.retry import Backoff
-from .errors import InvalidDsn
-from .offload.link import HELPER_MARKER
 from .setup.config import Settings, load_settings
-from .setup.dsn import Dsn
+from .setup.opening import open_bridge
 
 __all__ = ["SentrySpanProcessor"]
-
-_log = logging.getLogger("otel_sentry_bridge")
 
 
 class SentrySpanProcessor(SpanProcessor):
@@ -54,11 +47,7 @@ class SentrySpanProcessor(SpanProcessor):
     ) -> None:
         if settings is None:
             settings = load_settings({**options, **({"dsn": dsn} if dsn is not None else {})})
-        offload = _offload(settings, custom_transport=transport is not None)
-        parsed, transport = _open(settings, transport, dsn_given=dsn is not None)
-        if transport is None and not settings.dsn:
-            _log.info("otel-sentry-bridge: no SENTRY_DSN; errors are not sent to Sentry")
-        self.bridge = Bridge(settings, parsed, transport, backoff=backoff, offload=offload)
+        self.bridge = open_bridge(settings, transport, backoff=backoff, dsn_given=dsn is not None)
 
     @property
     def settings(self) -> Settings:
@@ -99,49 +88,3 @@ class SentrySpanProcessor(SpanProcessor):
         """Send what is queued within ``shutdown_timeout`` seconds, spool or count the rest,
         then stop. Idempotent."""
         self.bridge.shutdown()
-
-
-def _offload(settings: Settings, *, custom_transport: bool) -> bool | Literal["auto"]:
-    """Whether conversion and delivery go to a helper process (``helper_process``: True,
-    False or "auto", at storms only): not with a transport or a ``before_send`` of the
-    application's, which run in this process (said only when it was asked for explicitly)."""
-    mode = settings.helper_process
-    if not mode:
-        return False
-    if os.environ.get(HELPER_MARKER):  # this is a helper: it never starts one of its own
-        return False
-    if custom_transport or settings.before_send is not None:
-        if mode is True:
-            _log.warning(
-                "otel-sentry-bridge: helper_process is ignored with %s (it runs in this "
-                "process); errors are converted here",
-                "a custom transport" if custom_transport else "before_send",
-            )
-        return False
-    return mode
-
-
-def _open(
-    settings: Settings, transport: Transport | None, *, dsn_given: bool
-) -> tuple[Dsn | None, Transport | None]:
-    """The parsed DSN and the transport to send with. A bad DSN given as an argument raises
-    InvalidDsn; one from SENTRY_DSN is logged, and the bridge stays off (no transport)."""
-    parsed: Dsn | None = None
-    if settings.dsn:
-        try:
-            parsed = Dsn.parse(settings.dsn)
-        except InvalidDsn as exc:
-            if dsn_given:
-                raise
-            _log.error("otel-sentry-bridge: SENTRY_DSN is invalid (%s); disabled", exc)
-    if transport is None and parsed is not None:
-        try:
-            transport = HttpTransport(parsed, timeout=settings.http_timeout, gzip=settings.gzip)
-        except Exception as exc:
-            # Defence in depth (Dsn.parse refuses what requests refuses): only the type is
-            # named, as requests quotes a refused header, the key, in its message.
-            problem = f"requests cannot send to {parsed}: {type(exc).__name__}"
-            if dsn_given:
-                raise InvalidDsn(f"Sentry DSN is unusable ({problem})") from None
-            _log.error("otel-sentry-bridge: SENTRY_DSN is invalid (%s); disabled", problem)
-    return parsed, transport

@@ -186,6 +186,39 @@ def test_shutdown_sends_what_was_shipped_and_the_helper_exits(
     assert not link.usable
 
 
+def test_the_helper_imports_neither_the_opentelemetry_sdk_nor_requests(
+    sentry_receiver: SentryReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A helper starts at every storm: it imports what converting and sending need, not the
+    SDK (it never sees a span) nor requests (no proxy applies), which were two thirds of its
+    start. Python's own import log, written by the helper to the standard error it shares
+    with this process, says what it imported in its whole life, the first send included."""
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")  # read by the helper's interpreter
+    processor, provider, link = _bridge(sentry_receiver)
+    assert link.start(30)
+    _, pid = _sent_through_helper(processor, provider, "imports")
+    processor.shutdown()
+    _until(lambda: not _alive(pid))
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in capfd.readouterr().err.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "otel_sentry_bridge.offload.codec" in imported  # the log is the helper's
+    assert "otel_sentry_bridge.deliver.http_conn" in imported
+    heavy = {m for m in imported if m.split(".")[0] in ("requests", "urllib3", "psutil", "wrapt")}
+    assert not heavy
+    assert not {
+        m for m in imported if m.startswith(("opentelemetry.sdk", "otel_sentry_bridge.processor"))
+    }
+    assert [e["exception"]["values"][-1]["value"] for e in sentry_receiver.accepted] == ["imports"]
+
+
 def test_a_full_pipe_hands_errors_to_the_worker_and_none_is_lost_or_sent_twice(
     opened: tuple[SentrySpanProcessor, TracerProvider], sentry_receiver: SentryReceiver
 ) -> None:

@@ -546,3 +546,35 @@ def test_receiver_wait_returns_when_another_thread_delivers(
         assert sentry_receiver.wait_for_events(1) == [make_event()]
     finally:
         thread.join()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9000/api/1/envelope/",
+        "https://o1.ingest.sentry.io/api/45/envelope/",
+        "https://Sentry.Example.com/api/1/envelope/",  # requests lower-cases the host
+        "https://bücher.example/api/1/envelope/",  # and IDNA-encodes it
+        "http://[::1]:9000/api/1/envelope/",
+        "http://sentry.example.com:65535/api/1/envelope/",
+        "http://sentry.example.com:65536/api/1/envelope/",  # refused
+        "http://sentry.example.com:99999/api/1/envelope/",  # refused
+        "https://*.sentry.example.com/api/1/envelope/",  # refused
+        "https://sentry example.com/api/1/envelope/",  # refused
+        "https://sentry.example.com/sub path/api/1/envelope/",  # quoted
+    ],
+)
+@pytest.mark.parametrize("auth", ["Sentry sentry_key=abc", " Sentry sentry_key=abc", "a\r\nb"])
+def test_the_url_sent_is_what_requests_would_send_or_requests_refusal(url: str, auth: str) -> None:
+    """The URL is checked without requests when it is plain (a helper process need not
+    import it); the result, or the error, is the same as requests gives."""
+    headers = {"X-Sentry-Auth": auth, "Content-Type": "application/x-sentry-envelope"}
+    try:
+        expected: object = requests.Request("POST", url, headers=headers).prepare().url
+    except Exception as exc:
+        expected = type(exc)
+    try:
+        got: object = http_module._sendable_url(url, headers)
+    except Exception as exc:
+        got = type(exc)
+    assert got == expected

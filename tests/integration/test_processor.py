@@ -15,8 +15,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from otel_sentry_bridge import InvalidDsn, SentrySpanProcessor
-from otel_sentry_bridge import processor as processor_module
 from otel_sentry_bridge.deliver.http import SendResult
+from otel_sentry_bridge.setup import opening
 from otel_sentry_bridge.testing import CapturingTransport
 from tests.support.receiver import SentryReceiver
 
@@ -396,7 +396,7 @@ def _refusing_transport(*args: object, **kwargs: object) -> None:
 def test_any_error_building_the_transport_for_a_dsn_argument_is_an_invalid_dsn(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(processor_module, "HttpTransport", _refusing_transport)
+    monkeypatch.setattr(opening, "HttpTransport", _refusing_transport)
     with pytest.raises(InvalidDsn) as info:
         SentrySpanProcessor(dsn=f"https://{_KEY}@sentry.example.com/1")
     error = info.value
@@ -407,7 +407,7 @@ def test_any_error_building_the_transport_for_a_dsn_argument_is_an_invalid_dsn(
 def test_any_error_building_the_transport_for_sentry_dsn_disables_with_a_log(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(processor_module, "HttpTransport", _refusing_transport)
+    monkeypatch.setattr(opening, "HttpTransport", _refusing_transport)
     monkeypatch.setenv("SENTRY_DSN", f"https://{_KEY}@sentry.example.com/1")
     with caplog.at_level(logging.ERROR, "otel_sentry_bridge"):
         processor = SentrySpanProcessor()

@@ -26,9 +26,11 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from opentelemetry.sdk.trace import ReadableSpan, Span
-from opentelemetry.trace import SpanContext
+if TYPE_CHECKING:  # not imported by a helper process, which never sees a span
+    from opentelemetry.sdk.trace import ReadableSpan, Span
+    from opentelemetry.trace import SpanContext
 
 __all__ = ["TransactionBatch", "TransactionCollector", "is_sampled"]
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
 from .. import attributes as attr
 from ..capture.store import SpanRecord
 from .model import EventView, SpanView
+
+if TYPE_CHECKING:  # not imported by a helper process, which never sees a span
+    from opentelemetry.sdk.trace import ReadableSpan
 
 __all__ = ["attribute_dict", "has_reportable_event", "record_view", "span_record", "span_view"]
 

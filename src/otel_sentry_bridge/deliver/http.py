@@ -17,19 +17,22 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Protocol
-
-import requests
-from requests.utils import resolve_proxies, select_proxy
+from typing import TYPE_CHECKING, Protocol
 
 from .._version import SDK_NAME, __version__
 from ..setup.dsn import Dsn
 from .compress import GZIP_MAGIC, gzip_body, worth_gzip
 from .http_conn import HttpConnection
+
+if TYPE_CHECKING:
+    import requests
+
+    _Route = HttpConnection | requests.Session
 
 __all__ = ["HttpTransport", "SendResult", "Transport"]
 
@@ -40,6 +43,14 @@ _REDACTED = "***"
 # The value of any sentry_key= or sentry_secret= (an auth header, a query string, JSON text):
 # up to a separator. Linear time: a literal prefix, then one greedy class, nothing after it.
 _AUTH_FIELD = re.compile(r"(sentry_(?:key|secret)=)[^\s,;&\"'<>]+", re.IGNORECASE)
+# A URL that requests sends as it is (lower-case host of letters, digits, dots and dashes, no
+# label starting with a dot or dash, an optional port, a path of unreserved characters) and a
+# header value it accepts (no line break, no leading space): checked here without importing
+# requests. Anything else is prepared by requests, which encodes it or says why it cannot.
+_PLAIN_URL = re.compile(
+    r"https?://(?:[a-z0-9][a-z0-9-]*\.)*[a-z0-9][a-z0-9-]*(?::(?P<port>[0-9]{1,5}))?/[A-Za-z0-9._~/-]*"
+)
+_PLAIN_HEADER = re.compile(r"[^\s][^\r\n]*")
 
 
 @dataclass(frozen=True)
@@ -85,16 +96,30 @@ def _suppress_fallback() -> AbstractContextManager[None]:
     return suppressed()
 
 
-_suppress_instrumentation: Callable[[], AbstractContextManager[None]]
-try:
-    from opentelemetry.instrumentation.utils import suppress_instrumentation
+def _suppress_instrumentation() -> AbstractContextManager[None]:
+    """Our own POST through requests must not become a span (or, via logging, another
+    event). Imported here, not with the module: only the route through a proxy needs it."""
+    suppress: Callable[[], AbstractContextManager[None]]
+    try:
+        from opentelemetry.instrumentation.utils import suppress_instrumentation as suppress
+    except ImportError:  # opentelemetry-instrumentation is optional for hand-configured setups
+        suppress = _suppress_fallback
+    return suppress()
 
-    _suppress_instrumentation = suppress_instrumentation
-except ImportError:  # opentelemetry-instrumentation is optional for hand-configured setups
-    _suppress_instrumentation = _suppress_fallback
 
+def _sendable_url(url: str, headers: Mapping[str, str]) -> str:
+    """``url`` as requests will send it, with ``headers``; raises what requests raises for a
+    URL or header it cannot send (``Dsn.parse`` refuses those first: this is a backstop)."""
+    plain = _PLAIN_URL.fullmatch(url)
+    if (
+        plain is not None
+        and int(plain["port"] or 0) <= 65535
+        and all(_PLAIN_HEADER.fullmatch(value) for value in headers.values())
+    ):
+        return url
+    import requests
 
-_Route = HttpConnection | requests.Session
+    return requests.Request("POST", url, headers=dict(headers)).prepare().url or url
 
 
 class HttpTransport:
@@ -136,12 +161,11 @@ class HttpTransport:
             gzipped: {**headers, **({"Content-Encoding": "gzip"} if gzipped else {})}
             for gzipped in (False, True)
         }
-        # The URL and headers never change: prepared once (parsing and merging them is a
-        # third of the CPU of a send), only the body is set per envelope.
-        self._templates = {
-            gzipped: requests.Request("POST", self._url, headers=fields).prepare()
-            for gzipped, fields in self._headers.items()
-        }
+        self._sendable_url = _sendable_url(self._url, self._headers[True])
+        # For requests (through a proxy): the URL and headers never change, so they are
+        # prepared once (parsing and merging them is a third of the CPU of a send) and only
+        # the body is set per envelope.
+        self._templates: dict[bool, requests.PreparedRequest] = {}
         self._heads: dict[bool, bytes] = {}  # the same for an HttpConnection, once made
         self._lock = threading.Lock()
         self._route: _Route | None = None
@@ -198,7 +222,15 @@ class HttpTransport:
     def _send_with_requests(
         self, session: requests.Session, body: bytes, gzipped: bool, timeout: float
     ) -> SendResult:
-        request = self._templates[gzipped].copy()
+        import requests
+        from requests.utils import resolve_proxies
+
+        template = self._templates.get(gzipped)
+        if template is None:
+            fields = self._headers[gzipped]
+            template = requests.Request("POST", self._url, headers=fields).prepare()
+            self._templates[gzipped] = template
+        request = template.copy()
         request.prepare_body(body, None)
         # Straight to the adapter: Session.send would add cookie bookkeeping and a redirect
         # probe (a third of the CPU of a send) for a POST whose redirects we never follow
@@ -209,7 +241,6 @@ class HttpTransport:
             if session.trust_env
             else session.proxies
         )
-        # Our own POST must not become a span (or, via logging, another event).
         with _suppress_instrumentation():
             response = adapter.send(
                 request,
@@ -253,16 +284,16 @@ class HttpTransport:
         resolved once, not on every POST as requests does with ``trust_env`` (a third of the
         cost of a send): an :class:`HttpConnection` unless a proxy applies."""
         try:
-            proxies = requests.utils.get_environ_proxies(self._url)
+            proxies = _environ_proxies(self._url) if _proxies_possible() else {}
             bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
             if bundle and self._verify is True:
                 self._verify = bundle
         except Exception:  # odd environment: requests resolves it per request
-            return requests.Session()
-        if select_proxy(self._url, proxies) is None:
+            return _session()
+        if not proxies or _select_proxy(self._url, proxies) is None:
             try:
                 connection = HttpConnection(
-                    self._templates[True].url or self._url,  # the host IDNA-encoded
+                    self._sendable_url,  # the host IDNA-encoded
                     timeout=self._timeout,
                     verify=self._verify,
                     keep=self._body_bytes,
@@ -273,7 +304,7 @@ class HttpTransport:
                 return connection
             except Exception:  # a URL or header it cannot send: requests will say why
                 pass
-        session = requests.Session()
+        session = _session()
         session.proxies.update(proxies)
         session.trust_env = False
         return session
@@ -293,6 +324,34 @@ class HttpTransport:
             text = type(exc).__name__
         # requests quotes a refused header value; a proxy's error may quote the header.
         return _redact(text, self._keys)[:_ERROR_CHARS]
+
+
+def _proxies_possible() -> bool:
+    """Whether a proxy could apply to any URL: a ``*_proxy`` variable is set (all that
+    urllib's ``getproxies``, which requests asks, reads on Linux) or the system has proxy
+    settings of its own (macOS, Windows). In the common case, no: neither requests nor
+    urllib.request (with http.client and the email package) need be imported to know."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return any(value and name.lower().endswith("_proxy") for name, value in os.environ.items())
+
+
+def _session() -> requests.Session:
+    import requests
+
+    return requests.Session()
+
+
+def _environ_proxies(url: str) -> dict[str, str]:
+    from requests.utils import get_environ_proxies
+
+    return dict(get_environ_proxies(url))
+
+
+def _select_proxy(url: str, proxies: Mapping[str, str]) -> str | None:
+    from requests.utils import select_proxy
+
+    return select_proxy(url, dict(proxies))
 
 
 def _redact(text: str, keys: Iterable[str]) -> str:

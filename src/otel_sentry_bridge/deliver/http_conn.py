@@ -30,8 +30,6 @@ from collections.abc import Mapping
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from requests.utils import DEFAULT_CA_BUNDLE_PATH
-
 __all__ = ["HttpConnection", "ProtocolError", "Reply"]
 
 _HEAD_LIMIT = 64 * 1024  # status lines and headers of one reply, 1xx ones included
@@ -164,7 +162,11 @@ class HttpConnection:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         else:
-            where = DEFAULT_CA_BUNDLE_PATH if self._verify is True else self._verify
+            # requests' default bundle (requests.utils.DEFAULT_CA_BUNDLE_PATH is this), read
+            # without importing requests: a helper process would pay for it at its start.
+            import certifi
+
+            where = certifi.where() if self._verify is True else self._verify
             if not os.path.exists(where):  # requests' message
                 raise OSError(f"Could not find a suitable TLS CA certificate bundle: {where}")
             if os.path.isdir(where):

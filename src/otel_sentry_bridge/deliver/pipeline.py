@@ -15,9 +15,7 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any
-
-from opentelemetry.sdk.trace import ReadableSpan
+from typing import TYPE_CHECKING, Any
 
 from .. import attributes as attr
 from ..capture.record import CaptureRecord, DirectCapture
@@ -45,6 +43,9 @@ from .envelope import event_envelope
 from .event_json import event_json
 from .sender import Delivery
 from .source_files import SourceCache
+
+if TYPE_CHECKING:  # not imported by a helper process, which never sees a span
+    from opentelemetry.sdk.trace import ReadableSpan
 
 __all__ = ["Pipeline", "convert_context", "envelope_for"]
 

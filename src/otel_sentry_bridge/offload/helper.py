@@ -50,7 +50,9 @@ def read_frame(source: BinaryIO) -> tuple[bytes, bytes] | None:
 
 def serve(source: BinaryIO, answers: int) -> int:
     """The helper's life: settings, then frames until the end of ``source``."""
-    from ..processor import SentrySpanProcessor
+    # Not the span processor: its module brings the OpenTelemetry SDK, which a helper (it
+    # never sees a span) would pay for at every start.
+    from ..setup.opening import open_bridge
 
     first = read_frame(source)
     if first is None or first[0] != CONFIG:
@@ -61,8 +63,7 @@ def serve(source: BinaryIO, answers: int) -> int:
     _log.addHandler(handler)
     _log.setLevel(logging.DEBUG if settings.debug else logging.WARNING)
     _log.propagate = False
-    processor = SentrySpanProcessor(settings=settings)
-    bridge = processor.bridge
+    bridge = open_bridge(settings)
     pipeline = bridge.pipeline
     with contextlib.suppress(OSError):  # a parent already gone has still written frames
         os.write(answers, READY)  # from now on the parent ships; nothing before was lost here
@@ -94,7 +95,7 @@ def serve(source: BinaryIO, answers: int) -> int:
                 with contextlib.suppress(OSError):  # the parent is gone: read on to the end
                     os.write(answers, b"%d %d\n" % (token, int(done)))
     finally:
-        processor.shutdown()
+        bridge.shutdown()
     return 0
 
 
