@@ -214,13 +214,16 @@ def test_a_child_forked_while_the_parent_sends_here_delivers_its_own(
 def test_from_a_server_further_away_sent_here_only_while_what_waits_is_held_up_briefly(
     sentry_receiver: SentryReceiver,
 ) -> None:
-    # Every reply takes half of HERE_MAX_DELAY_S: quick (under QUICK_REPLY_S) but not near;
-    # with many spans waiting for the worker, sending there would hold them all up.
-    reply_s = HERE_MAX_DELAY_S / 2
+    # Every reply takes a quarter of HERE_MAX_DELAY_S: quick (under QUICK_REPLY_S) but not
+    # near; with many spans waiting for the worker, sending there would hold them all up.
+    # Three replies measured first (the fastest counts): on a loaded machine one of them may
+    # come late, and the test is about the rule, not about this machine's scheduler.
+    reply_s = HERE_MAX_DELAY_S / 4
     with _opened(sentry_receiver, near_reply_s=reply_s / 10) as (sender, transport):
-        for _ in range(4):
+        for _ in range(6):
             sentry_receiver.respond_with(200, delay=reply_s)
-        _warm(sender, sentry_receiver)
+        for _ in range(3):
+            _warm(sender, sentry_receiver)
         me = threading.current_thread().name
         assert sender.submit(_envelope(sentry_receiver, "one waits"), waiting=1)
         assert transport.threads[-1] == me
@@ -228,7 +231,7 @@ def test_from_a_server_further_away_sent_here_only_while_what_waits_is_held_up_b
         assert sender.submit(_envelope(sentry_receiver, "many wait"), waiting=many)
         assert sender.flush(5)
         assert transport.threads[-1] == "otel-sentry-bridge-sender"
-        assert len(sentry_receiver.accepted) == 3
+        assert len(sentry_receiver.accepted) == 5
 
 
 def test_to_a_near_server_sent_here_until_too_many_wait(sentry_receiver: SentryReceiver) -> None:
