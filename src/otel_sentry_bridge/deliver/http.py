@@ -283,14 +283,20 @@ class HttpTransport:
         """The route for the DSN's URL, with the environment (proxies, CA bundle, .netrc)
         resolved once, not on every POST as requests does with ``trust_env`` (a third of the
         cost of a send): an :class:`HttpConnection` unless a proxy applies."""
+        proxies: dict[str, str] = {}  # those of the environment, when one applies
         try:
-            proxies = _environ_proxies(self._url) if _proxies_possible() else {}
+            if _proxies_possible():
+                from requests.utils import get_environ_proxies, select_proxy
+
+                found = get_environ_proxies(self._url)
+                if select_proxy(self._url, found) is not None:
+                    proxies = dict(found)
             bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
             if bundle and self._verify is True:
                 self._verify = bundle
         except Exception:  # odd environment: requests resolves it per request
             return _session()
-        if not proxies or _select_proxy(self._url, proxies) is None:
+        if not proxies:
             try:
                 connection = HttpConnection(
                     self._sendable_url,  # the host IDNA-encoded
@@ -340,18 +346,6 @@ def _session() -> requests.Session:
     import requests
 
     return requests.Session()
-
-
-def _environ_proxies(url: str) -> dict[str, str]:
-    from requests.utils import get_environ_proxies
-
-    return dict(get_environ_proxies(url))
-
-
-def _select_proxy(url: str, proxies: Mapping[str, str]) -> str | None:
-    from requests.utils import select_proxy
-
-    return select_proxy(url, dict(proxies))
 
 
 def _redact(text: str, keys: Iterable[str]) -> str:

@@ -70,7 +70,7 @@ _log = logging.getLogger("otel_sentry_bridge")
 PIPE_SIZE = 1024 * 1024
 _ORPHAN_WAIT_S = 30.0  # a helper started after close: it ends at once, without settings
 HELPER_MARKER = "OTEL_SENTRY_BRIDGE_HELPER"  # set in the helper's environment
-# "auto": a helper is worth its process (~40 MB, ~0.4 s of CPU to start) when errors come at
+# "auto": a helper is worth its process (~24 MB, ~0.12 s of CPU to start) when errors come at
 # 50 a second or more: converted here, they would take 5 % of the process's GIL time and
 # more (about 1 ms each under traffic, docs/performance.md). It ends after five minutes
 # without one (so that storms a few minutes apart do not pay for a start each).
