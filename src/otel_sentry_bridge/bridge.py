@@ -42,6 +42,7 @@ from .deliver.retry import Backoff
 from .deliver.sender import Delivery
 from .deliver.spool import Spool
 from .deliver.worker import Worker
+from .offload.codec import unplain
 from .offload.link import HelperLink
 from .offload.shipment import Shipment, TransactionShipment
 from .setup.config import Settings
@@ -219,16 +220,17 @@ class Bridge:
     def _submit(self, item: ReadableSpan | DirectCapture) -> bool:
         link = self.link
         if link is not None and link.taking():
-            # Read here (the view, our records, the trace's breadcrumbs) and shipped to the
-            # helper; what it does not take (a full pipe, an odd value) is converted here.
+            # Read here (the span, our records, the trace's breadcrumbs) into plain data and
+            # shipped to the helper; what it does not take (a full pipe, an odd value) is
+            # converted here.
             try:
-                shipment = self.pipeline.shipment(item, cheap=True)
+                parcel = self.pipeline.parcel(item)
             except Exception:
                 self.pipeline.record_loss("internal_sdk_error")
                 return False
-            if link.ship(shipment):
+            if link.ship(parcel):
                 return True
-            return self._queue(shipment)
+            return self._queue(unplain(parcel))
         return self._queue(item)
 
     def _queue(self, item: WorkItem) -> bool:

@@ -134,3 +134,102 @@ def test_a_shipment_past_the_frame_limit_is_refused(monkeypatch: pytest.MonkeyPa
 def test_bytes_that_are_not_a_shipment_raise(payload: bytes) -> None:
     with pytest.raises((ValueError, EOFError, TypeError)):
         decode(payload)
+
+
+# -- a finished span read straight into its parcel (Pipeline.parcel) -------------------------
+
+
+def _finished_spans() -> list[Any]:
+    """Real SDK spans: a server span with our exception event, an exception recorded by
+    another instrumentation (its record waits for it), one recorded for tracing only, a log
+    event, an event that is not ours; and the database call before them."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
+    ended: list[ReadableSpan] = []
+
+    class Keep(SpanProcessor):
+        def on_end(self, span: ReadableSpan) -> None:
+            ended.append(span)
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "shop"}))
+    provider.add_span_processor(Keep())
+    tracer = provider.get_tracer("tests.codec")
+    with tracer.start_as_current_span("GET /orders/{id}", kind=SpanKind.SERVER) as server:
+        server.set_attribute("http.route", "orders/<int:id>/")
+        with tracer.start_as_current_span("SELECT", kind=SpanKind.CLIENT) as query:
+            query.set_attribute("db.system", "postgresql")
+        server.add_event(
+            "exception",
+            {"exception.type": "KeyError", "exception.message": "'a'", "sentry.event_id": "a" * 32},
+        )
+        server.add_event("exception", {"exception.type": "ValueError", "exception.message": "v"})
+        server.add_event("exception", {"exception.type": "Retry", "exception.message": "r"})
+        server.add_event(
+            "log", {"log.message": "slow", "sentry.send": True, "sentry.event_id": "b" * 32}
+        )
+        server.add_event("cache.miss", {"key": "orders"})
+        server.set_status(Status(StatusCode.ERROR, "boom"))
+    provider.shutdown()
+    return ended
+
+
+def _filled(store: Any, server: Any) -> None:
+    span_id = server.context.span_id
+    store.put(CaptureRecord("a" * 32, mechanism=Mechanism("django", handled=False)))
+    store.put(CaptureRecord("b" * 32, level="warning", logger="shop"))
+    store.expect((span_id, "ValueError", "v"), CaptureRecord("c" * 32, level="error"))
+    store.expect((span_id, "Retry", "r"), CaptureRecord("d" * 32, send=False))
+    store.add_breadcrumb(server.context.trace_id, {"timestamp": 0.0, "message": "start"})
+
+
+def test_a_finished_span_s_parcel_is_its_shipment_in_plain_data() -> None:
+    import logging
+    import marshal
+
+    from otel_sentry_bridge.capture.store import CaptureStore
+    from otel_sentry_bridge.convert.spans import span_record
+    from otel_sentry_bridge.deliver.pipeline import Pipeline
+    from otel_sentry_bridge.deliver.sender import Delivery
+    from otel_sentry_bridge.offload.codec import plain, unplain
+    from otel_sentry_bridge.setup.config import Settings
+    from otel_sentry_bridge.testing import CapturingTransport
+    from otel_sentry_bridge.warn_once import WarnOnce
+
+    query, server = _finished_spans()
+    shipped = []
+    for way in ("parcel", "shipment"):
+        store = CaptureStore()
+        _filled(store, server)
+        store.add_span(query.context.trace_id, span_record(query))
+        delivery = Delivery(CapturingTransport())
+        pipeline = Pipeline(Settings(), None, delivery, store, WarnOnce(logging.getLogger("t")))
+        if way == "parcel":
+            parcel = pipeline.parcel(server)
+            shipped.append((marshal.loads(marshal.dumps(parcel)), unplain(parcel)))
+        else:
+            shipment = pipeline.shipment(server, cheap=True)
+            shipped.append((marshal.loads(encode(shipment)), shipment))
+        assert store.take("a" * 32) is None  # taken: each bridge converts a span once
+        delivery.shutdown(1)
+    (parcel_data, from_parcel), (shipment_data, shipment) = shipped
+    assert parcel_data == shipment_data
+    assert from_parcel == shipment == decode(encode(shipment))
+    assert plain(shipment) == parcel_data
+    # What the parcel is made of: the expected record's event id added, the tracing-only
+    # exception left out, the breadcrumbs of the trace.
+    names = [
+        (event.name, event.attributes.get("sentry.event_id")) for event in shipment.view.events
+    ]
+    assert names == [
+        ("exception", "a" * 32),
+        ("exception", "c" * 32),
+        ("log", "b" * 32),
+        ("cache.miss", None),
+    ]
+    assert sorted(shipment.records) == ["a" * 32, "b" * 32, "c" * 32]
+    assert shipment.log_crumbs == [{"timestamp": 0.0, "message": "start"}]
+    assert [crumb.name for crumb in shipment.span_crumbs] == ["SELECT"]
+    assert shipment.view.resource["service.name"] == "shop"
+    assert shipment.view.status_code == "ERROR"

@@ -191,9 +191,12 @@ def _extra_details(record: logging.LogRecord) -> DetailsSource:
     """The record's ``extra=`` values, copied now (they are live objects) as bounded data
     scrubbed with each bridge's denylist (Sentry only): nested mappings keep their structure,
     so a secret inside them is filtered by its key."""
+    values = record.__dict__
+    if not values.keys() - RECORD_FIELDS:
+        return None  # most records: one set operation in C
     fields = {
         key: value
-        for key, value in record.__dict__.items()
+        for key, value in values.items()
         if key not in RECORD_FIELDS and not key.startswith("_")
     }
     if not fields:
@@ -211,8 +214,9 @@ def print_if_no_other_handler(
         if not isinstance(logger, logging.Logger):  # the root, or a hand-made record
             logger = logging.getLogger()
         while logger is not None:
-            if any(counts(handler) for handler in logger.handlers):
-                return
+            for handler in logger.handlers:
+                if counts(handler):
+                    return
             logger = logger.parent if logger.propagate else None
         last.handle(record)
     except Exception:  # logging must never break the caller

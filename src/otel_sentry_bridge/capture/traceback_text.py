@@ -9,7 +9,7 @@ Exception groups, rare and intricate, still go through ``traceback``.
 
 from __future__ import annotations
 
-import sys
+import builtins
 import traceback
 
 from ..safe_repr import safe_repr
@@ -83,8 +83,8 @@ def _frames(exc: BaseException) -> list[str]:
     tb = exc.__traceback__
     while tb is not None:
         code = tb.tb_frame.f_code
-        lineno = tb.tb_lineno if tb.tb_lineno is not None else 0
-        lines.append(f'  File "{code.co_filename}", line {lineno}, in {code.co_name}\n')
+        lineno = tb.tb_lineno
+        lines.append(f'  File "{code.co_filename}", line {lineno or 0}, in {code.co_name}\n')
         tb = tb.tb_next
     return lines
 
@@ -100,13 +100,22 @@ def _one(exc: BaseException) -> str:
     return "".join(parts)
 
 
+# Python 3.11+; on 3.10 no exception is a group.
+_GROUP: type[BaseException] | tuple[()] = getattr(builtins, "BaseExceptionGroup", ())
+
+
 def _is_group(exc: BaseException) -> bool:
-    group = getattr(sys.modules["builtins"], "BaseExceptionGroup", None)
-    return group is not None and isinstance(exc, group)
+    return isinstance(exc, _GROUP)
 
 
 def stacktrace(exc: BaseException) -> str:
     """``traceback.format_exception(exc)`` minus the source lines: chains root cause first."""
+    if (
+        exc.__cause__ is None
+        and (exc.__context__ is None or exc.__suppress_context__)
+        and not isinstance(exc, _GROUP)
+    ):
+        return _one(exc)  # most exceptions: no chain to follow
     chain: list[tuple[BaseException, str]] = []
     seen: set[int] = set()
     current: BaseException | None = exc

@@ -15,7 +15,14 @@ from .model import EventView, SpanView
 if TYPE_CHECKING:  # not imported by a helper process, which never sees a span
     from opentelemetry.sdk.trace import ReadableSpan
 
-__all__ = ["attribute_dict", "has_reportable_event", "record_view", "span_record", "span_view"]
+__all__ = [
+    "attribute_dict",
+    "has_reportable_event",
+    "held_attributes",
+    "record_view",
+    "span_record",
+    "span_view",
+]
 
 _CLIENT = SpanKind.CLIENT
 _INTERNAL = SpanKind.INTERNAL
@@ -79,6 +86,19 @@ def attribute_dict(mapping: Mapping[str, Any] | None) -> dict[str, Any]:
         if type(inner) is dict:
             return inner.copy()
     return dict(mapping)
+
+
+def held_attributes(mapping: Mapping[str, Any] | None) -> dict[str, Any]:
+    """OTel attributes as a plain dict for a reader that is done with them at once (the
+    helper pipe's encoder): the dict the SDK's ``BoundedAttributes`` holds, not copied; a
+    plain dict as it is; anything else copied."""
+    if mapping is None:
+        return {}
+    if type(mapping) is BoundedAttributes:
+        inner = getattr(mapping, "_dict", None)
+        if type(inner) is dict:
+            return inner
+    return mapping if type(mapping) is dict else dict(mapping)
 
 
 def _span_attributes(span: ReadableSpan) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import random
 import socket
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +32,9 @@ from ..convert.model import EventView, SpanView
 from ..convert.scrub import scrub_event, scrubber_for
 from ..convert.sealed import unsealed
 from ..convert.select import Identity, select_events
-from ..convert.spans import record_view, span_view
+from ..convert.spans import held_attributes, record_view, span_view
 from ..convert.transaction import build_transaction
+from ..offload.codec import error_parcel, plain, plain_record, plain_view, span_parcel_view
 from ..offload.shipment import Shipment, TransactionShipment
 from ..setup.config import Settings, before_send_takes_hint
 from ..setup.dsn import Dsn
@@ -180,6 +181,32 @@ class Pipeline:
         log_crumbs = store.breadcrumbs(view.trace_id, until_ns / 1e9)
         return Shipment(view, records, log_crumbs, span_crumbs)
 
+    def parcel(self, item: ReadableSpan | DirectCapture) -> tuple[Any, ...]:
+        """``codec.plain(self.shipment(item, cheap=True))``, for the helper process: a
+        finished span is read straight into the pipe's plain tuples, on the thread that ends
+        it, without the views in between (half the time)."""
+        if isinstance(item, DirectCapture):
+            return plain(self.shipment(item, cheap=True))
+        context = item.context
+        trace_id = context.trace_id if context else 0
+        events, records, _ = self._take_records(
+            context.span_id if context else 0,
+            [(e.name, e.timestamp or 0, held_attributes(e.attributes)) for e in item.events],
+        )
+        until_ns = max((event[1] for event in events), default=0)
+        store = self._store
+        span_crumbs = (
+            [plain_view(record_view(record)) for record in store.spans(trace_id, until_ns)]
+            if self.settings.max_breadcrumbs
+            else []
+        )
+        return error_parcel(
+            span_parcel_view(item, tuple(events)),
+            {key: plain_record(record) for key, record in records.items()},
+            store.breadcrumbs(trace_id, until_ns / 1e9),
+            span_crumbs,
+        )
+
     def convert(self, shipment: Shipment) -> None:
         """The events of one shipment: selected, built, filtered, encoded, handed over."""
         view = shipment.view
@@ -246,38 +273,51 @@ class Pipeline:
         )
 
     def _records_of(self, view: SpanView) -> tuple[SpanView, dict[str, CaptureRecord]]:
-        """The records our hooks left for the span's events, by event id (taken from the
-        store: each bridge converts a span once). An exception another instrumentation
-        recorded gets the event id of the record waiting for it; one recorded for tracing
-        only (``send=False``) is left out of the view."""
+        """The view without what is recorded for tracing only, and the records our hooks
+        left for its events (see :meth:`_take_records`)."""
+        events, records, changed = self._take_records(view.span_id, view.events)
+        if not changed:
+            return view, records
+        return view._replace(events=tuple(EventView._make(event) for event in events)), records
+
+    def _take_records(
+        self, span_id: int, events: Iterable[tuple[str, int, Mapping[str, Any]]]
+    ) -> tuple[list[tuple[str, int, Mapping[str, Any]]], dict[str, CaptureRecord], bool]:
+        """The records our hooks left for a span's events (name, timestamp, attributes), by
+        event id, taken from the store: each bridge converts a span once. An exception
+        another instrumentation recorded gets the event id of the record waiting for it; one
+        recorded for tracing only (``send=False``) is left out. Also: the events as they are
+        to be converted, and whether they differ from those given."""
         records: dict[str, CaptureRecord] = {}
-        events: list[EventView] = []
+        out: list[tuple[str, int, Mapping[str, Any]]] = []
         changed = False
-        for event in view.events:
-            event_id = event.attributes.get(attr.EVENT_ID)
-            if event.name == "exception" and event_id is None:
+        store = self._store
+        for event in events:
+            name, timestamp_ns, attributes = event
+            event_id = attributes.get(attr.EVENT_ID)
+            if name == "exception" and event_id is None:
                 key = (
-                    view.span_id,
-                    str(event.attributes.get(attr.EXCEPTION_TYPE, "")),
-                    str(event.attributes.get(attr.EXCEPTION_MESSAGE, "")),
+                    span_id,
+                    str(attributes.get(attr.EXCEPTION_TYPE, "")),
+                    str(attributes.get(attr.EXCEPTION_MESSAGE, "")),
                 )
-                expected = self._store.take_expected(key)
+                expected = store.take_expected(key)
                 if expected is not None:
                     changed = True
                     if not expected.send:
                         continue
                     records[expected.event_id] = expected
-                    event = EventView(
-                        event.name,
-                        event.timestamp_ns,
-                        {**event.attributes, attr.EVENT_ID: expected.event_id},
+                    event = (
+                        name,
+                        timestamp_ns,
+                        {**attributes, attr.EVENT_ID: expected.event_id},
                     )
             elif isinstance(event_id, str):
-                record = self._store.take(event_id)
+                record = store.take(event_id)
                 if record is not None:
                     records[event_id] = record
-            events.append(event)
-        return (view._replace(events=tuple(events)) if changed else view), records
+            out.append(event)
+        return out, records, changed
 
     @property
     def sent_count(self) -> int:

@@ -11,14 +11,30 @@ thread that ends the span. Only a parent writes to its own helper: nothing forei
 from __future__ import annotations
 
 import marshal
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.attributes import BoundedAttributes
 
 from ..capture.record import CaptureRecord, Details, LogEntry, Mechanism
 from ..convert.model import EventView, SpanView
+from ..convert.spans import held_attributes
 from .shipment import MAX_FRAME, SHIPMENT, Shipment, TransactionShipment, frame
 
-__all__ = ["decode", "encode", "shipment_frame"]
+if TYPE_CHECKING:  # the helper never sees a span
+    from opentelemetry.sdk.trace import ReadableSpan
+
+__all__ = [
+    "decode",
+    "encode",
+    "error_parcel",
+    "plain",
+    "plain_record",
+    "plain_view",
+    "shipment_frame",
+    "span_parcel_view",
+    "unplain",
+]
 
 _ERRORS = 0  # the first item of an encoded shipment: what follows
 _TRANSACTION = 1
@@ -27,28 +43,77 @@ _VERSION = 4  # marshal's format: the interpreter that reads is the one that wro
 
 def encode(shipment: Shipment | TransactionShipment) -> bytes:
     """ValueError (marshal's) for anything but plain data."""
+    return marshal.dumps(plain(shipment), _VERSION)
+
+
+def plain(shipment: Shipment | TransactionShipment) -> tuple[Any, ...]:
+    """``shipment`` as the plain tuples :func:`encode` writes (its *parcel*)."""
     if isinstance(shipment, TransactionShipment):
-        data: tuple[Any, ...] = (
+        return (
             _TRANSACTION,
-            _view(shipment.root),
-            tuple(_view(span) for span in shipment.spans),
+            plain_view(shipment.root),
+            tuple(plain_view(span) for span in shipment.spans),
             shipment.dropped,
         )
-    else:
-        data = (
-            _ERRORS,
-            _view(shipment.view),
-            {key: _record(record) for key, record in shipment.records.items()},
-            None if shipment.log_crumbs is None else [dict(c) for c in shipment.log_crumbs],
-            [_view(crumb) for crumb in shipment.span_crumbs],
-        )
-    return marshal.dumps(data, _VERSION)
+    return error_parcel(
+        plain_view(shipment.view),
+        {key: plain_record(record) for key, record in shipment.records.items()},
+        shipment.log_crumbs,
+        [plain_view(crumb) for crumb in shipment.span_crumbs],
+    )
 
 
-def shipment_frame(shipment: Shipment | TransactionShipment) -> bytes:
-    """The frame of ``shipment``; ValueError for anything but plain data, or past
-    ``MAX_FRAME``."""
-    payload = encode(shipment)
+def error_parcel(
+    view: tuple[Any, ...],
+    records: dict[str, tuple[Any, ...]],
+    log_crumbs: Sequence[Mapping[str, Any]] | None,
+    span_crumbs: list[tuple[Any, ...]],
+) -> tuple[Any, ...]:
+    """The parcel of a :class:`Shipment` from its parts, each already plain (a view from
+    :func:`span_parcel_view`, records from :func:`plain_record`)."""
+    return (
+        _ERRORS,
+        view,
+        records,
+        None if log_crumbs is None else [dict(c) for c in log_crumbs],
+        span_crumbs,
+    )
+
+
+def span_parcel_view(
+    span: ReadableSpan, events: tuple[tuple[str, int, Any], ...]
+) -> tuple[Any, ...]:
+    """``plain_view(span_view(span))`` with these ``events`` (name, timestamp, attributes), read
+    straight from a finished SDK span on the thread that ends it: no view in between, and
+    the SDK's own attribute dicts as they are (marshal writes them at once; an ended span's
+    attributes no longer change)."""
+    context = span.context
+    parent = span.parent
+    status = span.status
+    scope = span.instrumentation_scope
+    resource = span.resource
+    return (
+        context.trace_id if context else 0,
+        context.span_id if context else 0,
+        span.name,
+        parent.span_id if parent is not None else None,
+        span.kind.name,
+        status.status_code.name,
+        status.description,
+        held_attributes(_held(span)),
+        held_attributes(resource.attributes) if resource else {},
+        events,
+        span.start_time,
+        span.end_time,
+        scope.name if scope else None,
+    )
+
+
+def shipment_frame(shipment: Shipment | TransactionShipment | tuple[Any, ...]) -> bytes:
+    """The frame of ``shipment`` (or of a parcel: :func:`plain`); ValueError for anything but
+    plain data, or past ``MAX_FRAME``."""
+    data = shipment if isinstance(shipment, tuple) else plain(shipment)
+    payload = marshal.dumps(data, _VERSION)
     if len(payload) > MAX_FRAME:
         raise ValueError("shipment larger than a frame may be")
     return frame(SHIPMENT, payload)
@@ -57,7 +122,11 @@ def shipment_frame(shipment: Shipment | TransactionShipment) -> bytes:
 def decode(payload: bytes) -> Shipment | TransactionShipment:
     """ValueError (or what a broken payload raises: EOFError, TypeError) for bytes that are
     not an encoded shipment."""
-    data = marshal.loads(payload)
+    return unplain(marshal.loads(payload))
+
+
+def unplain(data: tuple[Any, ...]) -> Shipment | TransactionShipment:
+    """The shipment of a parcel (:func:`plain`)."""
     if data[0] == _TRANSACTION:
         _, root, spans, dropped = data
         return TransactionShipment(_unview(root), tuple(map(_unview, spans)), dropped)
@@ -72,7 +141,14 @@ def decode(payload: bytes) -> Shipment | TransactionShipment:
     )
 
 
-def _view(view: SpanView) -> tuple[Any, ...]:
+def _held(span: ReadableSpan) -> Any:
+    # ReadableSpan.attributes is a read-only proxy of the SDK's own BoundedAttributes: that,
+    # when it is what the SDK makes.
+    held = getattr(span, "_attributes", None)
+    return held if type(held) is BoundedAttributes else span.attributes
+
+
+def plain_view(view: SpanView) -> tuple[Any, ...]:
     """A view as a plain tuple, in :class:`SpanView`'s own field order (its mappings as
     plain dicts, its events as plain tuples)."""
     return (
@@ -101,7 +177,7 @@ def _plain(mapping: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return None if mapping is None else _dict(mapping)
 
 
-def _record(record: CaptureRecord) -> tuple[Any, ...]:
+def plain_record(record: CaptureRecord) -> tuple[Any, ...]:
     entry = record.logentry
     details = record.details
     return (

@@ -42,6 +42,7 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping
+from typing import Any
 
 from ..setup.config import Settings
 from ..warn_once import WarnOnce
@@ -232,9 +233,9 @@ class HelperLink:
         self._window_count += 1
         return self._window_count >= STORM_ERRORS
 
-    def ship(self, shipment: Shipment | TransactionShipment) -> bool:
-        """Hand ``shipment`` to the helper, once :meth:`taking` said it takes them; False when
-        it was not taken (convert it here)."""
+    def ship(self, shipment: Shipment | TransactionShipment | tuple[Any, ...]) -> bool:
+        """Hand ``shipment`` (or its parcel: ``codec.plain``) to the helper, once
+        :meth:`taking` said it takes them; False when it was not taken (convert it here)."""
         if not self._ready:
             return False
         try:
