@@ -58,10 +58,14 @@ def json_dumps(obj: object) -> bytes:
         return _dumps(f"<unserialisable {_type_name(obj)}>")
 
 
+# allow_nan=False: NaN is not JSON, and relay rejects it; .encode fails on lone surrogates.
+# Made once: json.dumps with these options builds an encoder per call (1-2 µs of the ~4 a
+# small header takes).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _dumps(obj: object) -> bytes:
-    # allow_nan=False: NaN is not JSON, and relay rejects it; .encode fails on lone surrogates.
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return text.encode("utf-8")
+    return _ENCODER.encode(obj).encode("utf-8")
 
 
 def _sanitise(value: object, parents: tuple[int, ...], depth: int) -> object:
