@@ -200,7 +200,6 @@ class Bridge:
         trace_id = span.context.trace_id
         if has_reportable_event(span):
             self._submit(span)
-            store.want_spans(trace_id)
         record = span_record(span)
         if record is not None:
             store.add_span(trace_id, record)
@@ -231,6 +230,10 @@ class Bridge:
             if link.ship(parcel):
                 return True
             return self._queue(unplain(parcel))
+        if not isinstance(item, DirectCapture):
+            # Read on the worker, maybe after the trace ended here: keep its span records.
+            # (A shipment above holds what it needs of them already.)
+            self.store.want_spans(item.context.trace_id)
         return self._queue(item)
 
     def _queue(self, item: WorkItem) -> bool:
