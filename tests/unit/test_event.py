@@ -534,3 +534,28 @@ def test_weird_attribute_values_still_give_a_valid_event() -> None:
     )
     (event,) = _events(view)
     assert event["exception"]["values"][-1]["type"] == "Exception"
+
+
+def test_the_parsed_exceptions_it_is_given_are_left_as_they_are() -> None:
+    """Parsed stack traces are shared by the events that show them (ParseCache): converting
+    one event must not change what the next one reads."""
+    import copy
+
+    from otel_sentry_bridge.convert.exceptions import exception_values
+    from otel_sentry_bridge.convert.stacktrace import parse_stacktrace
+
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/app/shop/views.py", line 3, in pay\n'
+        "ValueError: as printed\n"
+    )
+    parsed = parse_stacktrace(text)
+    before = copy.deepcopy(parsed)
+    ctx = _ctx()
+    first = exception_values(
+        parsed, {"exception.type": "ValueError", "exception.message": "x"}, ctx
+    )
+    assert first[-1]["value"] == "x"
+    assert parsed == before
+    again = exception_values(parsed, {"exception.type": "ValueError"}, ctx)
+    assert again[-1]["value"] == "as printed"

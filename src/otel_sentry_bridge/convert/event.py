@@ -249,6 +249,9 @@ def _in_template_engine(frame: Mapping[str, Any]) -> bool:
     return "/django/template/" in path
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
 def build_event(
     span: SpanView,
     selected: Selected,
@@ -269,7 +272,7 @@ def build_event(
     event_view = selected.event
     attributes = event_view.attributes
     event_id = _text(attributes.get(attr.EVENT_ID)).replace("-", "").lower()
-    if len(event_id) != 32 or any(c not in "0123456789abcdef" for c in event_id):
+    if len(event_id) != 32 or not _HEX.issuperset(event_id):
         event_id = ctx.new_event_id()
 
     event: dict[str, Any] = {

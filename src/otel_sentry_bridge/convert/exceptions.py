@@ -3,7 +3,6 @@ linked values, frames with source context. Pure."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,6 +59,13 @@ def _flatten_group(
     return out
 
 
+def _own_copy(parsed: ParsedException) -> ParsedException:
+    """A shallow copy (``dataclasses.replace`` without changes, in a fifth of the time)."""
+    copy: ParsedException = object.__new__(ParsedException)
+    copy.__dict__.update(parsed.__dict__)
+    return copy
+
+
 def exception_values(
     parsed: list[ParsedException],
     attributes: Mapping[str, Any],
@@ -71,7 +77,7 @@ def exception_values(
     exc_message = _text(attributes.get(attr.EXCEPTION_MESSAGE))
     chain = list(parsed)
     if chain:  # parsed exceptions may be shared (ParseCache): the raised one is changed below
-        chain[-1] = dataclasses.replace(chain[-1])
+        chain[-1] = _own_copy(chain[-1])
     if chain and not chain[-1].type:
         chain[-1].type = exc_type  # stacktrace cut short before its last line
     if not chain or not _same_type(chain[-1].type, exc_type):
