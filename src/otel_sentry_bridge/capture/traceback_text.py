@@ -78,26 +78,22 @@ def exception_text(exc: BaseException) -> str:
     return text
 
 
-def _frames(exc: BaseException) -> list[str]:
-    lines = []
+def _write(exc: BaseException, parts: list[str]) -> None:
+    """What Python prints of ``exc`` alone (its traceback without source lines, its last
+    line), appended to ``parts``."""
     tb = exc.__traceback__
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        lineno = tb.tb_lineno
-        lines.append(f'  File "{code.co_filename}", line {lineno or 0}, in {code.co_name}\n')
-        tb = tb.tb_next
-    return lines
-
-
-def _one(exc: BaseException) -> str:
-    parts = []
-    if exc.__traceback__ is not None:
+    if tb is not None:
         parts.append("Traceback (most recent call last):\n")
-        parts.extend(_frames(exc))
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            parts.append(
+                f'  File "{code.co_filename}", line {tb.tb_lineno or 0}, in {code.co_name}\n'
+            )
+            tb = tb.tb_next
     if isinstance(exc, SyntaxError) and exc.filename is not None:
         parts.append(f'  File "{exc.filename}", line {exc.lineno}\n')
-    parts.append(exception_text(exc) + "\n")
-    return "".join(parts)
+    parts.append(exception_text(exc))
+    parts.append("\n")
 
 
 # Python 3.11+; on 3.10 no exception is a group.
@@ -110,12 +106,14 @@ def _is_group(exc: BaseException) -> bool:
 
 def stacktrace(exc: BaseException) -> str:
     """``traceback.format_exception(exc)`` minus the source lines: chains root cause first."""
+    parts: list[str] = []
     if (
         exc.__cause__ is None
         and (exc.__context__ is None or exc.__suppress_context__)
         and not isinstance(exc, _GROUP)
     ):
-        return _one(exc)  # most exceptions: no chain to follow
+        _write(exc, parts)  # most exceptions: no chain to follow
+        return "".join(parts)
     chain: list[tuple[BaseException, str]] = []
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -132,9 +130,8 @@ def stacktrace(exc: BaseException) -> str:
         else:
             current = None
     # Python prints the root cause first; each separator sits before the exception it leads to.
-    out = []
     for index in range(len(chain) - 1, -1, -1):
-        out.append(_one(chain[index][0]))
+        _write(chain[index][0], parts)
         if index:
-            out.append(chain[index][1])
-    return "".join(out)
+            parts.append(chain[index][1])
+    return "".join(parts)
