@@ -93,3 +93,29 @@ def test_sustained_figures_take_each_configuration_against_its_baseline() -> Non
     assert round(figures["sustained_ok_ratio_vs_otel"], 2) == 1.10
     by_thread = {k: round(v) for k, v in figures["total_cpu_per_error_by_thread_us"].items()}
     assert by_thread == {"MainThread": 100, "otel-sentry-bridge": 200}
+
+
+def test_onoff_compares_the_bridge_on_and_off_in_one_process() -> None:
+    """``benchmarks.onoff`` end to end, in small: real subprocesses, a real receiver."""
+    from benchmarks.__main__ import Receiver
+    from benchmarks.common import receiver_counts, run
+
+    with Receiver() as receiver:
+        result = run(
+            "onoff",
+            "--port",
+            receiver.port,
+            "--config",
+            "C",
+            "--endpoint",
+            "logerr",
+            *("--block", 5, "--blocks", 2, "--warmup", 20),
+            timeout=120,
+        )
+        events = receiver_counts(receiver.port)["events"]
+    assert result["flushed"] is True
+    assert events == 20 + 2 * 5  # the warm-up and the blocks with the bridge on: off is off
+    assert result["on_us"] > 0 and result["off_us"] > 0
+    assert result["ratio"] == round(result["on_us"] / result["off_us"], 3)
+    # The log handler and the span processor ran while it was on, and only then.
+    assert result["inside_entry_points_us"] > 0
