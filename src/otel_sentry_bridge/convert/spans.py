@@ -19,6 +19,7 @@ __all__ = [
     "attribute_dict",
     "has_reportable_event",
     "held_attributes",
+    "plain_span_view",
     "record_view",
     "span_record",
     "span_view",
@@ -101,36 +102,67 @@ def held_attributes(mapping: Mapping[str, Any] | None) -> dict[str, Any]:
     return mapping if type(mapping) is dict else dict(mapping)
 
 
-def _span_attributes(span: ReadableSpan) -> dict[str, Any]:
+def _sdk_attributes(span: ReadableSpan) -> Mapping[str, Any] | None:
     # ReadableSpan.attributes wraps its BoundedAttributes in a read-only proxy: the SDK's own
     # attribute (an ended span's attributes no longer change) when it is what the SDK makes.
     held = getattr(span, "_attributes", None)
-    return attribute_dict(held if type(held) is BoundedAttributes else span.attributes)
+    return held if type(held) is BoundedAttributes else span.attributes
 
 
 def span_view(span: ReadableSpan, *, details: bool = True) -> SpanView:
     """Copy what the conversion needs out of a finished span (worker thread). Without
     ``details``, the events and the resource are left out (spans of a transaction)."""
+    resource = span.resource
+    return SpanView._make(
+        _fields(
+            span,
+            attribute_dict(_sdk_attributes(span)),
+            attribute_dict(resource.attributes) if details and resource else {},
+            tuple(
+                EventView(e.name, e.timestamp or 0, attribute_dict(e.attributes))
+                for e in span.events
+            )
+            if details
+            else (),
+        )
+    )
+
+
+def plain_span_view(
+    span: ReadableSpan, events: tuple[tuple[str, int, Any], ...]
+) -> tuple[Any, ...]:
+    """``span_view(span)``'s fields as a plain tuple, with these ``events`` (name, timestamp,
+    attributes), for the helper pipe's encoder on the thread that ends the span: no view in
+    between, and the SDK's own attribute dicts as they are (``held_attributes``)."""
+    resource = span.resource
+    return _fields(
+        span,
+        held_attributes(_sdk_attributes(span)),
+        held_attributes(resource.attributes) if resource else {},
+        events,
+    )
+
+
+def _fields(
+    span: ReadableSpan, attributes: Mapping[str, Any], resource: Mapping[str, Any], events: Any
+) -> tuple[Any, ...]:
+    """A span's :class:`SpanView` fields, in their order, with these mappings and events."""
     context = span.context
     parent = span.parent
     status = span.status
     scope = span.instrumentation_scope
-    return SpanView(
-        trace_id=context.trace_id if context else 0,
-        span_id=context.span_id if context else 0,
-        parent_span_id=parent.span_id if parent is not None else None,
-        name=span.name,
-        kind=span.kind.name,
-        status_code=status.status_code.name,
-        status_description=status.description,
-        attributes=_span_attributes(span),
-        resource=attribute_dict(span.resource.attributes) if details and span.resource else {},
-        events=tuple(
-            EventView(e.name, e.timestamp or 0, attribute_dict(e.attributes)) for e in span.events
-        )
-        if details
-        else (),
-        start_time_ns=span.start_time,
-        end_time_ns=span.end_time,
-        scope_name=scope.name if scope else None,
+    return (
+        context.trace_id if context else 0,
+        context.span_id if context else 0,
+        span.name,
+        parent.span_id if parent is not None else None,
+        span.kind.name,
+        status.status_code.name,
+        status.description,
+        attributes,
+        resource,
+        events,
+        span.start_time,
+        span.end_time,
+        scope.name if scope else None,
     )

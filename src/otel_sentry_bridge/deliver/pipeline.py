@@ -32,9 +32,9 @@ from ..convert.model import EventView, SpanView
 from ..convert.scrub import scrub_event, scrubber_for
 from ..convert.sealed import unsealed
 from ..convert.select import Identity, select_events
-from ..convert.spans import held_attributes, record_view, span_view
+from ..convert.spans import held_attributes, plain_span_view, record_view, span_view
 from ..convert.transaction import build_transaction
-from ..offload.codec import error_parcel, plain, plain_record, plain_view, span_parcel_view
+from ..offload.codec import error_parcel, plain, plain_record, plain_view
 from ..offload.shipment import Shipment, TransactionShipment
 from ..setup.config import Settings, before_send_takes_hint
 from ..setup.dsn import Dsn
@@ -172,13 +172,7 @@ class Pipeline:
             view = span_view(item)
         view, records = self._records_of(view)
         until_ns = max((event.timestamp_ns for event in view.events), default=0)
-        store = self._store
-        span_crumbs = (
-            [record_view(record) for record in store.spans(view.trace_id, until_ns)]
-            if self.settings.max_breadcrumbs
-            else []
-        )
-        log_crumbs = store.breadcrumbs(view.trace_id, until_ns / 1e9)
+        span_crumbs, log_crumbs = self._crumbs(view.trace_id, until_ns)
         return Shipment(view, records, log_crumbs, span_crumbs)
 
     def parcel(self, item: ReadableSpan | DirectCapture) -> tuple[Any, ...]:
@@ -194,18 +188,26 @@ class Pipeline:
             [(e.name, e.timestamp or 0, held_attributes(e.attributes)) for e in item.events],
         )
         until_ns = max((event[1] for event in events), default=0)
+        span_crumbs, log_crumbs = self._crumbs(trace_id, until_ns)
+        return error_parcel(
+            plain_span_view(item, tuple(events)),
+            {key: plain_record(record) for key, record in records.items()},
+            log_crumbs,
+            [plain_view(crumb) for crumb in span_crumbs],
+        )
+
+    def _crumbs(
+        self, trace_id: int, until_ns: int
+    ) -> tuple[list[SpanView], list[dict[str, Any]] | None]:
+        """The trace's outgoing calls (span breadcrumbs, when breadcrumbs are on) and log
+        breadcrumbs, up to ``until_ns``."""
         store = self._store
         span_crumbs = (
-            [plain_view(record_view(record)) for record in store.spans(trace_id, until_ns)]
+            [record_view(record) for record in store.spans(trace_id, until_ns)]
             if self.settings.max_breadcrumbs
             else []
         )
-        return error_parcel(
-            span_parcel_view(item, tuple(events)),
-            {key: plain_record(record) for key, record in records.items()},
-            store.breadcrumbs(trace_id, until_ns / 1e9),
-            span_crumbs,
-        )
+        return span_crumbs, store.breadcrumbs(trace_id, until_ns / 1e9)
 
     def convert(self, shipment: Shipment) -> None:
         """The events of one shipment: selected, built, filtered, encoded, handed over."""

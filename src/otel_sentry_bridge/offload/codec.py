@@ -12,17 +12,11 @@ from __future__ import annotations
 
 import marshal
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
-
-from opentelemetry.attributes import BoundedAttributes
+from typing import Any
 
 from ..capture.record import CaptureRecord, Details, LogEntry, Mechanism
 from ..convert.model import EventView, SpanView
-from ..convert.spans import held_attributes
 from .shipment import MAX_FRAME, SHIPMENT, Shipment, TransactionShipment, frame
-
-if TYPE_CHECKING:  # the helper never sees a span
-    from opentelemetry.sdk.trace import ReadableSpan
 
 __all__ = [
     "decode",
@@ -32,7 +26,6 @@ __all__ = [
     "plain_record",
     "plain_view",
     "shipment_frame",
-    "span_parcel_view",
     "unplain",
 ]
 
@@ -70,42 +63,14 @@ def error_parcel(
     span_crumbs: list[tuple[Any, ...]],
 ) -> tuple[Any, ...]:
     """The parcel of a :class:`Shipment` from its parts, each already plain (a view from
-    :func:`span_parcel_view`, records from :func:`plain_record`)."""
+    :func:`plain_view` or ``convert.spans.plain_span_view``, records from
+    :func:`plain_record`)."""
     return (
         _ERRORS,
         view,
         records,
         None if log_crumbs is None else [dict(c) for c in log_crumbs],
         span_crumbs,
-    )
-
-
-def span_parcel_view(
-    span: ReadableSpan, events: tuple[tuple[str, int, Any], ...]
-) -> tuple[Any, ...]:
-    """``plain_view(span_view(span))`` with these ``events`` (name, timestamp, attributes), read
-    straight from a finished SDK span on the thread that ends it: no view in between, and
-    the SDK's own attribute dicts as they are (marshal writes them at once; an ended span's
-    attributes no longer change)."""
-    context = span.context
-    parent = span.parent
-    status = span.status
-    scope = span.instrumentation_scope
-    resource = span.resource
-    return (
-        context.trace_id if context else 0,
-        context.span_id if context else 0,
-        span.name,
-        parent.span_id if parent is not None else None,
-        span.kind.name,
-        status.status_code.name,
-        status.description,
-        held_attributes(_held(span)),
-        held_attributes(resource.attributes) if resource else {},
-        events,
-        span.start_time,
-        span.end_time,
-        scope.name if scope else None,
     )
 
 
@@ -139,13 +104,6 @@ def unplain(data: tuple[Any, ...]) -> Shipment | TransactionShipment:
         log_crumbs,
         [_unview(crumb) for crumb in span_crumbs],
     )
-
-
-def _held(span: ReadableSpan) -> Any:
-    # ReadableSpan.attributes is a read-only proxy of the SDK's own BoundedAttributes: that,
-    # when it is what the SDK makes.
-    held = getattr(span, "_attributes", None)
-    return held if type(held) is BoundedAttributes else span.attributes
 
 
 def plain_view(view: SpanView) -> tuple[Any, ...]:
