@@ -40,7 +40,8 @@ else:
     SIZES.update(delivery=10_000, burst=5_000, flood=100_000)
     SIZES.update(sustained_rounds=3, block=100, blocks=10)
 # Sustained traffic: A and B are the baselines of D-http (sentry-sdk) and C (the bridge);
-# B-floor is the least any in-process reporter costs; C-helper, the bridge with
+# B-floor is the least any in-process reporter costs, B-floor-helper the least one with a
+# helper process; C-helper, the bridge with
 # helper_process=True (conversion and delivery in its helper process); C-auto, with the
 # default settings (in process until errors come in a storm, as here, then in a helper). Run
 # back to back with no idle time, and (B, C) again with PAUSE_US of idle time after each
@@ -49,6 +50,7 @@ SUSTAINED_RUNS = {
     "A": ("A", 0),
     "B": ("B", 0),
     "B-floor": ("B-floor", 0),
+    "B-floor-helper": ("B-floor-helper", 0),
     "C": ("C", 0),
     "C-helper": ("C-helper", 0),
     "C-auto": ("C-auto", 0),

@@ -30,6 +30,7 @@ COLOURS = {
     "B": "#555555",
     "B-post": "#8c564b",
     "B-floor": "#9467bd",
+    "B-floor-helper": "#c5b0d5",
     "B-paced": "#aaaaaa",
     "C": "#1f77b4",
     "C-paced": "#aec7e8",
@@ -42,6 +43,7 @@ COLOURS = {
 LABELS = {
     "B": "B: OpenTelemetry",
     "B-floor": "B-floor: OpenTelemetry + least possible reporter",
+    "B-floor-helper": "B-floor-helper: the same, its work in a helper process",
     "C": "C: OpenTelemetry + bridge, in process (helper_process=False)",
     "C-helper": "C-helper: bridge in a helper process (helper_process=True)",
     "C-auto": "C-auto: bridge, default settings (helper_process auto)",

@@ -6,6 +6,8 @@
 - B-floor: B, plus the least an in-process reporter can do per error (``floor_reporter``:
   hooks that queue the exception, a thread that encodes its frames and trace context and
   POSTs them); under sustained traffic, a yardstick for the total CPU per error.
+- B-floor-helper: the same with the thread's work in a spawned helper process fed through a
+  pipe (its CPU counted): the least a reporter with a helper process costs per error.
 - C: B + this bridge (SentrySpanProcessor, Django signal hook, SpanEventHandler on the root
   logger) sending over HTTP to the loopback receiver.
 - B-post: B, plus the least that any in-process error sender does after a request that made
@@ -41,6 +43,7 @@ CONFIGS = (
     "B",
     "B-post",
     "B-floor",
+    "B-floor-helper",
     "C",
     "C-capture",
     "C-helper",
@@ -48,10 +51,12 @@ CONFIGS = (
     "D",
     "D-http",
 )
-# Measured on an idle process, one request at a time (B-floor, C-helper and C-auto only under
-# sustained traffic).
+# Measured on an idle process, one request at a time (the floors, C-helper and C-auto only
+# under sustained traffic).
 IDLE_CONFIGS = tuple(
-    config for config in CONFIGS if config not in ("B-floor", "C-helper", "C-auto")
+    config
+    for config in CONFIGS
+    if config not in ("B-floor", "B-floor-helper", "C-helper", "C-auto")
 )
 # Endpoints whose requests make one error event each (``settle`` is told which one ran).
 ERROR_ENDPOINTS = frozenset({"boom", "logerr"})
@@ -91,11 +96,12 @@ def build(config: str, port: int) -> Setup:
         setup = _otel(with_bridge=False, port=port)
         setup.settle = _post_after_errors(port)
         return setup
-    if config == "B-floor":
+    if config in ("B-floor", "B-floor-helper"):
         from . import floor_reporter
 
         setup = _otel(with_bridge=False, port=port)
-        setup.flush = floor_reporter.install(port)
+        install = floor_reporter.install if config == "B-floor" else floor_reporter.install_helper
+        setup.flush = install(port)
         return setup
     return _otel(
         with_bridge=config.startswith("C"),

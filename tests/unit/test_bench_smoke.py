@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 
+import pytest
+
 from benchmarks.common import percentile, sample_envelope_gzip, summarise_ns
 from benchmarks.receiver import count_items, decode_body
 
@@ -73,6 +75,7 @@ def test_sustained_figures_take_each_configuration_against_its_baseline() -> Non
         "C": [run(1.2, 2000, 440, {"MainThread": 1.0, "otel-sentry-bridge": 0.2})],
         "D-http": [run(4.2, 8500, 600, {"MainThread": 4.2})],
         "B-floor": [run(1.1, 1800, 420, {"MainThread": 1.0, "floor-sender": 0.1})],
+        "B-floor-helper": [run(1.05, 1800, 420, {"MainThread": 0.95})],
         "B-paced": [run(1.0, 2300, 400, {"MainThread": 1.0})],
         "C-paced": [run(1.25, 2500, 430, {"MainThread": 1.05, "otel-sentry-bridge": 0.2})],
         "C-helper": [run(1.15, 1900, 420, {"MainThread": 0.95})],
@@ -80,6 +83,7 @@ def test_sustained_figures_take_each_configuration_against_its_baseline() -> Non
     }
     figures = sustained_figures(runs)
     assert round(figures["floor_total_cpu_per_error_us"]) == 200  # B-floor against B
+    assert round(figures["floor_helper_total_cpu_per_error_us"]) == 150  # its helper counted
     assert round(figures["paced_total_cpu_per_error_us"]) == 250  # C-paced against B-paced
     assert round(figures["helper_total_cpu_per_error_us"]) == 250  # the helper's CPU counted
     assert round(figures["helper_request_thread_cpu_per_error_us"]) == 50
@@ -116,6 +120,23 @@ def test_onoff_compares_the_bridge_on_and_off_in_one_process() -> None:
     assert result["flushed"] is True
     assert events == 20 + 2 * 5  # the warm-up and the blocks with the bridge on: off is off
     assert result["on_us"] > 0 and result["off_us"] > 0
-    assert result["ratio"] == round(result["on_us"] / result["off_us"], 3)
+    # Each figure is rounded on its own (µs to 0.1, the ratio to 0.001).
+    assert abs(result["ratio"] - result["on_us"] / result["off_us"]) < 0.002
     # The log handler and the span processor ran while it was on, and only then.
     assert result["inside_entry_points_us"] > 0
+
+
+@pytest.mark.parametrize("config", ["B-floor", "B-floor-helper"])
+def test_the_floor_reporters_deliver_every_error_they_are_measured_on(config: str) -> None:
+    """The yardsticks' CPU per error counts only if each error reached the receiver: in
+    process, and through the helper process (whose count the flush waits for)."""
+    from benchmarks.__main__ import Receiver
+    from benchmarks.common import run
+
+    with Receiver() as receiver:
+        result = run(
+            "sustained", config, "--port", receiver.port, "--block", 5, "--blocks", 2, timeout=120
+        )
+    assert result["flushed"] is True
+    assert result["errors_made"] == 2 * 5 * 2  # two error endpoints of three, two blocks
+    assert result["events_received"] == result["errors_made"]
