@@ -75,6 +75,15 @@ def record_view(record: SpanRecord) -> SpanView:
     )
 
 
+def _as_held(mapping: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The plain dict behind OTel attributes: the one the SDK's ``BoundedAttributes`` holds,
+    or ``mapping`` itself when it is a plain dict; None for anything else."""
+    if type(mapping) is BoundedAttributes:
+        inner = getattr(mapping, "_dict", None)
+        return inner if type(inner) is dict else None
+    return mapping if type(mapping) is dict else None
+
+
 def attribute_dict(mapping: Mapping[str, Any] | None) -> dict[str, Any]:
     """A plain-dict copy of OTel attributes. The SDK's ``BoundedAttributes`` is copied from
     the dict it holds: through the mapping protocol each key costs a Python call, on the
@@ -82,11 +91,8 @@ def attribute_dict(mapping: Mapping[str, Any] | None) -> dict[str, Any]:
     that dict is there as the SDK makes it; anything else is copied key by key."""
     if mapping is None:
         return {}
-    if type(mapping) is BoundedAttributes:
-        inner = getattr(mapping, "_dict", None)
-        if type(inner) is dict:
-            return inner.copy()
-    return dict(mapping)
+    held = _as_held(mapping)
+    return dict(mapping) if held is None else held.copy()
 
 
 def held_attributes(mapping: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -95,11 +101,8 @@ def held_attributes(mapping: Mapping[str, Any] | None) -> dict[str, Any]:
     plain dict as it is; anything else copied."""
     if mapping is None:
         return {}
-    if type(mapping) is BoundedAttributes:
-        inner = getattr(mapping, "_dict", None)
-        if type(inner) is dict:
-            return inner
-    return mapping if type(mapping) is dict else dict(mapping)
+    held = _as_held(mapping)
+    return dict(mapping) if held is None else held
 
 
 def _sdk_attributes(span: ReadableSpan) -> Mapping[str, Any] | None:
