@@ -321,7 +321,7 @@ def test_example_shop_under_opentelemetry_instrument_uvicorn(
                 for e in events
             ]
             assert summary == [
-                ("/orders/<int:order_id>/", "OrderNotFound"),
+                ("/orders/{order_id}/", "OrderNotFound"),
                 ("/checkout/", "ZeroDivisionError"),
                 ("/inventory/", "HTTPError"),
                 ("/payment/", None),

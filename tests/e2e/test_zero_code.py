@@ -61,7 +61,7 @@ def test_each_error_is_one_bugsink_event_whose_trace_reached_the_otlp_receiver(
             events = bugsink.wait_for_events(len(events) + 1, timeout=30, where=ours)
         titles = [(e["data"].get("transaction"), _title(e["data"])) for e in events]
         assert titles == [
-            ("/orders/<int:order_id>/", "OrderNotFound"),
+            ("/orders/{order_id}/", "OrderNotFound"),
             ("/checkout/", "ZeroDivisionError"),
             ("/inventory/", "HTTPError"),
             ("/payment/", "message"),

@@ -51,13 +51,13 @@ REAL_ROUTES = [
     (r"^comments/(?:page-(?P<page_number>\d+)/)?$", "/comments/page-{page_number}/"),
     (r"^blog/(?P<slug>[-\w]+)/$", "/blog/{slug}/"),
     (r"^(?:en|de)/about/$", "/en|de/about/"),
-    # path() routes keep their converters, as before
-    ("orders/<int:order_id>/boom/", "/orders/<int:order_id>/boom/"),
-    ("api/v1/orders/<uuid:pk>/", "/api/v1/orders/<uuid:pk>/"),
+    # path() routes: converters become {name}, as sentry-sdk names them
+    ("orders/<int:order_id>/boom/", "/orders/{order_id}/boom/"),
+    ("api/v1/orders/<uuid:pk>/", "/api/v1/orders/{pk}/"),
     ("robots.txt", "/robots.txt"),
     ("", "/"),
     # a path() prefix including a re_path() URLconf
-    (r"shop/<slug:shop>/orders/(?P<pk>\d+)/$", "/shop/<slug:shop>/orders/{pk}/"),
+    (r"shop/<slug:shop>/orders/(?P<pk>\d+)/$", "/shop/{shop}/orders/{pk}/"),
 ]
 
 
@@ -127,8 +127,8 @@ def test_routes_as_django_resolves_them() -> None:
         "/api/orders/17.json": "/api/orders/{pk}.{format}/",
         "/api/orders.json/": "/api/orders.{format}/",
         "/legacy/orders/17/": "/legacy/orders/{pk}/",
-        "/shop/3/orders/17/": "/shop/<int:shop>/orders/{pk}/",
-        "/orders/5/boom/": "/orders/<int:order_id>/boom/",
+        "/shop/3/orders/17/": "/shop/{shop}/orders/{pk}/",
+        "/orders/5/boom/": "/orders/{order_id}/boom/",
         "/about/team/": "/{var}",
         "/": "/{var}",
     }

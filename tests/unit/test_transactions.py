@@ -248,7 +248,7 @@ def test_transaction_has_the_root_as_trace_context_and_the_children_as_spans() -
     event = build_transaction(ROOT, [HTTP_CHILD, DB_CHILD], _ctx(), Scrubber())
     assert_valid_event(event)
     assert event["type"] == "transaction"
-    assert event["transaction"] == "/orders/<int:id>/"
+    assert event["transaction"] == "/orders/{id}/"
     assert event["transaction_info"] == {"source": "route"}
     assert (event["start_timestamp"], event["timestamp"]) == (1.0, 1.3)
     assert event["contexts"]["trace"] == {

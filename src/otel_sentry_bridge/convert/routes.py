@@ -1,9 +1,10 @@
 """Django routes (``http.route``, ``ResolverMatch.route``) -> transaction names. Pure.
 
-A ``path()`` route is already readable (``orders/<int:id>/``) and is kept as it is. A
-``re_path()`` route is a regular expression (Django REST framework's routers, Wagtail, the
-admin's app index) and becomes what Sentry's Django integration shows for it: named groups
-``{name}``, other capturing groups ``{var}``, anchors dropped, escaped characters unescaped::
+A ``path()`` route's converters become ``{name}`` (``orders/<int:id>/`` -> ``/orders/{id}/``),
+as Sentry's Django integration names them. A ``re_path()`` route is a regular expression
+(Django REST framework's routers, Wagtail, the admin's app index) and becomes what Sentry's
+Django integration shows for it: named groups ``{name}``, other capturing groups ``{var}``,
+anchors dropped, escaped characters unescaped::
 
     ^api/orders/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$  ->  /api/orders/{pk}.{format}/
     ((?:[\\w\\-]+/)*)$                                     ->  /{var}
@@ -15,6 +16,7 @@ linear time, and no input makes it raise.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 __all__ = ["route_name"]
@@ -27,6 +29,8 @@ _ANCHOR_ESCAPES = frozenset("AZzbBG")
 _CONTROL_ESCAPES = frozenset("ntrfva")
 _HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
 _FLAGS = frozenset("aiLmsux-")
+# A path() converter, ``<int:order_id>`` or ``<slug>``; not a regex's ``(?P<name>``.
+_CONVERTER = re.compile(r"(?<!\?P)<(?:[A-Za-z_]\w{0,99}:)?([A-Za-z_]\w{0,99})>")
 
 
 def route_name(route: str) -> str:
@@ -34,6 +38,8 @@ def route_name(route: str) -> str:
     syntax (if any) turned into ``{name}`` placeholders. Never raises."""
     try:
         text = str(route)
+        if "<" in text:
+            text = _CONVERTER.sub(r"{\1}", text)
         if _REGEX_MARKERS.isdisjoint(text):
             return "/" + text.lstrip("^/")
         name = _simplify(text)
