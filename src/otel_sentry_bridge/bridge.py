@@ -116,7 +116,7 @@ class Bridge:
         self._reseed()
         reseed = weakref.WeakMethod(self._reseed)
         os.register_at_fork(after_in_child=lambda: (m := reseed()) is not None and m())
-        self.scrubber: Scrubber = scrubber_for(settings.denylist)
+        self.scrubber: Scrubber = scrubber_for(settings.denylist, settings.send_default_pii)
         # Set by the zero-code instrumentor: how the log handler is kept attached.
         self.log_installer: Reattaching | None = None
         delivery = Delivery(

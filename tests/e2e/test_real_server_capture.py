@@ -126,3 +126,24 @@ def test_sampled_out_traces_still_reach_sentry(
         trace_id = event["contexts"]["trace"]["trace_id"]
         assert len(trace_id) == 32 and int(trace_id, 16) != 0
         assert event["exception"]["values"][-1]["type"] == "OrderLookupError"
+
+
+def test_a_client_that_withholds_its_body_never_holds_the_hook(
+    server: str, sentry_receiver: SentryReceiver
+) -> None:
+    """probe 2026-12-05: the signal hook read a body the view had not read, and a client
+    that announced 5,000 bytes and sent none held the worker until gunicorn killed it (and
+    the event with it). The body is read only when the server holds it already."""
+    import socket
+
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as client:
+        client.sendall(
+            b"POST /boom/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 5000\r\n\r\n"
+        )
+        reply = client.recv(64)  # the 500 comes while the body is still owed
+    assert reply.startswith(b"HTTP/1.1 500")
+    (event,) = _until_marker(sentry_receiver, server)
+    assert event["transaction"] == "/boom/"
+    assert "data" not in event["request"]

@@ -72,7 +72,7 @@ def test_failing_view_gives_one_unhandled_django_event(app: Harness) -> None:
     _assert_unhandled_on_the_request_span(app, event)
     assert event["request"]["url"] == "http://testserver/orders/17/boom/"
     assert event["request"]["method"] == "GET"
-    assert event["transaction"] == "/orders/<int:order_id>/boom/"
+    assert event["transaction"] == "/orders/{order_id}/boom/"
 
 
 def _assert_unhandled_on_the_request_span(app: Harness, event: dict[str, Any]) -> None:
@@ -466,16 +466,27 @@ def test_a_multipart_form_is_sent_with_files_as_their_size_only(app: Harness) ->
     assert "passport" not in json.dumps(event)
 
 
-def test_a_text_body_is_sent_as_scrubbed_text(app: Harness) -> None:
-    app.client.post("/boom/", f"order 17\ntoken={PLANTED}\n", content_type="text/plain")
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (f"order 17\ntoken={PLANTED}\n", "text/plain"),
+        (f"<login><user>bob</user><password>{PLANTED}</password></login>", "application/xml"),
+        (f'{{"creds": {{"password": ["{PLANTED}"]}}, "auth": "{PLANTED}"}}', "text/plain"),
+        (f'{{"password": "{PLANTED}", broken', "application/json"),
+        ((PLANTED.encode() + bytes(range(256))) * 4, "application/octet-stream"),
+    ],
+    ids=["text", "xml", "json-as-text", "invalid-json", "binary"],
+)
+def test_a_body_that_cannot_be_scrubbed_by_key_is_not_sent(
+    app: Harness, body: str | bytes, content_type: str
+) -> None:
+    """Only JSON and forms are read field by field; anything else is noted, not sent (as
+    sentry-sdk): a secret in free-form text has no key to be found by."""
+    app.client.post("/boom/", body, content_type=content_type)
     (event,) = app.events()
-    assert event["request"]["data"] == "order 17\ntoken=[Filtered]\n"
-
-
-def test_a_binary_body_is_not_sent(app: Harness) -> None:
-    app.client.post("/boom/", bytes(range(256)) * 4, content_type="application/octet-stream")
-    (event,) = app.events()
-    assert event["request"]["data"] == "[binary request body of 1024 bytes not sent]"
+    size = len(body.encode() if isinstance(body, str) else body)
+    assert event["request"]["data"] == f"[raw request body of {size} bytes not sent]"
+    assert PLANTED not in json.dumps(event)
 
 
 def test_a_body_over_the_size_is_not_sent_but_noted(app: Harness) -> None:

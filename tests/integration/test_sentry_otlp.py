@@ -15,12 +15,13 @@ from django.test import Client
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import SpanKind, format_span_id, format_trace_id
+from opentelemetry.sdk.trace import ReadableSpan, SynchronousMultiSpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
+from opentelemetry.trace import SpanKind, StatusCode, format_span_id, format_trace_id
 
 from otel_sentry_bridge import SentrySpanProcessor
 from otel_sentry_bridge.capture.log_handler import SpanEventHandler
+from otel_sentry_bridge.convert.scrubber import FILTERED
 from otel_sentry_bridge.setup import sentry_otlp
 from otel_sentry_bridge.setup.config import Settings
 from otel_sentry_bridge.setup.instrumentor import SentryBridgeInstrumentor
@@ -506,11 +507,15 @@ def test_locals_request_details_and_users_stay_out_of_the_otlp_exports(
     # extra= values stay out, as they do for every record.
     assert "django.request" in {log.scope for log in logs}
     assert all(log.attributes.keys() <= LOG_ATTRIBUTES for log in logs), logs
-    # The Sentry copy of each span is the SDK's own: our export path adds no attribute.
+    # The Sentry copy of each span is the SDK's own: our export path adds no attribute, and
+    # removes the client's address (send_default_pii is the bridge's, not the exporter's).
     by_id = {format_span_id(s.context.span_id): s for s in local_spans}
+    assert any("net.peer.ip" in (s.attributes or {}) for s in local_spans)
     for span in sent:
         local = by_id[span.span_id]
-        assert span.attributes == dict(local.attributes or {})
+        assert span.attributes == {
+            k: v for k, v in (local.attributes or {}).items() if k not in CLIENT_ADDRESS
+        }
         assert [(e.name, e.attributes) for e in span.events] == [
             (e.name, dict(e.attributes or {})) for e in local.events
         ]
@@ -532,6 +537,9 @@ def test_locals_request_details_and_users_stay_out_of_the_otlp_exports(
     }
 
 
+# Where the instrumentations put the client's address (old and stable conventions).
+CLIENT_ADDRESS = {"net.peer.ip", "net.peer.port", "client.address", "client.port"}
+
 # What SentryLogsHandler exports as log attributes: the record's code location and exception.
 LOG_ATTRIBUTES = {
     "code.file.path",
@@ -541,6 +549,187 @@ LOG_ATTRIBUTES = {
     "exception.message",
     "exception.stacktrace",
 }
+
+
+# -- scrubbed before it leaves -----------------------------------------------------------------
+
+
+def _leaky_request(otel: Otel, app_log: logging.Logger) -> str:
+    """A request as the instrumentations and the bridge record it, with a secret everywhere
+    the privacy probe found one; returns its trace id."""
+    tracer = otel.tracer_provider.get_tracer("shop")
+    events = SpanEventHandler()  # the bridge's own "log" span events
+    app_log.addHandler(events)
+    try:
+        with tracer.start_as_current_span(
+            "GET /login",
+            kind=SpanKind.SERVER,
+            attributes={
+                "http.method": "GET",
+                "http.route": "/login",
+                "http.url": (
+                    f"http://shop.example/login?password={PLANTED}&api_key={PLANTED}&q=shoes"
+                    f"&token={PLANTED}&access_token={PLANTED}&client_secret={PLANTED}"
+                ),
+                "http.user_agent": f"curl/8.0 token={PLANTED}",
+                "http.request.header.authorization": (f"Bearer {PLANTED}",),
+                "net.peer.ip": "203.0.113.9",
+                "payment.iban": PLANTED,
+            },
+        ) as server:
+            with tracer.start_as_current_span(
+                "POST",
+                kind=SpanKind.CLIENT,
+                attributes={
+                    "http.method": "POST",
+                    "http.url": f"https://psp.example/v1/charge?token={PLANTED}",
+                    "net.peer.name": "psp.example",
+                },
+            ):
+                pass
+            with tracer.start_as_current_span(
+                "SET",
+                kind=SpanKind.CLIENT,
+                attributes={
+                    "db.system": "postgresql",
+                    "db.statement": f"SET api_token='{PLANTED}'",
+                },
+            ):
+                pass
+            app_log.warning("retrying with token=%s", PLANTED)
+            try:
+                raise ValueError(f"password={PLANTED} for postgres://app:{PLANTED}@db/shop")
+            except ValueError as exc:
+                server.record_exception(exc)
+                app_log.error("checkout failed", exc_info=True)
+            server.set_status(StatusCode.ERROR, f"token={PLANTED}")
+    finally:
+        app_log.removeHandler(events)
+    return otel.span_ids(server)[0]
+
+
+def test_secrets_never_reach_sentry_over_otlp_while_jaeger_gets_the_spans_as_they_are(
+    sentry: SentryOtlpReceiver, otel: Otel, app_log: logging.Logger
+) -> None:
+    settings = Settings(otlp_signals=("traces", "logs"), denylist=("iban",))
+    install_sentry_otlp(settings, sentry.dsn, otel.tracer_provider, otel.logger_provider)
+
+    trace_id = _leaky_request(otel, app_log)
+
+    def ours(span: Any) -> bool:
+        return bool(span.trace_id == trace_id)
+
+    sent = {s.name: s for s in sentry.wait_for_spans(ours, count=3)}
+    seen = {s.name: s for s in otel.jaeger.wait_for_spans(ours, count=3)}
+    logs = _logs_until(sentry, "checkout failed")
+
+    # Nothing planted left for Sentry, in any request of either signal ...
+    assert {r.signal for r in sentry.otlp_requests} == {"traces", "logs"}
+    assert [r.signal for r in sentry.otlp_requests if PLANTED.encode() in r.body] == []
+    # ... while the application's own exporter is untouched.
+    assert PLANTED in seen["GET /login"].attributes["http.url"]
+    assert seen["GET /login"].attributes["net.peer.ip"] == "203.0.113.9"
+    assert PLANTED in seen["SET"].attributes["db.statement"]
+
+    # What is not secret arrives as it was.
+    server = sent["GET /login"]
+    assert server.attributes["http.route"] == "/login"
+    assert server.attributes["http.url"].startswith("http://shop.example/login?password=")
+    assert "q=shoes" in server.attributes["http.url"]
+    assert server.attributes["payment.iban"] == FILTERED  # the bridge's denylist
+    assert "net.peer.ip" not in server.attributes  # the client, without send_default_pii
+    assert "http.request.header.authorization" not in server.attributes
+    assert server.status_code == "ERROR"
+    # The same events as Jaeger's: the bridge's "log" event of the warning, then the
+    # exceptions (record_exception's, and the handler's for the error line).
+    assert [e.name for e in server.events] == [e.name for e in seen["GET /login"].events]
+    assert [e.name for e in server.events][:2] == ["log", "exception"]
+    assert server.events[0].attributes["log.message"] == f"retrying with token={FILTERED}"
+    exception = server.events[1].attributes
+    assert exception["exception.type"] == "ValueError"
+    assert "postgres://app:" in exception["exception.message"]
+    assert "Traceback" in exception["exception.stacktrace"]
+    assert sent["POST"].attributes["net.peer.name"] == "psp.example"  # the server called
+    assert sent["POST"].attributes["http.url"].startswith("https://psp.example/v1/charge?token=")
+    assert sent["SET"].attributes["db.statement"].startswith("SET api_token")
+    assert [log.body for log in logs] == [f"retrying with token={FILTERED}", "checkout failed"]
+    assert logs[1].attributes["exception.type"] == "ValueError"
+    assert "Traceback" in logs[1].attributes["exception.stacktrace"]
+
+
+def test_with_send_default_pii_the_client_address_goes_and_credentials_still_do_not(
+    sentry: SentryOtlpReceiver, otel: Otel, app_log: logging.Logger
+) -> None:
+    settings = Settings(otlp_signals=("traces",), send_default_pii=True)
+    install_sentry_otlp(settings, sentry.dsn, otel.tracer_provider)
+
+    trace_id = _leaky_request(otel, app_log)
+
+    (server,) = sentry.wait_for_spans(lambda s: s.trace_id == trace_id and s.kind == "SERVER")
+    assert server.attributes["net.peer.ip"] == "203.0.113.9"
+    assert server.attributes["http.request.header.authorization"] == FILTERED
+    assert server.attributes["payment.iban"] == PLANTED  # not in the default words
+    assert PLANTED not in server.attributes["http.url"]
+
+
+def test_by_hand_the_exporters_take_the_bridges_settings_from_the_environment(
+    sentry: SentryOtlpReceiver, otel: Otel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_SENTRY_DENYLIST", "iban, bic")
+    otel.tracer_provider.add_span_processor(BatchSpanProcessor(sentry_span_exporter(sentry.dsn)))
+    attributes = {"payment.iban": PLANTED, "payment.bic": PLANTED, "net.peer.ip": "203.0.113.9"}
+    tracer = otel.tracer_provider.get_tracer("shop")
+    with tracer.start_as_current_span("pay", kind=SpanKind.SERVER, attributes=attributes) as span:
+        pass
+    trace_id, _ = otel.span_ids(span)
+
+    (sent,) = sentry.wait_for_spans(lambda s: s.trace_id == trace_id)
+    assert sent.attributes == {"payment.iban": FILTERED, "payment.bic": FILTERED}
+
+
+def test_extras_of_the_applications_own_otel_logging_are_scrubbed_on_the_way_to_sentry(
+    sentry: SentryOtlpReceiver, otel: Otel, app_log: logging.Logger
+) -> None:
+    with pytest.warns(DeprecationWarning):
+        theirs = LoggingHandler(logging.NOTSET, logger_provider=otel.logger_provider)
+    root = logging.getLogger()
+    root.addHandler(theirs)
+    try:
+        install_sentry_otlp(LOGS, sentry.dsn, otel.tracer_provider, otel.logger_provider)
+        app_log.info("login with token=%s", PLANTED, extra={"api_token": PLANTED, "order_id": 7})
+        (log,) = _logs_until(sentry, f"login with token={FILTERED}")
+    finally:
+        root.removeHandler(theirs)
+    assert log.attributes["api_token"] == FILTERED
+    assert log.attributes["order_id"] == 7
+    assert all(PLANTED.encode() not in r.body for r in sentry.otlp_requests)
+
+
+class _UnreadableSpan(ReadableSpan):
+    @property
+    def attributes(self) -> Any:
+        raise RuntimeError("an instrumentation's broken span")
+
+
+def test_a_span_that_cannot_be_scrubbed_or_encoded_is_a_failed_export_not_an_exception(
+    sentry: SentryOtlpReceiver, otel: Otel
+) -> None:
+    exporter = sentry_span_exporter(sentry.dsn)
+    with otel.tracer_provider.get_tracer("shop").start_as_current_span("fine") as span:
+        pass
+    unreadable = _UnreadableSpan(name="unreadable", context=span.get_span_context())
+    assert exporter.export([unreadable]) is SpanExportResult.SUCCESS  # nothing left to send
+    assert sentry.otlp_requests == []
+    no_context = ReadableSpan(name="no context")  # the encoder cannot write it
+    assert exporter.export([no_context]) is SpanExportResult.FAILURE
+    assert exporter.export(_UnreadableBatch([span])) is SpanExportResult.FAILURE
+    assert sentry.otlp_requests == []
+    exporter.shutdown()
+
+
+class _UnreadableBatch(list[Any]):
+    def __iter__(self) -> Any:
+        raise RuntimeError("a batch that cannot be read")
 
 
 # -- zero-code wiring and robustness -------------------------------------------------------------

@@ -112,8 +112,14 @@ def test_request_data_form_string_is_filtered(word: str) -> None:
 @WORDS
 def test_request_env_is_filtered(word: str) -> None:
     env = {f"HTTP_X_{word.upper()}": SECRET, "REMOTE_ADDR": "10.0.0.1"}
-    out = scrub(base_event(request={"env": env}))
+    out = scrub(base_event(request={"env": env}), Scrubber(send_default_pii=True))
     assert out["request"]["env"] == {f"HTTP_X_{word.upper()}": FILTERED, "REMOTE_ADDR": "10.0.0.1"}
+
+
+def test_the_client_address_is_filtered_without_send_default_pii() -> None:
+    env = {"REMOTE_ADDR": "10.0.0.1", "SERVER_NAME": "shop"}
+    out = scrub(base_event(request={"env": env}))
+    assert out["request"]["env"] == {"REMOTE_ADDR": FILTERED, "SERVER_NAME": "shop"}
 
 
 @WORDS
@@ -303,14 +309,14 @@ def harmless_event() -> dict[str, Any]:
 
 
 def test_an_event_without_secrets_is_returned_as_is() -> None:
-    event = harmless_event()
-    assert scrub(event) is event
+    event = harmless_event()  # its REMOTE_ADDR is sent with send_default_pii only
+    assert scrub(event, Scrubber(send_default_pii=True)) is event
 
 
 def test_unchanged_parts_are_shared_not_copied() -> None:
     event = harmless_event()
     event["extra"]["password"] = SECRET
-    out = scrub(event)
+    out = scrub(event, Scrubber(send_default_pii=True))
     assert out is not event and out["extra"] is not event["extra"]
     assert out["extra"]["order"] is event["extra"]["order"]
     assert out["request"] is event["request"]

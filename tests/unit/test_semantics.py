@@ -14,7 +14,13 @@ from otel_sentry_bridge.convert.event import build_events
 from otel_sentry_bridge.convert.frames import CodeLayout
 from otel_sentry_bridge.convert.model import EventView, SpanView
 from otel_sentry_bridge.convert.scrub import Scrubber
-from otel_sentry_bridge.convert.semantics import transaction_name, transaction_name_and_source
+from otel_sentry_bridge.convert.semantics import (
+    http_status,
+    request_interface,
+    transaction_name,
+    transaction_name_and_source,
+    url_parts,
+)
 from otel_sentry_bridge.convert.transaction import build_transaction
 from otel_sentry_bridge.setup.config import Settings
 from tests.support.relay import assert_valid_event
@@ -71,7 +77,7 @@ ORDER_17 = ("/orders/17/", "url")
         (
             {"http.method": "GET", "http.route": "orders/<int:id>/"},
             "SERVER",
-            ("/orders/<int:id>/", "route"),
+            ("/orders/{id}/", "route"),
         ),
         # no route matched (a middleware failed first): the URL path, old and stable names
         ({"http.method": "GET", "http.target": "/orders/17/?x=1"}, "SERVER", ORDER_17),
@@ -121,3 +127,51 @@ def test_error_events_and_transactions_carry_the_source(
     assert_valid_event(transaction)
     assert transaction["transaction"] == name
     assert transaction["transaction_info"] == {"source": source}
+
+
+_CAPTURED_HEADERS = {
+    "http.method": "GET",
+    "http.target": "/cart",
+    "http.request.header.x_forwarded_for": ("203.0.113.77",),
+    "http.request.header.x_real_ip": ("203.0.113.78",),
+    "http.request.header.accept": ("text/html",),
+    "http.request.header.x_trace_note": ("kept with pii only",),
+}
+
+
+def test_captured_request_headers_without_send_default_pii_are_the_safe_ones_only() -> None:
+    """probe 2026-12-05: X-Forwarded-For reached a transaction with send_default_pii off."""
+    request = request_interface(_span(_CAPTURED_HEADERS), send_default_pii=False)
+    assert request is not None
+    assert request["headers"] == {"Accept": "text/html"}
+
+
+def test_captured_request_headers_with_send_default_pii_are_all_kept() -> None:
+    request = request_interface(_span(_CAPTURED_HEADERS), send_default_pii=True)
+    assert request is not None
+    assert request["headers"] == {
+        "X-Forwarded-For": "203.0.113.77",
+        "X-Real-Ip": "203.0.113.78",
+        "Accept": "text/html",
+        "X-Trace-Note": "kept with pii only",
+    }
+
+
+@pytest.mark.parametrize("url", ["http://[x/hook?token=1", "http://[::1/a#frag"])
+def test_a_url_that_does_not_parse_is_kept_as_given(url: str) -> None:
+    """probe 2026-12-05: ``Host: [x`` under ASGI made urlsplit raise, and the event was lost."""
+    base, query = url_parts({"url.full": url})
+    assert base == url.partition("?")[0].partition("#")[0]
+    assert query == ("token=1" if "?" in url else None)
+
+
+def test_an_error_in_a_span_with_an_unparseable_url_is_still_an_event() -> None:
+    span = _span({"http.method": "GET", "url.full": "http://[x/boom", "http.status_code": 500})
+    ((_, event),) = build_events(span, _ctx())
+    assert_valid_event(event)
+    assert event["request"]["url"] == "http://[x/boom"
+
+
+@pytest.mark.parametrize("status", [float("inf"), float("nan"), "abc", None])
+def test_a_status_code_that_is_no_number_is_none(status: Any) -> None:
+    assert http_status({"http.status_code": status}) is None

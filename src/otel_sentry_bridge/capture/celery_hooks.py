@@ -167,7 +167,7 @@ def _report(
             args=args,
             kwargs=kwargs,
             names=names,
-            is_sensitive=scrubber_for(settings.denylist).is_sensitive,
+            is_sensitive=scrubber_for(settings.denylist, settings.send_default_pii).is_sensitive,
             fingerprint=fingerprint,
         )
         return Details(

@@ -17,8 +17,10 @@ The event carries the request's body (``request.data``: a form's fields, JSON, t
 
 from __future__ import annotations
 
+import io
 import json
 import sys
+import tempfile
 from itertools import islice
 from typing import Any
 
@@ -26,7 +28,7 @@ from django.core.signals import got_request_exception
 from django.http import QueryDict
 
 from ..convert.routes import route_name
-from ..convert.scrub import FILTERED, MAX_TEXT_CHARS, Scrubber, scrubber_for
+from ..convert.scrub import FILTERED, Scrubber, scrubber_for
 from ..setup.config import Settings
 from .api import capture_exception
 from .asgi_check import warn_if_untraced_asgi
@@ -38,7 +40,6 @@ __all__ = ["install", "request_details", "request_extras", "route_of", "uninstal
 # Where opentelemetry-instrumentation-django keeps the exception it will record.
 _OTEL_EXCEPTION_KEY = "opentelemetry-instrumentor-django.exception_key"
 _DISPATCH_UID = "otel_sentry_bridge.got_request_exception"
-_scrubber = scrubber_for()  # the default words; the pipeline adds OTEL_SENTRY_DENYLIST
 
 
 def install() -> None:
@@ -94,7 +95,7 @@ def _url(request: Any) -> str | None:
     return f"{scheme}://{host}{getattr(request, 'path', '')}"
 
 
-# WSGI names of the headers sent without send_default_pii.
+# WSGI names of the headers sent without send_default_pii (the scrubber's SAFE_HEADERS).
 _SAFE_META = {
     "HTTP_USER_AGENT": "User-Agent",
     "HTTP_HOST": "Host",
@@ -104,14 +105,14 @@ _SAFE_META = {
 }
 
 
-def _headers(request: Any, send_default_pii: bool) -> dict[str, str]:
+def _headers(request: Any, scrubber: Scrubber) -> dict[str, str]:
     meta = request.META
-    if not send_default_pii:
+    if not scrubber.send_default_pii:
         # Straight from META: building request.headers walks every key of the environ.
         return {name: str(meta[key]) for key, name in _SAFE_META.items() if meta.get(key)}
     headers: dict[str, str] = {}
     for name, value in request.headers.items():
-        headers[name] = FILTERED if _scrubber.is_sensitive(name) else str(value)
+        headers[name] = FILTERED if scrubber.is_sensitive(name) else str(value)
     return headers
 
 
@@ -169,25 +170,26 @@ def request_extras(
             extras["transaction"] = route_name(str(route))
         if settings is None:
             return extras
+        scrubber = scrubber_for(settings.denylist, settings.send_default_pii)
         info: dict[str, Any] = {"method": request.method}
         url = _url(request)
         if url:
             info["url"] = url
         query = request.META.get("QUERY_STRING")
         if query:
-            info["query_string"] = _scrubber.query_string(query)
-        headers = _headers(request, settings.send_default_pii)
+            info["query_string"] = scrubber.query_string(query)
+        headers = _headers(request, scrubber)
         if headers:
             info["headers"] = headers
         if settings.send_default_pii:
-            cookies = _scrubber.mapping(dict(request.COOKIES))
+            cookies = scrubber.mapping(dict(request.COOKIES))
             if cookies:
                 info["cookies"] = cookies
             remote = request.META.get("REMOTE_ADDR")
             if remote:
                 info["env"] = {"REMOTE_ADDR": remote}
         try:
-            data = _request_data(request, settings, read_body)
+            data = _request_data(request, settings, scrubber, read_body)
         except Exception:  # a body that cannot be read or parsed is not sent
             data = None
         if data is not None:
@@ -211,11 +213,12 @@ _JSON_TYPES = ("application/json",)
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-def _request_data(request: Any, settings: Settings, read: bool) -> Any:
+def _request_data(request: Any, settings: Settings, scrubber: Scrubber, read: bool) -> Any:
     """``request.data``: a form as its fields (files as a placeholder with their size), JSON
-    as its data, any other text as scrubbed text of at most ``MAX_TEXT_CHARS`` characters,
-    all bounded and scrubbed by key like local variables (:func:`.snapshot.snapshot`); a
-    body over the size limit as a short note saying so. None: no body, or none to send."""
+    as its data, both bounded and scrubbed by key like local variables
+    (:func:`.snapshot.snapshot`). Any other body (XML, text, JSON that does not parse) cannot
+    be scrubbed by key, so it is not sent (as sentry-sdk): a short note says so, as for a
+    body over the size limit. None: no body, or none to send."""
     size = settings.max_request_body_size
     if size not in _BODY_LIMITS:  # "never"
         return None
@@ -225,27 +228,19 @@ def _request_data(request: Any, settings: Settings, read: bool) -> Any:
     limit = _BODY_LIMITS[size]
     if limit is not None and length > limit:
         return f"[request body of {length} bytes not sent: over the {size} limit of {limit} bytes]"
-    scrubber = scrubber_for(settings.denylist)
     content_type = str(getattr(request, "content_type", None) or "").lower()
     if content_type in _FORM_TYPES:
         return _form_data(request, content_type, read, scrubber)
-    body = _body(request, read)
-    if body is None:
-        return None
-    encoding = getattr(request, "encoding", None) or "utf-8"
     if content_type in _JSON_TYPES or content_type.endswith("+json"):
+        body = _body(request, read)
+        if body is None:
+            return None
         try:
+            encoding = getattr(request, "encoding", None) or "utf-8"
             return snapshot(json.loads(body.decode(encoding)), scrubber)
         except (ValueError, RecursionError, LookupError):
-            pass  # not JSON after all: sent as text
-    try:
-        text = body[: MAX_TEXT_CHARS * 4].decode(encoding)
-    except (UnicodeDecodeError, LookupError):
-        # Cut inside a character, a wrong charset or binary data: text only if mostly text.
-        text = body[: MAX_TEXT_CHARS * 4].decode("utf-8", "replace")
-        if text.count("\ufffd") > len(text) // 10:
-            return f"[binary request body of {length} bytes not sent]"
-    return scrubber.free_text(text, MAX_TEXT_CHARS)
+            pass  # not JSON after all
+    return f"[raw request body of {length} bytes not sent]"
 
 
 def _body_length(request: Any) -> int | None:
@@ -260,15 +255,32 @@ def _body_length(request: Any) -> int | None:
 
 def _body(request: Any, read: bool) -> bytes | None:
     """The body Django already read, or with ``read`` the body read now, when the stream is
-    untouched: a stream the application started reading (``request.read()``, a parser of
-    its own) cannot be read again (Django's ``RawPostDataException``) and is not sent."""
+    untouched and already in the server's hands: a stream the application started reading
+    (``request.read()``, a parser of its own) cannot be read again (Django's
+    ``RawPostDataException``), and one still coming from the client (a WSGI server's
+    socket) could keep the request thread waiting as long as the client likes."""
     body = getattr(request, "_body", None)
     if isinstance(body, bytes):
         return body
-    if not read or getattr(request, "_read_started", True):
+    if not read or getattr(request, "_read_started", True) or not _buffered(request):
         return None
     body = request.body  # caches it in request._body: the request reads the same after us
     return body if isinstance(body, bytes) else None
+
+
+def _buffered(request: Any) -> bool:
+    """Whether the whole body is in memory or on disk already: Django's ASGI handler reads
+    it before the view runs; WSGI servers hand the client's socket over (a client that
+    announces 5,000 bytes and sends none would hold the thread until the server's timeout
+    kills it, and the event with it)."""
+    asgi = sys.modules.get("django.core.handlers.asgi")
+    if asgi is not None and isinstance(request, asgi.ASGIRequest):
+        return True
+    stream = getattr(request, "_stream", None)
+    if isinstance(stream, io.BytesIO | tempfile.SpooledTemporaryFile):
+        return True
+    wsgi_input = request.META.get("wsgi.input")
+    return isinstance(wsgi_input, io.BytesIO) or type(wsgi_input).__name__ == "FakePayload"
 
 
 def _form_data(request: Any, content_type: str, read: bool, scrubber: Scrubber) -> Any:
@@ -283,7 +295,7 @@ def _form_data(request: Any, content_type: str, read: bool, scrubber: Scrubber) 
         form, files = request.POST, getattr(request, "_files", None)
     elif request.method == "POST" and (
         hasattr(request, "_body")  # the body was read: Django parses the form from it
-        or (read and not getattr(request, "_read_started", True))
+        or (read and not getattr(request, "_read_started", True) and _buffered(request))
     ):
         form, files = request.POST, request.FILES  # parses (and caches) it now
     else:

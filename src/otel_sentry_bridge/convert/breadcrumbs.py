@@ -13,43 +13,21 @@ holds no value and is kept, as sentry-sdk shows it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..safe_repr import truncate
 from .model import SpanView
-from .scrub import FILTERED, MAX_TEXT_CHARS, Scrubber, value_text
+from .scrub import Scrubber
 from .semantics import db_statement, db_system, http_method, http_status, span_op, url_parts
 
 __all__ = ["merge_breadcrumbs", "scrubbed_statement", "scrubbed_url", "span_breadcrumb"]
 
 _CACHE_SYSTEMS = frozenset({"redis", "memcached", "memcache", "valkey"})
-# A bind parameter of the DB-API paramstyles (format %s, pyformat %(name)s, qmark ?, numeric
-# :1 and $1, named :name), with what may stick to it in the scrubber's value: a PostgreSQL
-# cast (%s::uuid, $1::text[]) and closing brackets.
-_BIND_PARAMETER = re.compile(
-    r"(?:%s|%\([^()]{1,100}\)s|\?\d{0,5}|\$\d{1,5}|:\d{1,5}|:[A-Za-z_]\w{0,99})"
-    r"(?:::[A-Za-z_]\w{0,63}(?:\[\])*)?[)\]]*"
-)
 
 
 def scrubbed_statement(statement: str, scrubber: Scrubber) -> str:
-    """``statement`` with the values after sensitive names filtered, like
-    :meth:`Scrubber.free_text`, except bind parameters: ``WHERE password = %s`` is kept,
-    ``WHERE password = 'hunter2'`` becomes ``WHERE password = [Filtered]``."""
-    text = truncate(statement, MAX_TEXT_CHARS)
-    parts: list[str] = []
-    position = 0
-    for start, end in scrubber.secret_spans(text):
-        if _BIND_PARAMETER.fullmatch(text, start, end):
-            continue
-        parts += (text[position:start], FILTERED)
-        position = end
-    if not parts:
-        return value_text(text)
-    parts.append(text[position:])
-    return value_text("".join(parts))
+    """``statement`` scrubbed as SQL (:meth:`Scrubber.statement`)."""
+    return scrubber.statement(statement)
 
 
 def scrubbed_url(attributes: Mapping[str, Any], scrubber: Scrubber) -> str | None:

@@ -166,7 +166,9 @@ def crumb(walk: Walk, crumb: Any) -> Any:
             out["data"] = new
     message = crumb.get("message")
     if isinstance(message, str):
-        new_message = walk.s.free_text(message)
+        # A query crumb's message is its statement: bind parameters are not secrets.
+        query = crumb.get("category") == "query"
+        new_message = walk.s.statement(message) if query else walk.s.free_text(message)
         if new_message != message:
             out = out if out is not None else dict(crumb)
             out["message"] = new_message

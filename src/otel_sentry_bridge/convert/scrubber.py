@@ -1,6 +1,9 @@
 """The text rules of scrubbing: which keys are sensitive, and secrets in free text.
 
-``Scrubber.is_sensitive`` decides by key name (case-insensitive, partial match);
+``Scrubber.is_sensitive`` decides by key name: a word of the denylist anywhere in the key
+(case, ``-``, ``_``, ``.`` and spaces ignored: ``accessKey`` is ``access_key``), or one of a
+few short words as a whole part of it (``auth`` in ``X-Auth`` or ``authKey``, not in
+``author``); without ``send_default_pii`` also the keys that hold client addresses.
 ``Scrubber.free_text`` filters ``key=value`` pairs, auth schemes and URL passwords in text,
 in linear time, on at most ``MAX_TEXT_CHARS`` characters. Pure and thread-safe. The walk over
 a whole event is :mod:`.scrub`.
@@ -21,6 +24,9 @@ __all__ = [
     "DEFAULT_DENYLIST",
     "FILTERED",
     "MAX_TEXT_CHARS",
+    "PII_DENYLIST",
+    "SAFE_HEADERS",
+    "TOKEN_WORDS",
     "Scrubber",
     "filtered",
     "header_value",
@@ -33,7 +39,8 @@ _log = logging.getLogger("otel_sentry_bridge")
 
 FILTERED = "[Filtered]"
 
-# Matched as substrings of lower-cased keys: "X-Api-Key", "db_password", "sessionid", ...
+# Matched as substrings of keys, both lower-cased and without "-", "_", "." and spaces:
+# "X-Api-Key", "db_password", "sessionid", "privateKey", ...
 DEFAULT_DENYLIST: tuple[str, ...] = (
     "password",
     "passwd",
@@ -45,6 +52,7 @@ DEFAULT_DENYLIST: tuple[str, ...] = (
     "api-key",
     "access_key",
     "private_key",
+    "signature",  # presigned URLs (X-Amz-Signature), webhook signatures
     "authorization",
     "authentication",
     "credential",
@@ -61,6 +69,22 @@ DEFAULT_DENYLIST: tuple[str, ...] = (
     # connect.sid), which a Django proxy or a shared domain may forward.
     "sessid",
     "connect.sid",
+    # Payment data.
+    "credit_card",
+    "card_number",
+    "cardnumber",
+)
+# Matched as a whole part of a key only (split at separators and camelCase): as substrings
+# they would filter "author", "classname", "pincode_region".
+TOKEN_WORDS: tuple[str, ...] = ("auth", "sig", "ssn", "cvv", "cvc", "pin")
+# Keys that hold the client's address: filtered without send_default_pii (sentry-sdk's PII
+# list), wherever they appear (a JSON body, ``extra``, a local variable).
+PII_DENYLIST: tuple[str, ...] = (
+    "remote_addr",
+    "ip_address",
+    "client_ip",
+    "x_forwarded_for",
+    "x_real_ip",
 )
 
 # Header names that carry credentials whatever the denylist says (normalised: lower case,
@@ -80,28 +104,56 @@ _CREDENTIAL_HEADERS = frozenset(
         "x-sentry-auth",
     }
 )
+# Request headers sent without send_default_pii (lower case), as sentry-sdk: none that
+# identifies the client or carries a credential.
+SAFE_HEADERS = frozenset({"user-agent", "host", "content-type", "accept", "content-length"})
 # Standard ``user`` fields that identify the user: kept even when a word matches.
 USER_IDENTITY = frozenset({"id", "username", "email", "ip_address", "name", "geo", "segment"})
 
 # A header value that is itself a credential: "Bearer abc", "Basic dXNlcjpw".
-_AUTH_VALUE = re.compile(r"^\s*['\"]?(bearer|basic|digest|token|negotiate)\s+\S", re.IGNORECASE)
+_AUTH_VALUE = re.compile(
+    r"^\s*['\"]?(bearer|basic|digest|token|negotiate|ntlm|hoba|mutual|oauth|aws4-hmac-sha256)"
+    r"\s+\S",
+    re.IGNORECASE,
+)
 # Every pattern below is linear in its input: a match can only start where a token starts
 # (the look-behinds), so the engine never re-reads a long run of letters from each position
 # inside it (the old key=value pattern took 1 s of GIL-holding time on an 8 KB header).
-# URL credentials: "https://user:secret@host" and Sentry DSNs "https://<32 hex>[:secret]@host".
-_URL_USERINFO = re.compile(
-    r"(?<![a-zA-Z0-9+.\-])([a-zA-Z][a-zA-Z0-9+.\-]*://)([^\s:/@]+)(?::([^\s/@]*))?@"
-)
+# URL credentials, "https://user:secret@host" and Sentry DSNs "https://<32 hex>[:secret]@host",
+# are found by ``value_text``: a scheme, then the userinfo up to the last "@" before the URL
+# ends (a password may hold "/" and "@": libraries take what they are given).
+_SCHEME = re.compile(r"(?<![a-zA-Z0-9+.\-])[a-zA-Z][a-zA-Z0-9+.\-]*://")
+_URL_END = re.compile(r"[\s'\"<>`]")
+_PORT_AND_PATH = re.compile(r"\d{1,5}(?:[/?#]|$)")
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
-# "key=value" / "key: value" in free text: the key and its separator; the value is read by
-# _VALUE from where they end. ":" not before "//" (URLs).
+# "key=value" / "key: value" / "key => value" in free text: the key and its separator; the
+# value is read from where they end. ":" not before "//" (URLs).
 _KEY_SEPARATOR = re.compile(
-    r"(?<![\w.\-])(?P<key>[A-Za-z_][\w.\-]*)['\"]?\s*(?:=|:(?!//))\s*",
+    r"(?<![\w.\-])(?P<key>[A-Za-z_][\w.\-]*)['\"]?\s*(?:=>?|:(?!//))\s*",
 )
-# A value: quoted (an unclosed quote runs to the end: filtered whole), or an optional auth
-# scheme and a run up to a separator; values stop at "?" so "next=/a?token=x" finds token.
-_VALUE = re.compile(
-    r"\"[^\"]*\"?|'[^']*'?|(?:(?:bearer|basic|token)\s+)?[^\s&,;'\"?]+", re.IGNORECASE
+# A sensitive key's value: quoted (an unclosed quote runs to the end: filtered whole), or a
+# run up to white space or "&" (a query string's next pair). "?", ";" and "," inside it are
+# taken with it: "password=ab;cd" is one secret as far as anyone can tell; only a last
+# ",", ";", "." or closing bracket stays (``token=abc; Path=/``, ``f(token=abc)``).
+_VALUE = re.compile(r"\"[^\"]*\"?|'[^']*'?|[^\s&'\"]+")
+_TRAILING = ",;.)]}"
+# Auth schemes whose credential is one token ("Bearer abc") and those whose credential is a
+# list of parameters ("Digest username=..., response=..."), which runs to the end of the
+# line, as does any value of an "Authorization:" header line.
+_ONE_TOKEN_SCHEME = re.compile(r"(?:bearer|basic|token|negotiate|ntlm)\s+", re.IGNORECASE)
+_PARAMS_SCHEME = re.compile(
+    r"(?:digest|hoba|mutual|oauth|aws4-hmac-sha256|sharedkey|signature)\s", re.IGNORECASE
+)
+_LINE_KEYS = frozenset({"authorization", "proxyauthorization"})
+_OPENERS = frozenset("[{(")
+_CLOSERS = {")": "(", "]": "[", "}": "{"}
+_BRACKETS = re.compile(r"[\[\]{}()'\"]")
+# A bind parameter of the DB-API paramstyles (format %s, pyformat %(name)s, qmark ?, numeric
+# :1 and $1, named :name), with what may stick to it in a value: a PostgreSQL cast
+# (%s::uuid, $1::text[]), closing brackets and separators.
+_BIND_PARAMETER = re.compile(
+    r"(?:%s|%\([^()]{1,100}\)s|\?\d{0,5}|\$\d{1,5}|:\d{1,5}|:[A-Za-z_]\w{0,99})"
+    r"(?:::[A-Za-z_]\w{0,63}(?:\[\])*)?[)\],;]*"
 )
 # A %-style placeholder (logging templates), possibly quoted: "%s", "'%(name)r'".
 _PLACEHOLDER = re.compile(r"""(['"]?)%(?:\([^)]{0,100}\))?[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]\1""")
@@ -112,24 +164,45 @@ MAX_TEXT_CHARS = 8192
 _MAX_KEY_CHARS = 1024
 
 _CACHE_SIZE = 4096
+# The parts of a key: words split at separators and at camelCase humps ("xAuthKey" -> x,
+# Auth, Key; "HTTP_X_AUTH" -> HTTP, X, AUTH).
+_KEY_PARTS = re.compile(r"[A-Z]{2,}(?![a-z])|[A-Z]?[a-z]+|[A-Z]|\d+")
+_SEPARATORS = str.maketrans("", "", "-_. ")
+
+
+def _squeezed(text: str) -> str:
+    """``text`` lower-cased without separators: ``X-Api-Key`` -> ``xapikey``."""
+    return str.lower(text).translate(_SEPARATORS)
 
 
 class Scrubber:
     """Replaces values under sensitive keys with ``[Filtered]``.
 
-    ``denylist`` words are matched case-insensitively as substrings of keys; ``extra`` words
-    are added to them. Immutable and thread-safe (the decision cache only ever holds correct
-    answers, and dict reads/writes are atomic).
+    ``denylist`` words are matched case-insensitively as substrings of keys, separators
+    ignored; ``extra`` words are added to them. Without ``send_default_pii`` (the default:
+    fail closed) the keys of client addresses are sensitive too. Immutable and thread-safe
+    (the decision cache only ever holds correct answers, and dict reads/writes are atomic).
     """
 
     def __init__(
-        self, denylist: Iterable[str] = DEFAULT_DENYLIST, extra: Iterable[str] = ()
+        self,
+        denylist: Iterable[str] = DEFAULT_DENYLIST,
+        extra: Iterable[str] = (),
+        *,
+        send_default_pii: bool = False,
+        token_words: Iterable[str] = TOKEN_WORDS,
     ) -> None:
         words = [str(word).lower() for word in (*denylist, *extra) if word]
         self.words: tuple[str, ...] = tuple(dict.fromkeys(words))
-        # One regex search beats a Python-level loop over ~20 words.
+        self._tokens = frozenset(str(word).lower() for word in token_words)
+        self.send_default_pii = send_default_pii
+        matched = [_squeezed(word) for word in self.words]
+        if not send_default_pii:
+            matched += [_squeezed(word) for word in PII_DENYLIST]
+        # One regex search beats a Python-level loop over ~30 words.
+        matched = [word for word in dict.fromkeys(matched) if word]
         self._pattern = (
-            re.compile("|".join(re.escape(word) for word in self.words)) if self.words else None
+            re.compile("|".join(re.escape(word) for word in matched)) if matched else None
         )
         self._cache: dict[str, bool] = {}
 
@@ -138,15 +211,15 @@ class Scrubber:
             cached = self._cache.get(key)
             if cached is not None:
                 return cached
-        if self._pattern is None:
-            return False
         try:
-            text = str.lower(str(key))
+            text = str(key)
         except Exception:  # a key whose __str__ raises cannot be matched: fail closed
             return True
         if len(text) > _MAX_KEY_CHARS:
             return True
-        result = self._pattern.search(text) is not None
+        result = (
+            self._pattern is not None and self._pattern.search(_squeezed(text)) is not None
+        ) or any(str.lower(part) in self._tokens for part in _KEY_PARTS.findall(text))
         if type(key) is str:
             if len(self._cache) >= _CACHE_SIZE:
                 self._cache.clear()  # keys come from user data: keep memory bounded
@@ -214,15 +287,29 @@ class Scrubber:
         for match in _KEY_SEPARATOR.finditer(text):
             if match.start() < position:
                 continue  # inside a value already filtered
-            if not self.is_sensitive(match.group("key")):
+            key = match.group("key")
+            if not self.is_sensitive(key):
                 continue
             start = match.end()
-            value = _VALUE.match(text, start)
-            if value is None or value.end() == start:
+            header_line = ":" in match.group(0) and _squeezed(key) in _LINE_KEYS
+            end = _value_end(text, start, header_line)
+            if end == start:
                 continue
-            spans.append((start, value.end()))
-            position = value.end()
+            spans.append((start, end))
+            position = end
         return spans
+
+    def statement(self, statement: str) -> str:
+        """A SQL ``statement`` with the values after sensitive names filtered, like
+        :meth:`free_text`, except bind parameters: ``WHERE password = %s`` is kept,
+        ``WHERE password = 'hunter2'`` becomes ``WHERE password = [Filtered]``."""
+        text = truncate(statement, MAX_TEXT_CHARS)
+        spans = [
+            (start, end)
+            for start, end in self.secret_spans(text)
+            if not _BIND_PARAMETER.fullmatch(text, start, end)
+        ]
+        return value_text(filtered(text, spans))
 
     def log_params(self, params: list[Any], formatted: str) -> list[Any]:
         """The arguments of a log message whose formatted text is ``formatted``: each one that
@@ -252,21 +339,99 @@ def filtered(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(parts)
 
 
+def _value_end(text: str, start: int, header_line: bool) -> int:
+    """Where the value starting at ``text[start]`` ends: a bracketed value (``[...]``,
+    ``{...}``, ``(...)``) at its matching bracket (the end of the text when unclosed), a
+    value with a parameter-list auth scheme, or any but a one-token scheme on an
+    ``Authorization:`` line (``header_line``), at the end of its line."""
+    if start >= len(text):
+        return start
+    one_token = _ONE_TOKEN_SCHEME.match(text, start)
+    if not one_token and (header_line or _PARAMS_SCHEME.match(text, start)):
+        end = text.find("\n", start)
+        return len(text) if end < 0 else end
+    if text[start] in _OPENERS:
+        return _bracket_end(text, start)
+    value = _VALUE.match(text, one_token.end() if one_token else start)
+    if value is None:
+        return start
+    first, end = value.start(), value.end()
+    if text[first] not in "'\"":
+        while end > first + 1 and text[end - 1] in _TRAILING:
+            closer = text[end - 1]
+            if closer in _CLOSERS and text.count(_CLOSERS[closer], first, end) >= text.count(
+                closer, first, end
+            ):
+                break  # "crypt(%s)": the bracket is the value's own
+            end -= 1
+    return end
+
+
+def _bracket_end(text: str, start: int) -> int:
+    """The end of the bracketed value at ``text[start]``: one pass, quotes skipped."""
+    depth = 0
+    quote = ""
+    for found in _BRACKETS.finditer(text, start):
+        char = found.group()
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+            if depth == 0:
+                return found.end()
+    return len(text)
+
+
 def value_text(text: str) -> str:
-    """``text`` with URL passwords and Sentry DSN keys filtered (whatever key it is under)."""
+    """``text`` with URL passwords and Sentry DSN keys filtered (whatever key it is under).
+    Linear: each URL is read up to the next ``://`` at most."""
     if "@" not in text or "://" not in text:
         return text
-    scrubbed = _URL_USERINFO.sub(_userinfo, text)
-    return text if scrubbed == text else scrubbed  # unchanged: keep sharing the original
+    parts: list[str] = []
+    position = 0
+    search_from = 0
+    length = len(text)
+    while True:
+        scheme = _SCHEME.search(text, search_from)
+        if scheme is None:
+            break
+        start = search_from = scheme.end()
+        following = text.find("://", start)
+        bound = length if following < 0 else following
+        stop = _URL_END.search(text, start, bound)
+        at = text.rfind("@", start, stop.start() if stop else bound)
+        if at < 0:
+            continue
+        shown = _userinfo(text[start:at])
+        if shown is not None:
+            parts += (text[position:start], shown)
+            position = at
+        search_from = at + 1
+    if not parts:
+        return text  # unchanged: keep sharing the original
+    parts.append(text[position:])
+    return "".join(parts)
 
 
-def _userinfo(match: re.Match[str]) -> str:
-    scheme, user, password = match.group(1), match.group(2), match.group(3)
-    if password:
-        return f"{scheme}{user}:{FILTERED}@"
+def _userinfo(userinfo: str) -> str | None:
+    """What is shown of a URL's userinfo (``user:password``), or None to keep it as is."""
+    user, colon, password = userinfo.partition(":")
+    if not user or any(char in user for char in "/?#[]"):
+        return None  # "host/path/@name": a path, not a userinfo
+    if colon:
+        if not password:
+            return None
+        if _PORT_AND_PATH.match(password) and ("." in user or user == "localhost"):
+            return None  # "host:8080/users/@bob": a port and a path
+        return f"{user}:{FILTERED}"
     if _HEX32.fullmatch(user):  # a DSN's key: anyone holding it can send events
-        return f"{scheme}{FILTERED}@"
-    return match.group(0)
+        return FILTERED
+    return None
 
 
 def header_value(value: Any, scrubber: Scrubber) -> Any:
@@ -284,7 +449,8 @@ def is_placeholder(text: str, start: int, end: int) -> bool:
 
 
 @lru_cache(maxsize=8)
-def scrubber_for(extra: tuple[str, ...] = ()) -> Scrubber:
-    """The process's scrubber for the default words plus ``extra`` (``OTEL_SENTRY_DENYLIST``):
-    one per word list, so its compiled pattern and decision cache serve every caller."""
-    return Scrubber(extra=extra)
+def scrubber_for(extra: tuple[str, ...] = (), send_default_pii: bool = False) -> Scrubber:
+    """The process's scrubber for the default words plus ``extra`` (``OTEL_SENTRY_DENYLIST``),
+    and the client-address keys unless ``send_default_pii``: one per word list, so its
+    compiled pattern and decision cache serve every caller."""
+    return Scrubber(extra=extra, send_default_pii=send_default_pii)

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .model import SpanView
 from .routes import route_name
+from .scrubber import SAFE_HEADERS
 
 __all__ = [
     "db_statement",
@@ -45,7 +46,7 @@ def http_status(attributes: Mapping[str, Any]) -> int | None:
     status = _first(attributes, "http.response.status_code", "http.status_code")
     try:
         return int(status) if status is not None else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # "abc", NaN, inf
         return None
 
 
@@ -156,7 +157,12 @@ def url_parts(attributes: Mapping[str, Any]) -> tuple[str | None, str | None]:
     whichever conventions the span uses."""
     full = _first(attributes, "url.full", "http.url")
     if full is not None:
-        parts = urlsplit(str(full))
+        text = str(full)
+        try:
+            parts = urlsplit(text)
+        except ValueError:  # "http://[x/hook": kept as given, its query still apart
+            base, _, query = text.partition("?")
+            return base.partition("#")[0], query.partition("#")[0] or None
         return urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")), parts.query or None
     scheme = _first(attributes, "url.scheme", "http.scheme") or "http"
     host = _first(attributes, "http.host", "server.address", "net.host.name", "http.server_name")
@@ -193,9 +199,14 @@ def request_interface(span: SpanView, *, send_default_pii: bool) -> dict[str, An
     if user_agent is not None:
         headers["User-Agent"] = str(user_agent)
     for key, value in attributes.items():
-        # Headers the instrumentation was told to capture (OTEL_..._CAPTURE_HEADERS_SERVER_REQUEST).
+        # Headers the instrumentation was told to capture (OTEL_..._CAPTURE_HEADERS_SERVER_REQUEST):
+        # without send_default_pii only those an error event of the Django hook gets (no
+        # X-Forwarded-For, no X-Real-Ip); the scrubbing walk filters credentials in them.
         if key.startswith("http.request.header."):
-            name = "-".join(p.capitalize() for p in key[20:].replace("_", "-").split("-"))
+            lowered = key[20:].replace("_", "-").lower()
+            if not send_default_pii and lowered not in SAFE_HEADERS:
+                continue
+            name = "-".join(p.capitalize() for p in lowered.split("-"))
             headers[name] = (
                 ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
             )

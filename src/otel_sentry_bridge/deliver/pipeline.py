@@ -129,7 +129,7 @@ class Pipeline:
         self._ctx = convert_context(settings)
         self._store = capture_store
         self._warn = warn
-        self._scrubber = scrubber_for(settings.denylist)
+        self._scrubber = scrubber_for(settings.denylist, settings.send_default_pii)
         # (trace id, capture id or signature) -> _CAPTURED / _ANONYMOUS, the newest last
         self._sent: OrderedDict[tuple[int, object], str] = OrderedDict()
         self._lock = threading.Lock()

@@ -4,7 +4,9 @@ processor that :func:`~.sentry_otlp.install_sentry_otlp` installs for the ``logs
 What leaves: the message formatted and scrubbed as free text, level, logger, code location,
 exception type, message and traceback text, and the trace and span ids of the current span;
 never the record's ``extra=`` values. Records of the bridge's own, OpenTelemetry's and the
-HTTP stack's loggers never go (feedback loops).
+HTTP stack's loggers never go (feedback loops). The exporter then scrubs every record it sends,
+whoever made it (:mod:`~..convert.otlp_scrub`: the exception message and traceback text among
+the attributes too).
 """
 
 from __future__ import annotations

@@ -8,12 +8,16 @@ module only adds the traces and the logs, beside whatever exporters the applicat
 
 - :func:`otlp_endpoints` and :func:`otlp_headers`: pure, from a DSN.
 - :func:`sentry_span_exporter` and :func:`sentry_log_exporter`: OpenTelemetry's own OTLP/HTTP
-  exporters pointed there, for applications that configure OpenTelemetry by hand.
+  exporters pointed there, for applications that configure OpenTelemetry by hand; each span
+  and log record is scrubbed before it leaves (:mod:`~..convert.otlp_scrub`), with the
+  bridge's denylist and ``send_default_pii``.
 - :func:`install_sentry_otlp`: what ``OTEL_SENTRY_OTLP_SIGNALS`` installs in zero-code mode.
 
 The exports run on the batch processors' threads: a slow, failing or unreachable endpoint
 never delays the application and never touches the bridge's error delivery. Nothing of the
 bridge's out-of-band data (local variables, request details, the user) is added to them.
+Only these exporters scrub: the application's own (a collector, Jaeger) get the SDK's data as
+it is.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -30,11 +34,14 @@ from opentelemetry._logs import get_logger_provider
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExportResult
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 
-from ..convert.scrubber import scrubber_for
-from .config import Settings
+from ..convert.otlp_scrub import scrub_log_records, scrub_spans
+from ..convert.scrubber import Scrubber, scrubber_for
+from .config import Settings, load_settings
 from .dsn import Dsn
 from .sentry_logs import HandlerUpkeep, SentryLogRecords, SentryLogsHandler, handler_feeding
 
@@ -89,8 +96,14 @@ def otlp_headers(dsn: str | Dsn) -> dict[str, str]:
 # -- exporters ---------------------------------------------------------------------------------
 
 
-def sentry_span_exporter(dsn: str | Dsn, **options: Any) -> OTLPSpanExporter:
-    """OpenTelemetry's ``OTLPSpanExporter`` sending to the DSN's OTLP traces endpoint.
+def sentry_span_exporter(
+    dsn: str | Dsn, *, settings: Settings | None = None, **options: Any
+) -> OTLPSpanExporter:
+    """OpenTelemetry's ``OTLPSpanExporter`` sending to the DSN's OTLP traces endpoint, scrubbing
+    each span before it leaves (:func:`~..convert.otlp_scrub.scrub_span`) with ``settings``'
+    ``denylist`` and ``send_default_pii``; without ``settings``, the bridge's as the
+    environment and the Django setting give them (``OTEL_SENTRY_DENYLIST``,
+    ``SENTRY_SEND_DEFAULT_PII``).
 
     ``options`` are the exporter's own keyword arguments (``timeout``, ``compression``,
     ``headers``, ``session``, ``certificate_file``, ...), except ``endpoint``, which comes from
@@ -104,19 +117,84 @@ def sentry_span_exporter(dsn: str | Dsn, **options: Any) -> OTLPSpanExporter:
     """
     parsed = _parsed(dsn)
     kwargs, session = _exporter_kwargs(parsed, options, _TRACES_ENV_HEADERS)
-    exporter = OTLPSpanExporter(endpoint=otlp_endpoints(parsed)[0], **kwargs)
+    scrubber, send_default_pii = _scrubbing(settings)
+    exporter = _ScrubbingSpanExporter(
+        scrubber, send_default_pii, endpoint=otlp_endpoints(parsed)[0], **kwargs
+    )
     _forget_env_certificates(session, kwargs)
     return exporter
 
 
-def sentry_log_exporter(dsn: str | Dsn, **options: Any) -> OTLPLogExporter:
-    """OpenTelemetry's ``OTLPLogExporter`` sending to the DSN's OTLP logs endpoint; options as
-    for :func:`sentry_span_exporter`. Use it as ``BatchLogRecordProcessor(...)``."""
+def sentry_log_exporter(
+    dsn: str | Dsn, *, settings: Settings | None = None, **options: Any
+) -> OTLPLogExporter:
+    """OpenTelemetry's ``OTLPLogExporter`` sending to the DSN's OTLP logs endpoint, scrubbing
+    each log record before it leaves (:func:`~..convert.otlp_scrub.scrub_log_record`);
+    ``settings`` and options as for :func:`sentry_span_exporter`. Use it as
+    ``BatchLogRecordProcessor(...)``."""
     parsed = _parsed(dsn)
     kwargs, session = _exporter_kwargs(parsed, options, _LOGS_ENV_HEADERS)
-    exporter = OTLPLogExporter(endpoint=otlp_endpoints(parsed)[1], **kwargs)
+    scrubber, send_default_pii = _scrubbing(settings)
+    exporter = _ScrubbingLogExporter(
+        scrubber, send_default_pii, endpoint=otlp_endpoints(parsed)[1], **kwargs
+    )
     _forget_env_certificates(session, kwargs)
     return exporter
+
+
+def _ignore(_message: str) -> None:
+    """Problems in the environment are the bridge's to report, when it loads its settings."""
+
+
+def _scrubbing(settings: Settings | None) -> tuple[Scrubber, bool]:
+    if settings is None:
+        try:
+            settings = load_settings(warn=_ignore)
+        except Exception:  # fail closed: the default words, no PII
+            settings = Settings()
+    return scrubber_for(tuple(settings.denylist), bool(settings.send_default_pii)), bool(
+        settings.send_default_pii
+    )
+
+
+class _ScrubbingSpanExporter(OTLPSpanExporter):
+    """``OTLPSpanExporter`` that sends each batch scrubbed. A span that cannot be scrubbed is
+    not sent; a batch that fails to scrub or export is a failed export, never an exception
+    (the batch processor's thread, or the application's ``force_flush``)."""
+
+    def __init__(self, scrubber: Scrubber, send_default_pii: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scrubber = scrubber
+        self.send_default_pii = send_default_pii
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            clean = scrub_spans(spans, self.scrubber, self.send_default_pii)
+            if spans and not clean:
+                return SpanExportResult.SUCCESS  # nothing left that may be sent
+            return super().export(clean)
+        except Exception:
+            _log.debug("otel-sentry-bridge: OTLP span export failed", exc_info=True)
+            return SpanExportResult.FAILURE
+
+
+class _ScrubbingLogExporter(OTLPLogExporter):
+    """``OTLPLogExporter`` that sends each batch scrubbed, as :class:`_ScrubbingSpanExporter`."""
+
+    def __init__(self, scrubber: Scrubber, send_default_pii: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scrubber = scrubber
+        self.send_default_pii = send_default_pii
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        try:
+            clean = scrub_log_records(batch, self.scrubber, self.send_default_pii)
+            if batch and not clean:
+                return LogRecordExportResult.SUCCESS
+            return super().export(clean)
+        except Exception:
+            _log.debug("otel-sentry-bridge: OTLP log export failed", exc_info=True)
+            return LogRecordExportResult.FAILURE
 
 
 class _WithoutEnvHeaders(requests.auth.AuthBase):
@@ -232,7 +310,9 @@ def install_sentry_otlp(
       (and on loggers that do not propagate), so that Python log records reach Sentry with the
       trace and span ids of the span they were logged in.
 
-    Once per provider: installing again on the same provider adds nothing.
+    Both exporters scrub what they send with ``settings``' denylist and ``send_default_pii``
+    (:mod:`~..convert.otlp_scrub`). Once per provider: installing again on the same provider
+    adds nothing.
     """
     installed: list[str] = []
     try:
@@ -253,7 +333,7 @@ def install_sentry_otlp(
         try:
             with _install_lock:
                 if signal == "traces":
-                    done = _install_traces(parsed, tracer_provider, options)
+                    done = _install_traces(parsed, settings, tracer_provider, options)
                 elif signal == "logs":
                     done = _install_logs(
                         parsed, settings, tracer_provider, logger_provider, options
@@ -277,12 +357,15 @@ def install_sentry_otlp(
     return installed
 
 
-def _install_traces(dsn: Dsn, tracer_provider: Any, options: dict[str, Any]) -> str | None:
+def _install_traces(
+    dsn: Dsn, settings: Settings, tracer_provider: Any, options: dict[str, Any]
+) -> str | None:
     if not hasattr(tracer_provider, "add_span_processor"):
         raise _Skip(f"no OpenTelemetry SDK tracer provider (got {type(tracer_provider).__name__})")
     if _marked(tracer_provider, _HAS_OURS):
         return None
-    tracer_provider.add_span_processor(BatchSpanProcessor(sentry_span_exporter(dsn, **options)))
+    exporter = sentry_span_exporter(dsn, settings=settings, **options)
+    tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
     _mark(tracer_provider, _HAS_OURS)
     return f"traces to {otlp_endpoints(dsn)[0]}"
 
@@ -297,13 +380,15 @@ def _install_logs(
     provider = _logs_provider(tracer_provider, logger_provider)
     added = False
     if not _marked(provider, _HAS_OURS):
-        exporter = sentry_log_exporter(dsn, **options)
+        exporter = sentry_log_exporter(dsn, settings=settings, **options)
         provider.add_log_record_processor(SentryLogRecords(exporter, settings.log_level))
         _mark(provider, _HAS_OURS)
         added = True
     ours = any(handler.logger_provider is provider for handler in _our_handlers())
     if not ours and handler_feeding(provider) is None:
-        handler = SentryLogsHandler(settings.log_level, provider, scrubber_for(settings.denylist))
+        handler = SentryLogsHandler(
+            settings.log_level, provider, scrubber_for(settings.denylist, settings.send_default_pii)
+        )
         upkeep = HandlerUpkeep(handler)
         upkeep.install()
         handler.upkeep = upkeep

@@ -1,0 +1,167 @@
+"""The scrubber's text rules: which keys are sensitive, and secrets in free text and URLs.
+
+The cases marked "probe" are the leaks a privacy probe found (2026-12-05) through a real
+Django app: each one sent its planted secret before this module's rules were tightened.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from otel_sentry_bridge.convert.scrubber import (
+    FILTERED,
+    PII_DENYLIST,
+    TOKEN_WORDS,
+    Scrubber,
+    scrubber_for,
+    value_text,
+)
+
+S = Scrubber()
+SECRET = "SECRETMARK"
+
+
+# -- keys -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "privateKey",  # probe: camelCase of private_key
+        "accessKey",
+        "X-Api-Key",
+        "apiKey",
+        "auth",  # probe: sentry-sdk's list has it
+        "X-Auth",
+        "authKey",
+        "basic_auth",
+        "HTTP_X_AUTH",
+        "sig",
+        "X-Amz-Signature",
+        "ssn",
+        "cvv",
+        "card_number",
+        "creditCard",
+        "PIN",
+        "db.password",
+        "connect_sid",
+    ],
+)
+def test_sensitive_keys_are_found_whatever_their_case_and_separators(key: str) -> None:
+    assert S.is_sensitive(key)
+
+
+@pytest.mark.parametrize(
+    "key", ["author", "authority", "classname", "pincode", "design", "username", "order_id"]
+)
+def test_short_words_match_a_whole_part_of_a_key_only(key: str) -> None:
+    assert not S.is_sensitive(key)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["remote_addr", "REMOTE_ADDR", "ip_address", "X-Real-Ip", "HTTP_X_FORWARDED_FOR", "client_ip"],
+)
+def test_client_address_keys_are_sensitive_without_send_default_pii_only(key: str) -> None:
+    assert S.is_sensitive(key)
+    assert scrubber_for((), False).is_sensitive(key)
+    assert not Scrubber(send_default_pii=True).is_sensitive(key)
+    assert not scrubber_for((), True).is_sensitive(key)
+
+
+def test_the_word_lists_are_exported_for_the_docs() -> None:
+    assert "auth" in TOKEN_WORDS and "remote_addr" in PII_DENYLIST
+
+
+def test_an_empty_denylist_and_no_token_words_match_nothing() -> None:
+    bare = Scrubber(denylist=(), send_default_pii=True, token_words=())
+    assert not bare.is_sensitive("auth") and not bare.is_sensitive("password")
+
+
+def test_extra_words_ignore_separators_too() -> None:
+    scrubber = Scrubber(extra=["order-ref"])
+    assert scrubber.is_sensitive("orderRef") and scrubber.is_sensitive("ORDER_REF")
+
+
+# -- free text --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # probe: a value that starts with a bracket
+        (f"{{'password': ['{SECRET}']}}", "{'password': [Filtered]}"),
+        (f'{{"creds": {{"password": ["{SECRET}", "x"]}}}}', '{"creds": {"password": [Filtered]}}'),
+        (f"password=({SECRET}, 2) rest", "password=[Filtered] rest"),
+        (f"password=[{SECRET}", "password=[Filtered]"),  # unclosed: to the end
+        # probe: "?" and ";" inside a value
+        (f"password=abc?{SECRET} next", "password=[Filtered] next"),
+        (f"password=ab;{SECRET}", "password=[Filtered]"),
+        (f"password=ab,{SECRET}", "password=[Filtered]"),
+        # probe: "=>"
+        (f'"password" => "{SECRET}"', '"password" => [Filtered]'),
+        # probe: an auth scheme with parameters runs to the end of its line
+        (
+            f'Authorization: Digest username="bob", response="{SECRET}"\nGET /',
+            "Authorization: [Filtered]\nGET /",
+        ),
+        (f"Authorization: SharedKey acct:{SECRET}", "Authorization: [Filtered]"),
+        (f"auth: AWS4-HMAC-SHA256 Credential=a, Signature={SECRET}", "auth: [Filtered]"),
+        # one-token schemes keep what follows
+        (f"Authorization: Bearer {SECRET} next=/a ok", "Authorization: [Filtered] next=/a ok"),
+        # a last separator stays outside the value
+        (f"token={SECRET}; Path=/", "token=[Filtered]; Path=/"),
+        (f"f(token={SECRET}) g", "f(token=[Filtered]) g"),
+        (f"token={SECRET}, user=bob", "token=[Filtered], user=bob"),
+        ("password = crypt(x)", "password = [Filtered]"),
+        # and what was right before stays right
+        (f"password={SECRET} user=bob", "password=[Filtered] user=bob"),
+        (f"next=/a?token={SECRET}&b=2", "next=/a?token=[Filtered]&b=2"),
+        (f"{{'token': '{SECRET}', 'user': 'bob'}}", "{'token': [Filtered], 'user': 'bob'}"),
+    ],
+)
+def test_free_text_filters_the_whole_value_of_a_sensitive_key(text: str, expected: str) -> None:
+    assert S.free_text(text) == expected
+
+
+# -- URLs -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # probe: a password holding "/" or "@"
+        (f"postgres://app:wJal/{SECRET}@db/shop", "postgres://app:[Filtered]@db/shop"),
+        (f"redis://default:p@{SECRET}@cache:6379", "redis://default:[Filtered]@cache:6379"),
+        (f"dial postgres://u:{SECRET}@db failed", "dial postgres://u:[Filtered]@db failed"),
+        (
+            "see https://" + "0123456789abcdef" * 2 + "@o1.ingest.sentry.io/1",
+            "see https://[Filtered]@o1.ingest.sentry.io/1",
+        ),
+        (f"a://x,https://u:{SECRET}@h more", "a://x,https://u:[Filtered]@h more"),
+        (f"'amqp://guest:{SECRET}@mq'", "'amqp://guest:[Filtered]@mq'"),
+    ],
+)
+def test_url_passwords_are_filtered_whatever_they_hold(text: str, expected: str) -> None:
+    assert value_text(text) == expected
+    assert S.free_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "https://example.com/users/@bob",
+        "https://shop.example.com:8080/u/@bob",
+        "https://bob@example.com/path",  # a user name only
+        "mailto bob@example.com, see https://example.com",
+        "no url here @ all",
+    ],
+)
+def test_text_without_url_credentials_is_returned_as_is(text: str) -> None:
+    assert value_text(text) is text
+
+
+def test_many_urls_in_one_long_token_are_read_in_one_pass() -> None:
+    text = ("x://u:" + SECRET + "@h,") * 2000
+    out = value_text(text)
+    assert SECRET not in out and out.count(FILTERED) == 2000
