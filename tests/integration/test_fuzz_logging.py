@@ -8,10 +8,11 @@ gives exactly one event, and that every event on the wire passes sentry-relay.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +98,25 @@ class WrongStr:
         printer.text("WrongStr()")
 
 
+class LookupOnly(Mapping[Any, Any]):
+    """``%``-arguments that can be looked up (``%(name)s``) but not listed."""
+
+    def __init__(self, values: dict[Any, Any]) -> None:
+        self.values_ = values
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.values_[key]
+
+    def __iter__(self) -> Iterator[Any]:
+        raise TypeError("listing not supported")
+
+    def __len__(self) -> int:
+        return len(self.values_)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(f"LookupOnly({self.values_!r})")
+
+
 class BadStrError(Exception):
     def __str__(self) -> str:
         raise RuntimeError("exception __str__ failed")
@@ -143,14 +163,31 @@ args = st.one_of(
         lambda d: (d,)  # makeRecord unwraps a one-dict tuple into a mapping, as logging does
     ),
     odd_objects.map(lambda o: (o,)),
+    st.dictionaries(st.sampled_from(["name", "user", "x"]), arg_values, min_size=1, max_size=3).map(
+        lambda d: (LookupOnly(d),)
+    ),
 )
 # Names that LogRecord itself owns make makeRecord raise KeyError: leave them out.
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 extra_keys = st.one_of(
     text,
+    st.integers(),  # logging takes any key in extra=
+    st.tuples(text, text),
     st.sampled_from(["password", "user_token", "request", "data", "_private", "tags", "extra"]),
 ).filter(lambda k: k not in _RESERVED)
 extras = st.none() | st.dictionaries(extra_keys, arg_values, max_size=6)
+# What a filter or makeLogRecord may leave in LogRecord.created (wrapped: () keeps the real one).
+created_times = st.one_of(
+    st.just(()),
+    st.just(()),
+    st.one_of(
+        st.datetimes(timezones=st.none() | st.just(datetime.timezone.utc)),
+        text,
+        st.floats(),
+        st.integers(-(10**30), 10**30),
+        st.none(),
+    ).map(lambda value: (value,)),
+)
 
 exception_types = st.sampled_from(
     [ValueError, KeyError, RuntimeError, BadStrError, BadReprError, UnicodeError]
@@ -234,6 +271,7 @@ def expects_event(rig: Rig, record: logging.LogRecord) -> bool:
     exc_info=exc_infos,
     extra=extras,
     sinfo=st.none() | text,
+    created=created_times,
     in_span=st.booleans(),
 )
 def test_any_log_record_is_handled_without_raising_and_gives_valid_events(
@@ -245,6 +283,7 @@ def test_any_log_record_is_handled_without_raising_and_gives_valid_events(
     exc_info: Any,
     extra: dict[str, Any] | None,
     sinfo: str | None,
+    created: tuple[Any, ...],
     in_span: bool,
 ) -> None:
     # Hypothesis makes ``random`` repeat itself in every example; OTel's span ids and the
@@ -253,6 +292,8 @@ def test_any_log_record_is_handled_without_raising_and_gives_valid_events(
     random.seed(os.urandom(16))
     logger = logging.getLogger("tests.fuzz")
     record = logger.makeRecord(name, level, __file__, 1, msg, args, exc_info, "func", extra, sinfo)
+    if created:
+        record.created = created[0]
     before = len(rig.transport.events)
     if in_span:
         with rig.provider.get_tracer("fuzz").start_as_current_span("request"):
@@ -262,7 +303,9 @@ def test_any_log_record_is_handled_without_raising_and_gives_valid_events(
     assert rig.processor.force_flush(10_000)
     produced = len(rig.transport.events) - before
     expected = 1 if expects_event(rig, record) else 0
-    assert produced == expected, safe_repr((name, level, msg, args, exc_info, in_span), 2000)
+    assert produced == expected, safe_repr(
+        (name, level, msg, args, exc_info, extra, created, in_span), 2000
+    )
     assert rig.failures == []
 
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_sentry_bridge import SentrySpanProcessor
-from otel_sentry_bridge.capture.log_handler import SpanEventHandler
+from otel_sentry_bridge.capture.log_handler import MAX_PARAMS, SpanEventHandler
 from otel_sentry_bridge.testing import CapturingTransport
 
 Setup = tuple[TracerProvider, CapturingTransport, logging.Logger]
@@ -162,3 +163,147 @@ def test_nothing_extra_is_printed_when_another_handler_takes_the_record(
 
     assert "handled elsewhere" not in capsys.readouterr().err
     assert len(transport.events) == 1
+
+
+# -- arguments and extras of any shape: bounded cost, and the event is never lost -------------
+
+
+class CountingArgs(Mapping[str, int]):
+    """``%``-arguments with ``size`` generated keys (``k0``, ``k1``, ...): counts the keys
+    its iteration hands out."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.listed = 0
+
+    def __getitem__(self, key: str) -> int:
+        if not key.startswith("k") or not key[1:].isdigit() or int(key[1:]) >= self.size:
+            raise KeyError(key)
+        return int(key[1:])
+
+    def __iter__(self) -> Iterator[str]:
+        for number in range(self.size):
+            self.listed += 1
+            yield f"k{number}"
+
+    def __len__(self) -> int:
+        return self.size
+
+
+class LookupOnly(Mapping[str, str]):
+    """A mapping that can be looked up but not listed (a lazy proxy, a remote store):
+    ``logging`` formats ``%(user)s`` with it all the same."""
+
+    def __getitem__(self, key: str) -> str:
+        return {"user": "bob"}[key]
+
+    def __iter__(self) -> Iterator[str]:
+        raise TypeError("listing not supported")
+
+    def __len__(self) -> int:
+        return 1
+
+
+class Shown:
+    """An argument that counts how often its ``repr`` is taken (its ``str`` is free)."""
+
+    def __init__(self, reprs: list[int]) -> None:
+        self.reprs = reprs
+
+    def __str__(self) -> str:
+        return "shown"
+
+    def __repr__(self) -> str:
+        self.reprs[0] += 1
+        return "Shown()"
+
+
+def test_only_the_kept_arguments_of_a_huge_mapping_are_read(setup: Setup) -> None:
+    provider, transport, logger = setup
+    args = CountingArgs(100_000)
+    logger.error("value %(k7)s", args)
+    assert provider.force_flush(5000)
+    (event,) = transport.events
+    assert event["logentry"]["formatted"] == "value 7"
+    assert event["logentry"]["params"] == [str(n) for n in range(MAX_PARAMS)]
+    assert args.listed <= MAX_PARAMS + 1  # not 100,000: the cost is bounded
+
+
+def test_only_the_kept_arguments_of_a_huge_tuple_are_read(setup: Setup) -> None:
+    provider, transport, logger = setup
+    reprs = [0]
+    logger.error("%s," * 1000, *[Shown(reprs) for _ in range(1000)])
+    assert provider.force_flush(5000)
+    (event,) = transport.events
+    assert event["logentry"]["params"] == ["Shown()"] * MAX_PARAMS
+    assert reprs[0] <= MAX_PARAMS
+
+
+def test_arguments_that_cannot_be_listed_still_give_the_event(setup: Setup) -> None:
+    provider, transport, logger = setup
+    logger.error("login failed for %(user)s", LookupOnly())
+    assert provider.force_flush(5000)
+    (event,) = transport.events
+    assert event["logentry"]["formatted"] == "login failed for bob"
+    assert "params" not in event["logentry"]
+
+
+def test_an_integer_too_long_to_print_still_gives_the_event(setup: Setup) -> None:
+    # str() and repr() of an int past sys.get_int_max_str_digits() (4300) raise ValueError.
+    provider, transport, logger = setup
+    record = logger.makeRecord(
+        logger.name, logging.ERROR, __file__, 1, "total %s", (10**5000,), None
+    )
+    SpanEventHandler().handle(record)  # straight to the handler: pytest's would raise on it
+    assert provider.force_flush(5000)
+    (event,) = transport.events
+    (param,) = event["logentry"]["params"]
+    assert "bits" in param and len(param) < 100
+
+
+def test_extra_keys_that_are_not_strings_still_give_the_events(setup: Setup) -> None:
+    provider, transport, logger = setup
+    # typeshed says str keys; logging itself takes any key
+    logger.error("with an int key", extra={1: "v", "order": 7})  # type: ignore[dict-item]
+    with provider.get_tracer("t").start_as_current_span("s"):
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logger.exception("with a tuple key", extra={("a", "b"): "w"})  # type: ignore[dict-item]
+    assert provider.force_flush(5000)
+    message, error = sorted(transport.events, key=lambda e: "exception" in e)
+    assert message["extra"] == {"1": "v", "order": 7}
+    assert error["exception"]["values"][-1]["type"] == "ValueError"
+    assert error["extra"] == {"('a', 'b')": "w"}
+
+
+def _record_created_at(logger: logging.Logger, message: str, created: object) -> logging.LogRecord:
+    """A WARNING record whose ``created`` a filter (or ``makeLogRecord``) has replaced."""
+    return logging.makeLogRecord(
+        {
+            "name": logger.name,
+            "levelno": logging.WARNING,
+            "levelname": "WARNING",
+            "msg": message,
+            "created": created,
+        }
+    )
+
+
+def test_a_record_with_an_odd_creation_time_never_costs_a_later_event(setup: Setup) -> None:
+    provider, transport, logger = setup
+    when = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.timezone.utc)
+    with provider.get_tracer("t").start_as_current_span("s"):
+        logger.handle(_record_created_at(logger, "as a datetime", when))
+        logger.handle(_record_created_at(logger, "as text", "yesterday"))
+        logger.error("after the odd records")
+    logger.handle(_record_created_at(logger, "outside any span", float("nan")))
+    logger.error("after the odd record, outside any span")
+    assert provider.force_flush(5000)
+    in_span, outside = sorted(transport.events, key=lambda e: len(e["logentry"]["formatted"]))
+    assert in_span["logentry"]["formatted"] == "after the odd records"
+    crumbs = {c["message"]: c for c in in_span["breadcrumbs"]["values"]}
+    assert list(crumbs) == ["as a datetime", "as text"]
+    assert crumbs["as a datetime"]["timestamp"] == when.timestamp()
+    assert isinstance(crumbs["as text"]["timestamp"], float)  # when it was handled
+    assert outside["breadcrumbs"]["values"][-1]["message"] == "outside any span"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import traceback
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,14 +23,12 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from otel_sentry_bridge import SentrySpanProcessor
 from otel_sentry_bridge import attributes as attr
-from otel_sentry_bridge.capture.api import capture_exception
-from otel_sentry_bridge.capture.log_handler import SpanEventHandler
+from otel_sentry_bridge.capture.api import capture_exception, captured_event_id
+from otel_sentry_bridge.capture.log_handler import MAX_PARAMS, SpanEventHandler
 from otel_sentry_bridge.capture.log_records import SentryLogRecordProcessor
 from otel_sentry_bridge.capture.signal_opt_in import emit_exception_log, severity_for
 from otel_sentry_bridge.convert.scrubber import FILTERED
 from otel_sentry_bridge.testing import CapturingTransport
-
-MARK = "__otel_sentry_event_id__"
 
 
 class PaymentError(Exception):
@@ -137,7 +135,7 @@ def test_an_exception_record_in_a_span_is_one_event_with_the_spans_ids_and_frame
             error = exc
     (event,) = stack.events()
     assert _trace_of(event) == _ids(span)
-    assert event["event_id"] == getattr(error, MARK)
+    assert event["event_id"] == captured_event_id(error)
     assert (event["level"], event["logger"]) == ("error", "app")
     assert event["logentry"]["formatted"] == "charge failed"
     main = event["exception"]["values"][-1]
@@ -293,7 +291,7 @@ def test_logging_handler_alone_gives_the_logging_records_message_and_extra(stack
             error = exc
         logger.error("refund %s failed", 9)
     first, second = stack.events()
-    assert first["event_id"] == getattr(error, MARK)
+    assert first["event_id"] == captured_event_id(error)
     assert first["logger"] == "tests.log_records.alone"
     assert first["logentry"] == {
         "message": "charge %s failed",
@@ -304,6 +302,66 @@ def test_logging_handler_alone_gives_the_logging_records_message_and_extra(stack
     assert first["exception"]["values"][-1]["module"] == __name__
     assert second["logentry"]["message"] == "refund %s failed"
     assert {_trace_of(first), _trace_of(second)} == {_ids(span)}
+
+
+class CountingArgs(Mapping[str, int]):
+    """``%``-arguments with ``size`` generated keys (``k0``, ``k1``, ...): counts the keys
+    its iteration hands out."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.listed = 0
+
+    def __getitem__(self, key: str) -> int:
+        if not key.startswith("k") or not key[1:].isdigit() or int(key[1:]) >= self.size:
+            raise KeyError(key)
+        return int(key[1:])
+
+    def __iter__(self) -> Iterator[str]:
+        for number in range(self.size):
+            self.listed += 1
+            yield f"k{number}"
+
+    def __len__(self) -> int:
+        return self.size
+
+
+class LookupOnly(Mapping[str, str]):
+    """A mapping that can be looked up but not listed: ``logging`` formats ``%(user)s``
+    with it all the same."""
+
+    def __getitem__(self, key: str) -> str:
+        return {"user": "bob"}[key]
+
+    def __iter__(self) -> Iterator[str]:
+        raise TypeError("listing not supported")
+
+    def __len__(self) -> int:
+        return 1
+
+
+def test_logging_handler_reads_only_the_kept_arguments_of_a_huge_mapping(stack: Stack) -> None:
+    logger = stack.logger("tests.log_records.huge", stack.otel_handler())
+    args = CountingArgs(100_000)
+    logger.error("value %(k7)s", args)
+    (event,) = stack.events()
+    assert event["logentry"]["formatted"] == "value 7"
+    assert event["logentry"]["params"] == [str(n) for n in range(MAX_PARAMS)]
+    assert args.listed <= MAX_PARAMS + 1  # not 100,000: the cost is bounded
+
+
+def test_logging_handler_arguments_that_cannot_be_listed_still_give_the_event(
+    stack: Stack,
+) -> None:
+    logger = stack.logger("tests.log_records.lookup", stack.otel_handler())
+    with stack.tracer.start_as_current_span("login") as span:
+        logger.error("login failed for %(user)s", LookupOnly())
+    (event,) = stack.events()
+    assert event["logentry"] == {
+        "message": "login failed for %(user)s",
+        "formatted": "login failed for bob",
+    }
+    assert _trace_of(event) == _ids(span)
 
 
 HandlerSetup = Callable[[Stack], logging.Logger]
@@ -342,7 +400,7 @@ def test_logger_exception_seen_by_both_handlers_is_one_event(
                 _charge(n)
             except PaymentError as exc:
                 logger.exception("charge %s failed", n)
-                expected.append((getattr(exc, MARK), _ids(span), f"declined {n}"))
+                expected.append((captured_event_id(exc), _ids(span), f"declined {n}"))
         spans.append(span)
     events = stack.events()
     assert sorted((e["event_id"], _trace_of(e), _value(e)) for e in events) == sorted(expected)

@@ -124,6 +124,38 @@ def test_two_captures_alike_in_one_trace_give_two_events(provider: TracerProvide
     assert kinds == [False, False, True, True]
 
 
+_STORED = ValueError("gateway down")  # a cached failure, raised to every caller
+
+
+def _raise_stored() -> None:
+    raise _STORED
+
+
+def test_the_same_exception_object_raised_again_later_is_an_event_each_time(
+    provider: TracerProvider,
+) -> None:
+    """probe 2026-12-05: a stored exception (a failed future, a cached error) raised or
+    logged by the next requests kept its first event id: 3 requests, 1 event."""
+    from otel_sentry_bridge.capture.api import capture_exception
+
+    transport = CapturingTransport()
+    provider.add_span_processor(SentrySpanProcessor(transport=transport))
+    tracer = provider.get_tracer("t")
+    ids = []
+    for _ in range(3):  # each a request of its own
+        with tracer.start_as_current_span("request"):
+            try:
+                _raise_stored()
+            except ValueError as exc:
+                ids.append(capture_exception(exc, mechanism="logging"))
+                assert capture_exception(exc) == ids[-1]  # the same occurrence: one event
+    with tracer.start_as_current_span("request"):  # logged, not raised, in a new trace
+        ids.append(capture_exception(_STORED, mechanism="logging"))
+    assert provider.force_flush(5000)
+    assert len(set(ids)) == 4 and None not in ids
+    assert sorted(event["event_id"] for event in transport.events) == sorted(ids)
+
+
 def test_a_sampled_out_error_keeps_the_resources_environment_release_and_service(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -168,7 +200,7 @@ def test_an_error_logged_past_the_spans_event_budget_keeps_the_request_details(
         capture_message("stock service down", on_span=False)  # what a spent budget does
     assert provider.force_flush(5000)
     (event,) = transport.events
-    assert event["transaction"] == "/orders/<int:id>/"
+    assert event["transaction"] == "/orders/{id}/"
     assert event["request"]["url"] == "http://shop.local/orders/7/"
 
 

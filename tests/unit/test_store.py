@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from opentelemetry.trace import SpanKind, Status
@@ -46,6 +47,24 @@ def test_breadcrumbs_are_kept_per_trace_up_to_a_time() -> None:
         store.add_breadcrumb(7, {"timestamp": at, "message": str(at)})
     assert [c["message"] for c in store.breadcrumbs(7, until=2.5) or []] == ["2.0"]
     assert store.breadcrumbs(8, until=9.0) is None
+
+
+def test_a_breadcrumb_without_a_usable_time_never_spoils_the_others() -> None:
+    store = CaptureStore()
+    store.add_breadcrumb(7, {"timestamp": 1.0, "message": "before"})
+    for odd in (datetime.datetime.now(), "yesterday", None, float("nan"), float("inf")):
+        store.add_breadcrumb(7, {"timestamp": odd, "message": "odd"})
+    store.add_breadcrumb(7, {"timestamp": 2, "message": "after"})
+    assert [c["message"] for c in store.breadcrumbs(7, until=5.0) or []] == ["before", "after"]
+
+
+def test_reading_breadcrumbs_skips_one_whose_time_was_changed_after_it_was_kept() -> None:
+    store = CaptureStore()
+    changed = {"timestamp": 1.0, "message": "changed"}
+    store.add_breadcrumb(7, changed)
+    store.add_breadcrumb(7, {"timestamp": 2.0, "message": "kept"})
+    changed["timestamp"] = "later"
+    assert [c["message"] for c in store.breadcrumbs(7, until=5.0) or []] == ["kept"]
 
 
 # -- span records: bounded per trace and in traces --------------------------------------------

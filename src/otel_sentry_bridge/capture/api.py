@@ -48,6 +48,7 @@ __all__ = [
     "breadcrumb_key",
     "capture_exception",
     "capture_message",
+    "captured_event_id",
     "expected_key",
     "mark_captured",
     "new_event_id",
@@ -66,15 +67,36 @@ REQUEST_DETAILS: ContextVar[Callable[[Settings], Details] | None] = ContextVar(
 
 
 def already_captured(exc: BaseException) -> bool:
-    return isinstance(getattr(exc, _MARK, None), str)
+    return captured_event_id(exc) is not None
+
+
+def captured_event_id(exc: BaseException) -> str | None:
+    """The event id ``exc`` was captured under in this occurrence of it, else None.
+
+    An occurrence is the exception with its traceback as it is now, in the current trace:
+    the ``django.request`` log line of an exception the signal hook captured is the same
+    occurrence (once the request's span has ended too); the same object raised again (a
+    cached error, a failed future awaited by the next request) or logged in another trace is
+    a new one, with an event of its own."""
+    mark = getattr(exc, _MARK, None)
+    if type(mark) is not tuple or len(mark) != 3:
+        return None
+    event_id, traceback, key = mark
+    if traceback is not exc.__traceback__:
+        return None
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid and breadcrumb_key(context) != key:
+        return None
+    return event_id if isinstance(event_id, str) else None
 
 
 def mark_captured(exc: BaseException, event_id: str = "") -> None:
-    """Mark ``exc`` as dealt with (``already_captured``): a later capture of the same object
-    (e.g. the log line a framework writes about it) returns ``event_id`` instead of sending
-    it again. Empty for an exception deliberately not sent."""
+    """Mark this occurrence of ``exc`` as dealt with (``captured_event_id``): a later capture
+    of it (e.g. the log line a framework writes about it) returns ``event_id`` instead of
+    sending it again. Empty for an exception deliberately not sent."""
+    key = breadcrumb_key(trace.get_current_span().get_span_context())
     try:
-        setattr(exc, _MARK, event_id)
+        setattr(exc, _MARK, (event_id, exc.__traceback__, key))
     except Exception:  # exceptions with __slots__ or read-only attributes
         pass
 
@@ -140,8 +162,8 @@ def capture_exception(
             exc = sys.exc_info()[1]
         if exc is None:
             return None
-        previous = getattr(exc, _MARK, None)
-        if isinstance(previous, str):
+        previous = captured_event_id(exc)
+        if previous is not None:
             return previous
         bridges = active_bridges()
         takers = [bridge for bridge in bridges if not bridge.ignores(exc)]

@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from opentelemetry import trace
 
 from .. import attributes as attr
 from ..bridge import active_bridges, newest_settings
+from ..convert.bound import MAX_ITEMS
 from ..convert.scrub import scrubber_for
 from ..deliver.worker import is_worker_thread
 from ..safe_repr import safe_repr
@@ -40,9 +44,11 @@ from .snapshot import snapshot_mapping
 
 __all__ = [
     "IGNORED_LOGGERS",
+    "MAX_PARAMS",
     "RECORD_FIELDS",
     "SpanEventHandler",
     "ignored_logger",
+    "log_params",
     "print_if_no_other_handler",
 ]
 
@@ -58,6 +64,10 @@ RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) |
     "taskName",
 }
 _MAX_PARAM_CHARS = 512
+# Arguments of one log call read: Sentry keeps the first MAX_ITEMS of ``logentry.params``.
+MAX_PARAMS = MAX_ITEMS
+# Nanoseconds since the epoch fit a signed 64-bit integer (OTLP, the SDK) up to here.
+_LATEST_SECONDS = 2**63 / 1e9
 
 
 class SpanEventHandler(logging.Handler):
@@ -129,7 +139,7 @@ class SpanEventHandler(logging.Handler):
         level = sentry_level(record.levelno)
         if record.levelno >= self.event_level:
             template = _template(record.msg)
-            params = _params(record.args)
+            params = log_params(record.args)
             details = _extra_details(record)
             if exc is not None:
                 capture_exception(
@@ -157,12 +167,13 @@ class SpanEventHandler(logging.Handler):
 
     def _breadcrumb(self, record: logging.LogRecord, message: str, level: str) -> None:
         span = trace.get_current_span()
+        created = _created_seconds(record.created)
         crumb = {
             "type": "default",
             "category": record.name,
             "level": level,
             "message": message,
-            "timestamp": record.created,
+            "timestamp": created,
         }
         key = breadcrumb_key(span.get_span_context())
         for bridge in active_bridges():
@@ -171,7 +182,7 @@ class SpanEventHandler(logging.Handler):
             span.add_event(
                 attr.LOG_EVENT,
                 {attr.LOG_MESSAGE: message, attr.LEVEL: level, attr.LOGGER: record.name},
-                timestamp=int(record.created * 1e9),
+                timestamp=int(created * 1e9),
             )
 
     def _take_span_budget(self, span: Any = None) -> bool:
@@ -190,18 +201,24 @@ class SpanEventHandler(logging.Handler):
 def _extra_details(record: logging.LogRecord) -> DetailsSource:
     """The record's ``extra=`` values, copied now (they are live objects) as bounded data
     scrubbed with each bridge's denylist (Sentry only): nested mappings keep their structure,
-    so a secret inside them is filtered by its key."""
+    so a secret inside them is filtered by its key. A key need not be a str (``extra={1: v}``):
+    the snapshot shows its repr. Extras that cannot be read give none, never a lost event."""
     values = record.__dict__
-    if not values.keys() - RECORD_FIELDS:
-        return None  # most records: one set operation in C
-    fields = {
-        key: value
-        for key, value in values.items()
-        if key not in RECORD_FIELDS and not key.startswith("_")
-    }
+    try:
+        if not values.keys() - RECORD_FIELDS:
+            return None  # most records: one set operation in C
+        fields = {
+            key: value
+            for key, value in values.items()
+            if key not in RECORD_FIELDS and not (isinstance(key, str) and str.startswith(key, "_"))
+        }
+    except Exception:  # a key whose __eq__ raises, a filter changing the record meanwhile
+        return None
     if not fields:
         return None
-    return lambda settings: Details(extra=snapshot_mapping(fields, scrubber_for(settings.denylist)))
+    return lambda settings: Details(
+        extra=snapshot_mapping(fields, scrubber_for(settings.denylist, settings.send_default_pii))
+    )
 
 
 def print_if_no_other_handler(
@@ -247,20 +264,47 @@ def _formatted(record: logging.LogRecord) -> str:
         return safe_repr(record.msg)
 
 
+def _created_seconds(created: Any) -> float:
+    """``LogRecord.created`` as seconds since the epoch. A filter or ``makeLogRecord`` may put
+    anything there: a ``datetime`` is read as its time, anything else that is not a plausible
+    time (a string, NaN, a negative or far-future number) is now. Never raises."""
+    try:
+        value = created.timestamp() if isinstance(created, datetime) else created
+        if (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and 0.0 <= value < _LATEST_SECONDS
+        ):
+            return float(value)
+    except Exception:  # a datetime out of the platform's range, a number subclass that raises
+        pass
+    return time.time()
+
+
+def log_params(args: Any) -> tuple[str, ...]:
+    """The ``%``-arguments of a log call as bounded strings: the values of a mapping, the
+    items of a tuple, else the one value (as ``logging`` reads them; falsy ``args`` are none).
+    At most ``MAX_PARAMS`` are read, so the cost does not grow with the arguments; arguments
+    that cannot be read (a mapping that cannot be iterated) give none. Never raises."""
+    try:
+        if not args:
+            return ()
+        values: Iterable[Any]
+        if isinstance(args, Mapping):
+            values = args.values()
+        elif isinstance(args, tuple):
+            values = args
+        else:
+            values = (args,)
+        return tuple(_param(value) for value in islice(values, MAX_PARAMS))
+    except Exception:  # user code: __len__, __iter__, __getitem__ of a mapping
+        return ()
+
+
 def _param(value: Any) -> str:
     kind = type(value)
     if kind is str and len(value) <= _MAX_PARAM_CHARS:
         return str(value)
-    if kind is int or kind is float or kind is bool:  # exact types: their repr is safe
-        return repr(value)
+    if kind is float or kind is bool or (kind is int and value.bit_length() < 64):
+        return repr(value)  # exact types, small: their repr is safe and short
     return safe_repr(value, _MAX_PARAM_CHARS)
-
-
-def _params(args: Any) -> list[str]:
-    if not args:
-        return []
-    if isinstance(args, Mapping):
-        return [safe_repr(v, _MAX_PARAM_CHARS) for v in args.values()]
-    if isinstance(args, tuple):
-        return [_param(a) for a in args]
-    return [safe_repr(args, _MAX_PARAM_CHARS)]

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..safe_repr import safe_repr
-from .log_handler import SpanEventHandler
+from .log_handler import SpanEventHandler, log_params
 from .record import LogEntry
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ _MAX_HEADER_TRIES = 8
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 # Attributes that name a logger when the instrumentation scope does not.
 _LOGGER_KEYS = ("logger.name", "code.namespace")
-_MAX_PARAM_CHARS = 512
 # Attributes that are not the application's own ``extra`` values.
 _NOT_EXTRA_PREFIXES = ("exception.", "code.", "sentry.", "otel")
 
@@ -148,23 +147,10 @@ def _log_entry(source: logging.LogRecord | None, body: Any, event_name: Any) -> 
             formatted = source.getMessage()
         except Exception:  # bad %-args: the template rather than nothing
             formatted = template
-        return LogEntry(template, _params(source.args), formatted)
+        # The arguments as SpanEventHandler reads them: bounded, and none when unreadable.
+        return LogEntry(template, log_params(source.args), formatted)
     text = _text(body) or (event_name if isinstance(event_name, str) else "")
     return LogEntry(text, (), text) if text else None
-
-
-def _params(args: Any) -> tuple[str, ...]:
-    if not args:
-        return ()
-    values = args.values() if isinstance(args, Mapping) else args
-    if not isinstance(values, tuple | list) and not isinstance(args, Mapping):
-        values = (args,)
-    return tuple(
-        value
-        if type(value) is str and len(value) <= _MAX_PARAM_CHARS
-        else safe_repr(value, _MAX_PARAM_CHARS)
-        for value in values
-    )
 
 
 def _extra(attributes: Mapping[str, Any] | None) -> dict[str, Any]:

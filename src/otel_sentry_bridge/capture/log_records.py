@@ -329,7 +329,13 @@ def _deliver(
     its queue, as :mod:`.api` does for a direct capture."""
     extra = _extra(attributes)
     source = (
-        (lambda settings: Details(extra=snapshot_mapping(extra, scrubber_for(settings.denylist))))
+        (
+            lambda settings: Details(
+                extra=snapshot_mapping(
+                    extra, scrubber_for(settings.denylist, settings.send_default_pii)
+                )
+            )
+        )
         if extra
         else None
     )

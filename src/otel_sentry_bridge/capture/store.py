@@ -22,10 +22,11 @@ amount of memory and then falls out. Thread-safe; nothing here blocks on I/O.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from collections.abc import Hashable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from ..lru import Lru
 from .record import CaptureRecord
@@ -90,6 +91,10 @@ class CaptureStore:
     # -- breadcrumbs ---------------------------------------------------------------------
 
     def add_breadcrumb(self, trace_key: int, crumb: dict[str, Any]) -> None:
+        """Keep ``crumb``; one whose ``timestamp`` is not a finite number of seconds (the
+        callers normalise it) is not kept: it could not be ordered with the others."""
+        if not _is_seconds(crumb.get("timestamp")):
+            return
         with self._lock:
             crumbs = self._crumbs.get(trace_key)
             if crumbs is None:
@@ -104,7 +109,7 @@ class CaptureStore:
             crumbs = self._crumbs.get(trace_key)
             if crumbs is None:
                 return None
-            return [c for c in crumbs if c["timestamp"] <= until]
+            return [c for c in crumbs if _at_or_before(c, until)]
 
     # -- span records ----------------------------------------------------------------------
 
@@ -145,6 +150,18 @@ class CaptureStore:
         with self._lock:
             records = [*self._kept.get(trace_id, ()), *self._live.get(trace_id, ())]
         return [r for r in records if r[0] <= until_ns]
+
+
+def _is_seconds(value: object) -> TypeGuard[float]:
+    """A finite float, or an int (exact types: comparing them runs no application code)."""
+    if type(value) is int:
+        return True
+    return isinstance(value, float) and type(value) is float and math.isfinite(value)
+
+
+def _at_or_before(crumb: Mapping[str, Any], until: float) -> bool:
+    at = crumb.get("timestamp")
+    return _is_seconds(at) and at <= until
 
 
 def _put_bounded(items: dict[_K, _V], key: _K, value: _V, limit: int) -> None:
