@@ -8,14 +8,21 @@ shallow. A broken ``__repr__`` gives a placeholder. It never raises.
 
 The only unbounded cost left is an object's own ``__repr__`` (user code), called at most once
 per object shown.
+
+Some objects do work when printed that the application never asked for. Django's are shown
+without it (:func:`django_view`): an unevaluated ``QuerySet`` (whose ``repr`` runs its query),
+a ``LazyObject`` such as ``request.user`` (evaluated by a mere ``isinstance``, which reads its
+``__class__``: so every check here is made on ``type(value)``), a template ``Context`` (whose
+``repr`` prints the querysets it holds).
 """
 
 from __future__ import annotations
 
+import sys
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["safe_repr", "truncate"]
+__all__ = ["DjangoView", "django_view", "safe_repr", "truncate"]
 
 _ITEMS = 20  # entries shown per container
 _DEPTH = 3  # container levels shown
@@ -34,7 +41,7 @@ def safe_repr(value: Any, limit: int = 512) -> str:
     """A ``repr`` of at most ``limit`` characters that never raises. A string is returned as
     it is (cut to ``limit``), not quoted."""
     try:
-        if isinstance(value, str):
+        if issubclass(type(value), str):
             return truncate(str.__str__(value), limit)
         out = _Out(limit)
         out.value(value, 0)
@@ -71,22 +78,34 @@ class _Out:
     def value(self, value: Any, depth: int) -> None:
         if self.left <= 0:
             return
-        if isinstance(value, str):
+        kind = type(value)  # never isinstance(): it reads __class__, which a proxy evaluates
+        if issubclass(kind, str):
             self.add(repr(str.__str__(value)[: self.left + 2]))
-        elif isinstance(value, (bytes, bytearray, memoryview)):
+        elif issubclass(kind, (bytes, bytearray, memoryview)):
             self.add(repr(bytes(value[: self.left + 2])))
-        elif isinstance(value, bool) or value is None:
+        elif kind is bool or value is None:
             self.add(repr(value))
-        elif isinstance(value, int):
+        elif issubclass(kind, int):
             self.add(_int_text(value))
-        elif isinstance(value, float):
+        elif issubclass(kind, float):
             self.add(float.__repr__(value))
-        elif isinstance(value, dict):
+        elif issubclass(kind, dict):
             self.mapping(value, depth)
-        elif isinstance(value, (list, tuple, set, frozenset)):
+        elif issubclass(kind, (list, tuple, set, frozenset)):
             self.sequence(value, depth)
         else:
+            self.other(value, depth)
+
+    def other(self, value: Any, depth: int) -> None:
+        view = django_view(value)
+        if view is None:
             self.add(_object_text(value, self.left))
+        elif not view.evaluated:
+            self.add(view.placeholder())
+        else:
+            self.add(f"<{view.label}: ")
+            self.value(view.content, depth)
+            self.add(">")
 
     def mapping(self, value: dict[Any, Any], depth: int) -> None:
         prefix = _prefix(value, dict)
@@ -107,7 +126,7 @@ class _Out:
         self.add("}" + (")" if prefix else ""))
 
     def sequence(self, value: Any, depth: int) -> None:
-        base = next(b for b in (list, tuple, set, frozenset) if isinstance(value, b))
+        base = next(b for b in (list, tuple, set, frozenset) if issubclass(type(value), b))
         open_, close = _BRACKETS[base]
         prefix = _prefix(value, base)
         if base is frozenset and not prefix:
@@ -160,6 +179,67 @@ def _object_text(value: Any, limit: int) -> str:
         text = repr(value)
     except Exception:
         return _placeholder(value)
-    if not isinstance(text, str):
+    if not issubclass(type(text), str):
         return _placeholder(value)
     return str.__str__(text)[: limit + 1]
+
+
+class DjangoView(NamedTuple):
+    """A Django object that does work when printed, as it can be shown without that work:
+    what it is (``label``) and, once the application ``evaluated`` it, what it holds."""
+
+    label: str  # "QuerySet of User", "SimpleLazyObject", "RequestContext"
+    evaluated: bool
+    content: Any  # the wrapped object, the cached rows, the context's dicts; None if not evaluated
+
+    def placeholder(self) -> str:
+        return f"<{self.label} (not evaluated)>"
+
+
+_QUERY = "django.db.models.query"
+_NOT_SET = object()
+
+
+def django_view(value: Any) -> DjangoView | None:
+    """``value`` seen without evaluating it, if Django would do work to print it, else None:
+
+    - a ``LazyObject`` (``SimpleLazyObject``: ``request.user``, the CSRF token) holds its
+      object only once evaluated;
+    - a ``QuerySet`` or ``RawQuerySet`` holds its rows only once evaluated (its ``repr``
+      would run the query; its SQL is not built either);
+    - a template ``Context`` holds its dicts (its ``repr`` prints them with their querysets).
+
+    Only ``type(value)`` and the instance's own ``__dict__`` are read. Django is never
+    imported here: a Django object exists only once its module is imported."""
+    kind = type(value)
+    if _is_django(kind, "django.utils.functional", "LazyObject"):
+        wrapped = _own_attribute(value, "_wrapped", _NOT_SET)
+        empty = getattr(sys.modules.get("django.utils.functional"), "empty", _NOT_SET)
+        evaluated = wrapped is not _NOT_SET and wrapped is not empty
+        return DjangoView(kind.__name__, evaluated, wrapped if evaluated else None)
+    if _is_django(kind, _QUERY, "QuerySet") or _is_django(kind, _QUERY, "RawQuerySet"):
+        rows = _own_attribute(value, "_result_cache", None)
+        return DjangoView(_queryset_label(value, kind), rows is not None, rows)
+    if _is_django(kind, "django.template.context", "BaseContext"):
+        return DjangoView(kind.__name__, True, _own_attribute(value, "dicts", []))
+    return None
+
+
+def _is_django(kind: type, module: str, name: str) -> bool:
+    base = getattr(sys.modules.get(module), name, None)
+    return isinstance(base, type) and issubclass(kind, base)
+
+
+def _own_attribute(value: Any, name: str, default: Any) -> Any:
+    """An attribute from the instance's ``__dict__``: no property, no ``__getattr__``."""
+    try:
+        attributes = object.__getattribute__(value, "__dict__")
+    except AttributeError:
+        return default
+    return attributes.get(name, default) if type(attributes) is dict else default
+
+
+def _queryset_label(value: Any, kind: type) -> str:
+    model = _own_attribute(value, "model", None)
+    name = model.__name__ if issubclass(type(model), type) else None
+    return f"{kind.__name__} of {name}" if type(name) is str else kind.__name__

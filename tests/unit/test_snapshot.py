@@ -49,8 +49,8 @@ def test_strings_and_object_reprs_are_scrubbed_as_free_text() -> None:
 
 
 def test_a_json_decoded_body_keeps_its_shape() -> None:
-    body = json.loads(json.dumps({"order": 7, "card": {"cvv": "1", "secret": SECRET}}))
-    assert snapshot(body, S) == {"order": 7, "card": {"cvv": "1", "secret": FILTERED}}
+    body = json.loads(json.dumps({"order": 7, "card": {"brand": "visa", "secret": SECRET}}))
+    assert snapshot(body, S) == {"order": 7, "card": {"brand": "visa", "secret": FILTERED}}
 
 
 def test_a_django_querydict_shows_every_value_and_filters_by_key() -> None:
@@ -124,3 +124,76 @@ def test_frame_variables_keep_the_innermost_frames_only() -> None:
     assert len(frames) == MAX_FRAMES
     assert frames[-1]["depth"] == 0
     assert frames[-1]["token"] == FILTERED
+
+
+def test_a_lazy_object_left_unevaluated_is_never_evaluated() -> None:
+    _django()
+    from django.utils.functional import SimpleLazyObject
+
+    evaluations: list[str] = []
+
+    def load_user() -> dict[str, str]:
+        evaluations.append("user")
+        return {"name": "bob"}
+
+    user = SimpleLazyObject(load_user)
+    placeholder = "<SimpleLazyObject (not evaluated)>"
+    assert snapshot(user, S) == placeholder
+    assert snapshot_mapping({"user": user, "users": [user]}, S) == {
+        "user": placeholder,
+        "users": [placeholder],
+    }
+    deep = snapshot({"a": {"b": {"c": {"user": user}}}}, S)  # the deepest level is a repr
+    assert deep == {"a": {"b": {"c": f"{{'user': {placeholder}}}"}}}
+    assert evaluations == []
+
+
+def test_a_lazy_object_the_application_evaluated_shows_what_it_holds() -> None:
+    _django()
+    from django.utils.functional import SimpleLazyObject
+
+    creds = SimpleLazyObject(lambda: {"user": "bob", "password": SECRET})
+    assert creds["user"] == "bob"  # the application evaluates it
+    assert snapshot(creds, S) == {"user": "bob", "password": FILTERED}
+    deep = snapshot({"a": {"b": {"c": {"creds": creds}}}}, S)  # the deepest level is a repr
+    assert deep["a"]["b"]["c"].startswith("{'creds': <SimpleLazyObject: {'user': 'bob', ")
+    assert SECRET not in json.dumps(deep)
+
+
+def test_an_unevaluated_queryset_is_a_placeholder_not_its_query() -> None:
+    _django()
+    from django.contrib.auth.models import User
+
+    users = User.objects.filter(is_active=True)  # the test database has no table: a query fails
+    raw = User.objects.raw("SELECT * FROM auth_user")
+    assert snapshot(users, S) == "<QuerySet of User (not evaluated)>"
+    assert snapshot(raw, S) == "<RawQuerySet of User (not evaluated)>"
+    deep = snapshot({"a": {"b": {"c": [users]}}}, S)
+    assert deep == {"a": {"b": {"c": "[<QuerySet of User (not evaluated)>]"}}}
+    assert users._result_cache is None
+
+
+def test_a_template_context_shows_its_dicts_without_their_querysets() -> None:
+    _django()
+    from django.contrib.auth.models import User
+    from django.template import Context
+
+    context = Context({"users": User.objects.all(), "password": SECRET})
+    assert snapshot(context, S) == [
+        {"True": True, "False": False, "None": None},
+        {"users": "<QuerySet of User (not evaluated)>", "password": FILTERED},
+    ]
+
+
+def test_types_are_read_from_type_never_from_a_proxied_class() -> None:
+    reads: list[str] = []
+
+    class Proxy:  # as a lazy proxy does: reading __class__ evaluates it
+        @property  # type: ignore[misc]
+        def __class__(self) -> type:
+            reads.append("__class__")
+            return dict
+
+    assert snapshot(Proxy(), S).startswith("<")
+    assert snapshot({"a": {"b": {"c": [Proxy()]}}}, S)
+    assert reads == []

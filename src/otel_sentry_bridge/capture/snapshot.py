@@ -9,6 +9,11 @@ and may change a moment later, so it copies now, and copies little:
 - a value under a sensitive key becomes ``[Filtered]``; every string, and the ``repr`` of any
   other object, goes through the scrubber's free-text rules (``password=...``, URL passwords);
 - a Django ``HttpRequest`` is shown as its method and path, without the query string;
+- nothing is evaluated that the application left lazy: an unevaluated ``QuerySet`` or
+  ``request.user`` (a ``SimpleLazyObject``) is a placeholder, never a database query, and
+  an evaluated one shows what it already holds (:func:`..safe_repr.django_view`). Types are
+  checked on ``type(value)``, never with ``isinstance``, which reads a lazy object's
+  ``__class__`` and so evaluates it;
 - the cost is bounded whatever the value: containers are read with ``islice`` (never sorted
   or copied whole), strings are cut before they are matched, nesting is shallow, and each
   snapshot has a budget of values it may look at.
@@ -23,7 +28,7 @@ from types import TracebackType
 from typing import Any
 
 from ..convert.scrub import FILTERED, Scrubber
-from ..safe_repr import safe_repr, truncate
+from ..safe_repr import DjangoView, django_view, safe_repr, truncate
 
 __all__ = ["frame_variables", "snapshot", "snapshot_mapping"]
 
@@ -84,18 +89,21 @@ def _copy(value: Any, scrubber: Scrubber, depth: int, budget: _Budget) -> Any:
             return value
         if kind is int:
             return value if value.bit_length() < 64 else safe_repr(value, MAX_CHARS)
-        if isinstance(value, str):
+        if issubclass(kind, str):
             return scrubber.free_text(str.__str__(value), MAX_CHARS)
-        if isinstance(value, (bytes, bytearray, memoryview)):
+        if issubclass(kind, (bytes, bytearray, memoryview)):
             text = bytes(value[: MAX_CHARS * 4]).decode("utf-8", "replace")
             return scrubber.free_text(text, MAX_CHARS)
+        view = django_view(value)
+        if view is not None:
+            return _django_view(view, scrubber, depth, budget)
         request = _django_request_text(value)
         if request is not None:
             return scrubber.free_text(request, MAX_CHARS)
         if depth < MAX_DEPTH:
-            if isinstance(value, Mapping):
+            if issubclass(kind, Mapping):
                 return _mapping(value, scrubber, depth, budget)
-            if isinstance(value, (list, tuple, set, frozenset)):
+            if issubclass(kind, (list, tuple, set, frozenset)):
                 return [_copy(v, scrubber, depth + 1, budget) for v in islice(value, MAX_ITEMS)]
         return scrubber.free_text(safe_repr(value, MAX_CHARS), MAX_CHARS)
     except Exception:  # user code (iteration, __str__): what cannot be read is not sent
@@ -105,7 +113,7 @@ def _copy(value: Any, scrubber: Scrubber, depth: int, budget: _Budget) -> Any:
 def _mapping(value: Mapping[Any, Any], scrubber: Scrubber, depth: int, budget: _Budget) -> Any:
     # Django's QueryDict (a MultiValueDict) holds every value of a key: .lists() shows them.
     lists = getattr(value, "lists", None)
-    items = lists() if isinstance(value, dict) and callable(lists) else value.items()
+    items = lists() if issubclass(type(value), dict) and callable(lists) else value.items()
     out: dict[str, Any] = {}
     for key, item in islice(items, MAX_ITEMS):
         name = key if type(key) is str else safe_repr(key, 100)
@@ -116,12 +124,20 @@ def _mapping(value: Mapping[Any, Any], scrubber: Scrubber, depth: int, budget: _
     return out
 
 
+def _django_view(view: DjangoView, scrubber: Scrubber, depth: int, budget: _Budget) -> Any:
+    """A lazy Django object's placeholder, or what it holds once the application evaluated
+    it (a queryset's rows become a list, bounded like any list)."""
+    if not view.evaluated:
+        return view.placeholder()
+    return _copy(view.content, scrubber, depth, budget)
+
+
 def _django_request_text(value: Any) -> str | None:
     """``<WSGIRequest: GET '/path'>`` for a Django request (its own repr shows the query
     string, which may carry a token), else None. Django is never imported here."""
     module = sys.modules.get("django.http.request")
     request_type = getattr(module, "HttpRequest", None)
-    if request_type is None or not isinstance(value, request_type):
+    if not isinstance(request_type, type) or not issubclass(type(value), request_type):
         return None
     method = getattr(value, "method", None)
     path = getattr(value, "path", "")
