@@ -136,7 +136,7 @@ ENV_CASES: dict[str, tuple[str, str, Any]] = {
     "OTEL_SENTRY_IGNORED_EXCEPTIONS": (
         "KeyError,myapp.errors.Gone",
         "ignored_exceptions",
-        ("KeyError", "myapp.errors.Gone"),
+        (*DEFAULT_IGNORED_EXCEPTIONS, "KeyError", "myapp.errors.Gone"),
     ),
     "OTEL_SENTRY_INCLUDE_LOCAL_VARIABLES": ("yes", "include_local_variables", True),
     "OTEL_SENTRY_RESPONSE_HEADER": ("on", "response_header", True),
@@ -232,9 +232,29 @@ def test_comma_list_env_value_drops_blanks_and_whitespace() -> None:
 
 
 def test_empty_comma_list_env_value_is_an_empty_tuple() -> None:
-    settings = load(environ={"OTEL_SENTRY_IGNORED_EXCEPTIONS": ""})
+    settings = load(environ={"OTEL_SENTRY_IN_APP_INCLUDE": ""})
 
-    assert settings.ignored_exceptions == ()
+    assert settings.in_app_include == ()
+
+
+def test_ignored_exceptions_are_added_to_the_defaults() -> None:
+    """probe 2026-12-05: a user's own type replaced the defaults, and every Http404 and
+    PermissionDenied the OTel Django middleware records became an event."""
+    settings = load(environ={"OTEL_SENTRY_IGNORED_EXCEPTIONS": "shop.PaymentDeclined"})
+
+    assert settings.ignored_exceptions == (*DEFAULT_IGNORED_EXCEPTIONS, "shop.PaymentDeclined")
+    assert load(environ={"OTEL_SENTRY_IGNORED_EXCEPTIONS": ""}).ignored_exceptions == (
+        DEFAULT_IGNORED_EXCEPTIONS
+    )
+
+
+def test_a_default_ignored_exception_can_be_taken_out() -> None:
+    settings = load(
+        environ={"OTEL_SENTRY_IGNORED_EXCEPTIONS": "-django.core.exceptions.PermissionDenied"}
+    )
+
+    assert "django.core.exceptions.PermissionDenied" not in settings.ignored_exceptions
+    assert "django.http.response.Http404" in settings.ignored_exceptions
 
 
 def test_blank_optional_string_env_value_means_unset() -> None:
@@ -437,7 +457,7 @@ def test_keyword_options_are_converted_like_env_values() -> None:
     assert settings.event_level == logging.WARNING
     assert settings.gzip is False
     assert settings.in_app_include == ("shop", "billing")
-    assert settings.ignored_exceptions == ("KeyError", "ValueError")
+    assert settings.ignored_exceptions == (*DEFAULT_IGNORED_EXCEPTIONS, "KeyError", "ValueError")
     assert settings.sample_rate == 0.5
 
 

@@ -595,3 +595,33 @@ def test_a_message_event_that_cannot_be_bounded_keeps_its_message() -> None:
     assert "extra" not in out
     assert out["logentry"] == event["logentry"]
     assert out["message"] == "payment failed for 7"
+
+
+def test_a_transaction_over_the_byte_budget_keeps_as_many_spans_as_fit() -> None:
+    """probe 2026-12-05: 500 database spans of ~1 KB statements lost every span at once."""
+    spans = [
+        {
+            "span_id": f"{index:016x}",
+            "parent_span_id": "0" * 15 + "1",
+            "trace_id": "b" * 32,
+            "op": "db",
+            "description": f"SELECT {index} " + "x" * 1000,
+            "start_timestamp": 1_700_000_000.0 + index / 1000,
+            "timestamp": 1_700_000_000.0005 + index / 1000,
+        }
+        for index in range(600)
+    ]
+    event = {
+        "event_id": "a" * 32,
+        "type": "transaction",
+        "transaction": "/report/",
+        "start_timestamp": 1_700_000_000.0,
+        "timestamp": 1_700_000_001.0,
+        "contexts": {"trace": {"trace_id": "b" * 32, "span_id": "0" * 15 + "1", "op": "http"}},
+        "spans": spans,
+    }
+    out = enforce_limits(event, max_bytes=300_000)
+    assert len(json_dumps(out)) <= 300_000
+    kept = out["spans"]
+    assert 200 < len(kept) < 600
+    assert [span["span_id"] for span in kept] == [span["span_id"] for span in spans[: len(kept)]]

@@ -109,7 +109,12 @@ def _removals(event: dict[str, Any]) -> Iterator[int]:
     contexts = _own_dict(event, "contexts")
     if contexts is not None:
         yield from _largest_first(contexts, frozenset({"trace"}))
-    # 7. Beyond Sentry's order, for events made of odd data: everything that is not the
+    # 7. a transaction's spans, the last ones first: the waterfall keeps its beginning
+    spans = _own_list(event, "spans")
+    if spans is not None:
+        while spans:
+            yield _size(spans.pop()) + 1
+    # 8. Beyond Sentry's order, for events made of odd data: everything that is not the
     # event's identity, its exceptions or its trace; then all but the exceptions' type/value.
     yield from _largest_first(event, IDENTITY_KEYS | {"exception", "contexts"})
     container = event.get("exception")

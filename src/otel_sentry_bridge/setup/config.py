@@ -168,6 +168,19 @@ def _to_tuple(value: Any) -> tuple[str, ...]:
     return tuple(str(part) for part in value)
 
 
+def _to_ignored(value: Any) -> tuple[str, ...]:
+    """The default ignored types plus the given ones; ``-name`` takes a default out (to
+    report ``PermissionDenied`` after all): a user adding a type of their own does not bring
+    every 404 back."""
+    names = list(DEFAULT_IGNORED_EXCEPTIONS)
+    for name in _to_tuple(value):
+        if name.startswith("-"):
+            names = [kept for kept in names if kept != name[1:].strip()]
+        elif name not in names:
+            names.append(name)
+    return tuple(names)
+
+
 _OTLP_SIGNALS = ("traces", "logs")
 
 
@@ -298,7 +311,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "breadcrumb_level": _to_level,
     "max_breadcrumbs": _to_positive_int,
     "max_log_events_per_span": _to_positive_int,
-    "ignored_exceptions": _to_tuple,
+    "ignored_exceptions": _to_ignored,
     "include_local_variables": _to_bool,
     "response_header": _to_bool,
     "trace_url_template": _to_template,
