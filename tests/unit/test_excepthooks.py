@@ -121,6 +121,33 @@ def test_an_exception_escaping_a_thread_is_sent_unhandled_and_the_previous_hook_
     assert event["transaction"] == "work"  # the target, not the numbered default name
 
 
+def test_a_thread_started_in_a_trace_is_reported_in_that_trace(
+    previous: tuple[Previous, Previous], sent: Sent
+) -> None:
+    """OpenTelemetry's threading instrumentation keeps the starting thread's context on the
+    thread (``_otel_context``) and lets go of it before the hook runs (probe 2026-12-05: a
+    thread crashing inside a request got a trace of its own)."""
+    from opentelemetry import context
+
+    install_excepthooks()
+    provider = TracerProvider()
+    provider.add_span_processor(sent.processor)
+
+    def work() -> None:
+        raise ValueError("boom in a request's thread")
+
+    with provider.get_tracer("t").start_as_current_span("GET /report/") as span:
+        thread = threading.Thread(target=work)
+        thread._otel_context = context.get_current()  # type: ignore[attr-defined]
+    thread.start()  # after the span ended, as a request that does not wait for its thread
+    thread.join()
+
+    (event,) = sent.events
+    trace_context = event["contexts"]["trace"]
+    assert trace_context["trace_id"] == format(span.get_span_context().trace_id, "032x")
+    assert _mechanism(event)["type"] == "threading"
+
+
 def test_the_bridges_own_threads_are_not_reported(
     previous: tuple[Previous, Previous], sent: Sent
 ) -> None:

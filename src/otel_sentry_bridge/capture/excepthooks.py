@@ -11,7 +11,10 @@ the previous hook, even when capturing failed.
   bridge's ``shutdown_timeout``). In an interactive session (``sys.ps1`` set) it captures
   nothing: every typo would be an event.
 - ``threading.excepthook`` runs on the dying thread; the process goes on, so it only queues.
-  The bridge's own threads are left out (no feedback loop).
+  The bridge's own threads are left out (no feedback loop). A thread started inside a
+  trace under OpenTelemetry's threading instrumentation (which keeps the starting thread's
+  context on the thread, and has already let go of it when the hook runs) is reported in
+  that trace, under the span that started it.
 - ``KeyboardInterrupt`` and ``SystemExit`` are not errors and are passed on untouched. An
   exception already captured (logged, say, then re-raised) keeps its one event.
 
@@ -27,9 +30,13 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 
 from ..bridge import active_bridges
 from ..deliver.worker import is_worker_thread
@@ -80,9 +87,31 @@ class _ThreadingExcepthook:
     def __call__(self, args: threading.ExceptHookArgs) -> None:
         try:
             if self.active and not is_worker_thread():  # never the bridge's own threads
-                _capture(args.exc_value, "threading", _thread_name(args.thread))
+                with _started_in(args.thread):
+                    _capture(args.exc_value, "threading", _thread_name(args.thread))
         finally:
             self.previous(args)
+
+
+@contextmanager
+def _started_in(thread: threading.Thread | None) -> Iterator[None]:
+    """The OTel context the thread was started in, current while the crash is captured,
+    when OpenTelemetry's threading instrumentation kept it (``Thread._otel_context``)."""
+    started = getattr(thread, "_otel_context", None)
+    token = None
+    if isinstance(started, Context):
+        try:
+            token = otel_context.attach(started)
+        except Exception:
+            token = None
+    try:
+        yield
+    finally:
+        if token is not None:
+            try:
+                otel_context.detach(token)
+            except Exception:
+                pass
 
 
 class _Installed:
