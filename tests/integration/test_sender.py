@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
@@ -122,6 +123,33 @@ def test_rate_limit_holds_requests_for_the_window_then_delivers(
     first, *later = sentry_receiver.requests
     assert first.status == 429
     assert all(r.received_at - first.received_at >= 0.95 for r in later)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Retry-After": "0"},
+        {"Retry-After": "Thu, 01 Jan 2015 00:00:00 GMT"},  # a date in the past: clock skew
+        {"X-Sentry-Rate-Limits": "60:transaction:organization"},  # not our category
+    ],
+    ids=["retry-after-0", "past-date", "other-category"],
+)
+def test_a_429_that_limits_nothing_waits_like_a_failure_never_a_hot_loop(
+    provider: TracerProvider, sentry_receiver: SentryReceiver, headers: dict[str, str]
+) -> None:
+    """probe 2026-12-05: such a 429 was retried ~25,000 times in 3 s, on the app's CPU."""
+    for _ in range(3):
+        sentry_receiver.respond_with(429, headers)
+    processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, backoff=FAST)
+    provider.add_span_processor(processor)
+    _errors(provider, 1)
+    (accepted,) = sentry_receiver.wait_for_accepted(1, timeout=15)
+    assert accepted["exception"]["values"][-1]["value"] == "failure 0"
+    times = [r.received_at for r in sentry_receiver.requests[:4]]
+    assert [r.status for r in sentry_receiver.requests[:4]] == [429, 429, 429, 200]
+    # FAST backs off 0.05, 0.1, 0.2 s (+-10 %): each retry waited for it.
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert all(gap >= 0.04 for gap in gaps), gaps
 
 
 def test_rejected_event_is_not_retried_and_is_reported(

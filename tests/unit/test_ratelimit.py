@@ -251,3 +251,11 @@ def test_after_never_raises(status: int | None, header: str | None, retry: str |
     fallback = status == 429 and not (header and parse_rate_limits(header, NOW))
     if fallback and parse_retry_after(retry, EPOCH) != 0.0:
         assert limits.is_limited("internal", NOW)
+
+
+def test_rate_limit_categories_are_read_in_any_case() -> None:
+    """probe 2026-12-05: ``60:ERROR:org`` limited nothing, and the 429 was retried at once."""
+    assert parse_rate_limits("60:ERROR;Default:organization", 100.0) == {
+        "error": 160.0,
+        "default": 160.0,
+    }

@@ -62,7 +62,7 @@ def parse_rate_limits(header: str, now: float) -> dict[str, float]:
         if delay is None:
             continue
         deadline = now + delay
-        names = [c.strip() for c in fields[1].split(";")]
+        names = [c.strip().lower() for c in fields[1].split(";")]
         names = [c for c in names if c] or [ALL_CATEGORIES]
         for name in names:
             if deadline > limits.get(name, float("-inf")):

@@ -452,11 +452,12 @@ class Delivery:
         with self._cond:
             closed = self._backlog.closed
             self._attempt += 1
-            delay = (
-                self._limits.remaining(item.category, now)
-                if rate_limited
-                else self._backoff.delay(self._attempt, random.random())
-            )
+            # A 429 that limits nothing for this category (Retry-After: 0, a date in the past,
+            # X-Sentry-Rate-Limits naming other categories) still waits as a failure does:
+            # never a retry loop as fast as the server answers.
+            delay = self._limits.remaining(item.category, now) if rate_limited else 0.0
+            if delay <= 0.0:
+                delay = self._backoff.delay(self._attempt, random.random())
             self._degraded_until = now + max(delay, 0.0)
         if closed:
             # In flight when shutdown gave up, and perhaps failed only because shutdown then
