@@ -279,8 +279,14 @@ def test_blank_optional_string_env_value_means_unset() -> None:
         ("OTEL_SENTRY_CONTEXT_LINES", "-1"),
         ("OTEL_SENTRY_CONTEXT_LINES", "1.5"),
         ("OTEL_SENTRY_QUEUE_SIZE", "lots"),
+        ("OTEL_SENTRY_QUEUE_SIZE", "0"),  # probe 2026-12-05: silently 1, events dropped
         ("OTEL_SENTRY_HTTP_TIMEOUT", "-3"),
+        ("OTEL_SENTRY_HTTP_TIMEOUT", "0"),  # probe: the bridge turned itself off
+        ("OTEL_SENTRY_HTTP_TIMEOUT", "1e10"),  # probe: every POST failed (time_t)
+        ("OTEL_SENTRY_HTTP_TIMEOUT", "inf"),
         ("OTEL_SENTRY_SHUTDOWN_TIMEOUT", "soon"),
+        ("OTEL_SENTRY_SHUTDOWN_TIMEOUT", "inf"),  # probe: join(inf) raised, 0 events sent
+        ("OTEL_SENTRY_SHUTDOWN_TIMEOUT", "1e10"),
         ("OTEL_SENTRY_EVENT_LEVEL", "LOUD"),
         ("OTEL_SENTRY_BREADCRUMB_LEVEL", "-5"),
         ("OTEL_SENTRY_MAX_BREADCRUMBS", ""),
@@ -423,6 +429,10 @@ def test_default_warn_logs_to_the_package_logger(
         ("before_send", "not callable"),
         ("max_request_body_size", "large"),
         ("helper_process", "sometimes"),
+        ("queue_size", 0),
+        ("http_timeout", 0),
+        ("http_timeout", float("inf")),
+        ("shutdown_timeout", float("inf")),
         ("environment", "e" * 65),
         ("environment", "none"),
         ("environment", "qa/eu"),

@@ -209,11 +209,26 @@ def _to_positive_int(value: Any) -> int:
     return number
 
 
-def _to_positive_float(value: Any) -> float:
-    number = float(value)
-    if not number >= 0:  # also rejects NaN
-        raise ValueError("must not be negative")
+def _to_queue_size(value: Any) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be at least 1")
     return number
+
+
+def _seconds_within(highest: float, *, zero: bool) -> Any:
+    """A converter to seconds: finite, above 0 (or 0 too with ``zero``), at most
+    ``highest`` (a thread join or a socket timeout of ``inf`` or 1e10 s fails or never ends)."""
+
+    def convert(value: Any) -> float:
+        number = float(value)
+        low_ok = number >= 0 if zero else number > 0
+        if not (low_ok and number <= highest):  # also rejects NaN and inf
+            bound = "0" if zero else "above 0"
+            raise ValueError(f"must be {bound} and at most {highest:g} seconds")
+        return number
+
+    return convert
 
 
 def _to_rate(value: Any) -> float:
@@ -302,9 +317,9 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "in_app_include": _to_tuple,
     "in_app_exclude": _to_tuple,
     "context_lines": _to_positive_int,
-    "queue_size": _to_positive_int,
-    "http_timeout": _to_positive_float,
-    "shutdown_timeout": _to_positive_float,
+    "queue_size": _to_queue_size,
+    "http_timeout": _seconds_within(300.0, zero=False),
+    "shutdown_timeout": _seconds_within(3600.0, zero=True),
     "gzip": _to_bool,
     "debug": _to_bool,
     "event_level": _to_level,
