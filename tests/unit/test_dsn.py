@@ -108,6 +108,10 @@ def test_is_immutable() -> None:
         (f"https://{KEY}:{SECRET}@host/", "no project id"),
         (f"https://{KEY}:{SECRET}@host/abc", "non-numeric project id"),
         (f"https://{KEY}:{SECRET}@host/4²", "non-numeric project id"),
+        # probe 2026-12-05: accepted, then "label empty or too long" at every send
+        (f"https://{KEY}@{'a' * 64}.example.com/1", "invalid host"),
+        (f"https://{KEY}@{('a' * 60 + '.') * 5}com/1", "invalid host"),
+        (f"https://{KEY}@host/{'1' * 100}", "project id of over 20 digits"),
         (f"https://{KEY}:{SECRET}@host:abc/42", "invalid port"),
         (f"https://{KEY}:{SECRET}@host:99999/42", "invalid port"),
         (f"https://{KEY}:{SECRET}@host:0/42", "invalid port"),

@@ -18,7 +18,8 @@ from ..errors import InvalidDsn
 __all__ = ["Dsn"]
 
 _SCHEMES = ("http", "https")
-_PROJECT_ID = re.compile(r"[0-9]+")  # str.isdigit() would also accept "²" and other digits
+# str.isdigit() would also accept "²" and other digits; Sentry's ids are 64-bit integers.
+_PROJECT_ID = re.compile(r"[0-9]{1,20}")
 _QUOTES = "\"'"
 _SCHEME_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # RFC 3986 scheme, then "//"
 _FORMAT_HINT = "expected <scheme>://<public_key>@<host>[:<port>][/<path>]/<project_id>"
@@ -27,7 +28,9 @@ _FORMAT_HINT = "expected <scheme>://<public_key>@<host>[:<port>][/<path>]/<proje
 _USERINFO = re.compile(r"(?:[A-Za-z0-9._~!$&'()*+;=:-]|%[0-9A-Fa-f]{2})*")
 _USERINFO_HINT = "letters, digits, -._~!$&'()*+;= and %XX"
 # Dot-separated labels of letters, digits, "-" and "_", with an optional final dot.
-_HOST_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?")
+# Labels of 1 to 63 characters (DNS, and Python's IDNA codec, which refuses longer ones at
+# send time), 253 characters in all.
+_HOST_NAME = re.compile(r"(?=.{1,253}\.?$)[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*\.?")
 _IPV4_LIKE = re.compile(r"[0-9.]+")
 _HOST_HINT = "expected a host name, an IPv4 address or an IPv6 address in brackets"
 
@@ -120,6 +123,8 @@ class Dsn:
         if not project_id:
             raise InvalidDsn(f"Sentry DSN {shown} has no project id ({_FORMAT_HINT})")
         if not _PROJECT_ID.fullmatch(project_id):
+            if project_id.isascii() and project_id.isdigit():
+                raise InvalidDsn(f"Sentry DSN {shown} has a project id of over 20 digits")
             raise InvalidDsn(f"Sentry DSN {shown} has a non-numeric project id")
 
         return cls(
@@ -218,4 +223,5 @@ def _idna_encoded(host: str) -> str | None:
 def _redacted(parts: SplitResult) -> str:
     """The DSN for messages: user info replaced by ``***``, query and fragment dropped."""
     host_port = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://***@{host_port}{parts.path}"
+    shown = f"{parts.scheme}://***@{host_port}{parts.path}"
+    return shown if len(shown) <= 200 else f"{shown[:200]}..."  # a message, not a dump
