@@ -25,6 +25,9 @@ class Item:
     first_failure: float | None = None
     attempts: int = 0
     entry: SpoolEntry | None = None  # set when the envelope came from the spool
+    # In flight when shutdown gave up waiting for it: shutdown kept it (spool) or counted it,
+    # so whatever that attempt's end is, it is neither spooled nor counted again.
+    abandoned: bool = False
 
 
 class Outbox:

@@ -146,6 +146,7 @@ class Delivery:
         self._wire = threading.Lock()
         self._backlog.reset(self._cond)  # an empty outbox, under the new lock
         self._in_flight = 0
+        self._flying: dict[int, Item] = {}  # what is in flight, by id(): kept at shutdown
         self._limits = RateLimits()
         self._degraded_until: float | None = None  # retry time after a failure
         self._attempt = 0
@@ -192,7 +193,7 @@ class Delivery:
         if os.getpid() != self._pid:
             self._reset()
         item = Item(data, category)
-        if waiting is not None and self._claim_here(category, waiting):
+        if waiting is not None and self._claim_here(category, waiting, item):
             self._send_here(item)
             return True
         backlog = self._backlog
@@ -242,10 +243,25 @@ class Delivery:
         deadline = self._clock() + timeout
         drained = self.flush(timeout - min(_FINAL_REPORT_RESERVE, timeout / 4))
         left, lost = self._backlog.close()  # to the spool while it takes them, else lost
+        flying = self._abandon_flying()
+        for item in flying:
+            # Still waiting for the server (one that never answers, or answers slower than
+            # the shutdown timeout): the process ends before that exchange does. Spooled, it
+            # is sent again by the next process (the server keeps one event per event id).
+            if not self._backlog.to_spool(item):
+                self.record_loss("network_error", item.category)
+                lost += 1
         if lost:
             _log.warning("otel-sentry-bridge: %d event(s) not sent before shutdown", lost)
         self._final_report(deadline)
-        return drained and not left
+        return drained and not left and not flying
+
+    def _abandon_flying(self) -> list[Item]:
+        with self._cond:
+            flying = list(self._flying.values())
+            for item in flying:
+                item.abandoned = True
+        return flying
 
     def _final_report(self, deadline: float) -> None:
         """Let the sender thread send the last client report; wait for it until ``deadline``.
@@ -284,7 +300,7 @@ class Delivery:
 
     # -- the submitting thread (waiting=N) -------------------------------------------------
 
-    def _claim_here(self, category: str, waiting: int) -> bool:
+    def _claim_here(self, category: str, waiting: int, item: Item) -> bool:
         """Whether this envelope goes out now on the calling thread (then counted in flight).
         Only while the sender thread exists (it made the first exchange, and it retries what
         fails here) and has nothing to send: envelopes go out in the order they came, so one
@@ -307,6 +323,7 @@ class Delivery:
             ):
                 return False
             self._in_flight += 1
+            self._flying[id(item)] = item
             return True
 
     def _send_here(self, item: Item) -> None:
@@ -319,6 +336,7 @@ class Delivery:
         finally:
             with self._cond:
                 self._in_flight -= 1
+                self._flying.pop(id(item), None)
                 # A failure put it back, or on disk: the sender thread now has a retry to
                 # time. A success wakes only a waiting flush, never the idle sender.
                 if not settled or self._flushing:
@@ -357,6 +375,7 @@ class Delivery:
                 finally:
                     with self._cond:
                         self._in_flight -= 1
+                        self._flying.pop(id(item), None)
                         self._cond.notify_all()
             self._maybe_report()
 
@@ -371,6 +390,7 @@ class Delivery:
                     item = self._backlog.take_locked()
                     if item is not None:
                         self._in_flight += 1
+                        self._flying[id(item)] = item
                         return item, False
                     wait = REPORT_INTERVAL
                 if not self._backlog.closed:  # (shutdown may have come while it read the disk)
@@ -459,6 +479,8 @@ class Delivery:
             if delay <= 0.0:
                 delay = self._backoff.delay(self._attempt, random.random())
             self._degraded_until = now + max(delay, 0.0)
+        if item.abandoned:
+            return  # shutdown kept it in the spool, or counted it
         if closed:
             # In flight when shutdown gave up, and perhaps failed only because shutdown then
             # closed the transport under it: our own doing, not an outage to warn about.
