@@ -91,6 +91,33 @@ def _outer() -> None:
         raise RuntimeError("lookup failed") from exc
 
 
+class CommandFailed(Exception):
+    pass
+
+
+def _wrapping_a_traceback() -> None:
+    """A command's error that carries the output of the failure under it (probe 2026-12-05:
+    the separators in that output split the event into made-up exceptions, and the raised one
+    lost its frames)."""
+    import traceback
+
+    try:
+        _outer()
+    except RuntimeError:
+        raise CommandFailed("batch failed, details:\n" + traceback.format_exc()) from None
+
+
+def test_a_message_that_holds_a_traceback_is_not_read_as_more_of_the_chain(
+    spans: Any,
+) -> None:
+    (event,) = _events(span_view(_record(*spans, _wrapping_a_traceback)))
+    (value,) = event["exception"]["values"]
+    assert value["type"] == "CommandFailed"
+    assert "The above exception was the direct cause" in value["value"]
+    functions = [frame["function"] for frame in value["stacktrace"]["frames"]]
+    assert functions[-1] == "_wrapping_a_traceback"
+
+
 def test_chained_exception_becomes_values_root_cause_first(spans: Any) -> None:
     view = span_view(_record(*spans, _outer))
     (event,) = _events(view)

@@ -55,6 +55,28 @@ def test_an_unknown_declared_encoding_falls_back_to_utf8(tmp_path: Path) -> None
     assert SourceCache()(path) == ("# -*- coding: no-such-codec -*-", "A = 'ü'")
 
 
+def _failing_codec(name: str) -> codecs.CodecInfo | None:
+    def decode(data: bytes, errors: str = "strict") -> tuple[str, int]:
+        raise RuntimeError("a codec with a bug")
+
+    if name != "bridge_test_failing":
+        return None
+    return codecs.CodecInfo(codecs.utf_8_encode, decode, name=name)
+
+
+def test_a_declared_codec_that_does_not_decode_text_gives_no_lines(tmp_path: Path) -> None:
+    # "# Content-Encoding: base64" matches PEP 263's pattern: the file declares "base64",
+    # a codec that is not a text encoding (its decode raises LookupError).
+    template = _write(tmp_path, "mail.txt", b"# Content-Encoding: base64\n{{ body }}\n")
+    assert SourceCache()(template) is None
+    codecs.register(_failing_codec)
+    try:
+        odd = _write(tmp_path, "odd.py", b"# coding: bridge_test_failing\nA = 1\n")
+        assert SourceCache()(odd) is None
+    finally:
+        codecs.unregister(_failing_codec)
+
+
 def test_binary_and_missing_files_give_none(tmp_path: Path) -> None:
     assert SourceCache()(_write(tmp_path, "blob.py", b"\x00\x01")) is None
     assert SourceCache()(str(tmp_path / "missing.py")) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Callable
 
 import pytest
 
@@ -480,3 +481,131 @@ def test_the_same_traceback_under_a_new_message_shares_its_frames() -> None:
         for exc_new, exc_old in zip(second, first, strict=True)
         for new, old in zip(exc_new.frames, exc_old.frames, strict=True)
     )
+
+
+# -- what Python and the bridge write in place of what they leave out ----------------------------
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are 3.11+")
+def test_members_past_max_group_depth_are_no_exception() -> None:
+    group: BaseException = ValueError("the real leaf error")
+    for level in range(12):
+        group = ExceptionGroup(f"level {level}", [group])  # type: ignore[list-item]  # noqa: F821
+    text = _text(_raise(group))
+    assert "... (max_group_depth is 10)" in text
+    (parsed,) = parse_stacktrace(text)
+    messages = []
+    while parsed.children:
+        assert len(parsed.children) == 1
+        (parsed,) = parsed.children
+        messages.append(parsed.message)
+    # As deep as the text shows: the groups Python printed, none made of the marker line.
+    assert messages == [f"level {level}" for level in range(10, 1, -1)]
+    assert parsed.is_group
+
+
+def test_the_frames_left_out_of_a_deep_stack_are_no_frame() -> None:
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/srv/app/a.py", line 1, in a\n'
+        '  File "/srv/app/b.py", line 2, in b\n'
+        "  [2904 frames omitted]\n"
+        '  File "/srv/app/c.py", line 3, in c\n'
+        "ValueError: deep\n"
+    )
+    (parsed,) = parse_stacktrace(text)
+    assert [f.function for f in parsed.frames] == ["a", "b", "c"]
+    assert (parsed.type, parsed.message) == ("ValueError", "deep")
+
+
+# -- a message that holds a traceback ----------------------------------------------------------
+
+
+class CommandFailed(Exception):
+    pass
+
+
+def _fake_chain() -> BaseException:
+    message = (
+        "bad\n\nDuring handling of the above exception, another exception occurred:\n\n"
+        'Traceback (most recent call last):\n  File "fake.py", line 1, in x\nOSError: fake'
+    )
+    return _raise(ValueError(message))
+
+
+def _format_exc_in_message() -> BaseException:
+    try:
+        try:
+            try:
+                _level_one()
+            except KeyError as exc:
+                raise ValueError("inner wrap") from exc
+        except ValueError:
+            raise CommandFailed("batch failed, details:\n" + traceback.format_exc())  # noqa: B904
+    except CommandFailed as exc:
+        return exc
+    raise AssertionError("unreachable")
+
+
+_CHILD_STDERR = """\
+Traceback (most recent call last):
+  File "<string>", line 6, in <module>
+  File "<string>", line 4, in query
+sqlite3.OperationalError: no such table: report_rows
+
+The above exception was the direct cause of the following exception:
+
+Traceback (most recent call last):
+  File "<string>", line 8, in <module>
+RuntimeError: report query failed
+"""
+
+
+def _child_stderr_in_message() -> BaseException:
+    error = _raise(CommandFailed(f"report job exited 1:\n{_CHILD_STDERR}"))
+    if sys.version_info >= (3, 11):
+        error.add_note("job 7")  # printed after the message
+    return error
+
+
+@pytest.mark.parametrize(
+    ("make", "chain"),
+    [
+        (_fake_chain, [("ValueError", None)]),
+        (
+            _format_exc_in_message,
+            [("KeyError", None), ("ValueError", "cause"), ("CommandFailed", "context")],
+        ),
+        (_child_stderr_in_message, [("CommandFailed", None)]),
+    ],
+)
+def test_a_traceback_inside_the_raised_message_is_message(
+    make: Callable[[], BaseException], chain: list[tuple[str, str | None]]
+) -> None:
+    from otel_sentry_bridge.capture.traceback_text import stacktrace
+
+    error = make()
+    for text in (_text(error), stacktrace(error)):  # OTel's record_exception, our own
+        parsed = parse_stacktrace(text, message=str(error))
+        assert parsed == ParseCache()(text, str(error))
+        assert [(split_type(e.type)[1], e.chained) for e in parsed] == chain
+        raised = parsed[-1]
+        notes = "".join(f"\n{note}" for note in getattr(error, "__notes__", ()))
+        assert raised.message == (str(error) + notes).strip("\n")
+        assert raised.frames  # the raised exception keeps its own frames, and none is made up
+        assert all(frame.path == __file__ for exc in parsed for frame in exc.frames)
+    # The text alone reads as it always did: a chain printed by Python looks just the same.
+    assert len(parse_stacktrace(_text(error))) > len(chain)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are 3.11+")
+def test_a_nested_groups_own_source_lines_are_no_exception_line() -> None:
+    inner = _raise(ExceptionGroup("inner", [TypeError("t")]))  # noqa: F821
+    outer = _raise(ExceptionGroup("outer", [inner]))  # type: ignore[list-item]  # noqa: F821
+    text = _text(outer)
+    assert "    |     raise exc\n" in text  # the nested group's frame, with its source line
+    (parsed,) = parse_stacktrace(text)
+    (nested,) = parsed.children
+    assert (nested.type, nested.message, nested.is_group) == ("ExceptionGroup", "inner", True)
+    assert [(f.function, f.source_line) for f in nested.frames] == [("_raise", "raise exc")]
+    assert [c.type for c in nested.children] == ["TypeError"]

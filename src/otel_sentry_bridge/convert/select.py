@@ -61,8 +61,12 @@ def _signature(event: EventView, parsed: list[ParsedException]) -> Signature:
     )
 
 
+def _parse(stacktrace: str, message: str | None = None) -> list[ParsedException]:
+    return parse_stacktrace(stacktrace, message=message)
+
+
 def select_events(
-    span: SpanView, parse: Callable[[str], list[ParsedException]] = parse_stacktrace
+    span: SpanView, parse: Callable[[str, str | None], list[ParsedException]] = _parse
 ) -> list[Selected]:
     """The span's events that become Sentry events, oldest first: one per capture of ours,
     and one per distinct exception recorded by anything else.
@@ -76,7 +80,12 @@ def select_events(
     captured: set[Signature] = set()  # signatures of the captures chosen
     for event in span.events:
         if event.name == "exception":
-            parsed = parse(text(event.attributes.get(attr.EXCEPTION_STACKTRACE)))
+            # The message tells where it starts in the text: one that holds a traceback
+            # (a command's output, a wrapped error) is not read as more of the chain.
+            parsed = parse(
+                text(event.attributes.get(attr.EXCEPTION_STACKTRACE)),
+                text(event.attributes.get(attr.EXCEPTION_MESSAGE)),
+            )
         elif event.name == attr.LOG_EVENT and event.attributes.get(attr.SEND):
             parsed = []
         else:

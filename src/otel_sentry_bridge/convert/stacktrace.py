@@ -13,7 +13,13 @@ above it (up to :data:`MAX_REPEATED_FRAMES` per exception: an event keeps the fi
 50 frames anyway); a SyntaxError's location block (``File "x.py", line 3`` without ``in``, the
 offending line, carets) is where the syntax error is, not a frame, and goes back into the
 message as ``str()`` writes it; an exception group's ``(N sub-exceptions)`` suffix, which
-sentry-sdk does not send, is not part of its message.
+sentry-sdk does not send, is not part of its message; the ``... (max_group_depth is 10)``
+Python writes for the members of a group nested deeper is no member. The ``[N frames omitted]``
+line the bridge's own text writes in the middle of a very deep stack is no frame.
+
+A message is printed as it is: one holding a traceback (``format_exc()``, a child process's
+stderr) holds lines that read like the separators of a chain. Given the raised exception's
+message (``exception.message``), the text from where it is printed on is that exception's.
 """
 
 from __future__ import annotations
@@ -44,9 +50,17 @@ _TRACEBACK_HEADERS = (
 _FRAME = re.compile(r'^\s*File "(?P<path>.*)", line (?P<lineno>\d+)(?:, in (?P<function>.*))?$')
 _GROUP_START = re.compile(r"^\+ Exception Group Traceback \(most recent call last\):$")
 _GROUP_SEPARATOR = re.compile(r"^\+[-+]*-+ (?:\d+|\.\.\.) -+$|^\+-+$")
-_REPEATED = re.compile(r"^\s*\[Previous line repeated (?P<count>\d+) more times?\]$")
+# Python's "[Previous line repeated N more times]", or the "[N frames omitted]" the bridge's own
+# text writes between the outermost and innermost frames of a deeper stack.
+_REPEATED = re.compile(
+    r"^\s*\[(?:Previous line repeated (?P<count>\d+) more times?|\d+ frames? omitted)\]$"
+)
 # What BaseExceptionGroup.__str__ adds to the group's message.
 _GROUP_SUFFIX = re.compile(r" \(\d+ sub-exceptions?\)$", re.MULTILINE)
+# What stands in a group's box for members Python does not print: those past
+# ``max_group_width`` (15), or all of a group nested deeper than ``max_group_depth`` (10).
+_UNPRINTED_MEMBERS = re.compile(r"^(?:and \d+ more exceptions?|\.\.\. \(max_group_depth is \d+\))$")
+_UNKNOWN_MODULE = "<unknown>."
 # A marker line under a source line in 3.11+: only carets, tildes and spaces.
 _MARKERS = re.compile(r"^\s*[\^~\s]+$")
 
@@ -91,38 +105,58 @@ def split_type(qualified: str) -> tuple[str | None, str]:
     taken as the type, which matches how Sentry displays them.
     """
     qualified = qualified.strip()
+    if qualified.startswith(_UNKNOWN_MODULE):  # a __module__ Python could not print
+        return None, qualified.rpartition(".")[2]
     if "." not in qualified or qualified.startswith("<"):
         return None, qualified
     module, _, name = qualified.rpartition(".")
     return module or None, name
 
 
-def parse_stacktrace(text: str, tracebacks: Tracebacks | None = None) -> list[ParsedException]:
+def parse_stacktrace(
+    text: str, tracebacks: Tracebacks | None = None, *, message: str | None = None
+) -> list[ParsedException]:
     """All exceptions printed in ``text``, root cause first, the raised one last.
 
     ``tracebacks`` (see :class:`Tracebacks`) makes a traceback printed before cost a lookup,
-    whatever the message under it."""
+    whatever the message under it. ``message``: the raised exception's ``str()`` (the
+    ``exception.message`` attribute). Python prints a message as it is, so one that holds
+    a traceback (``format_exc()``, a child process's stderr) holds lines that read like the
+    separators of a chain: from the line that prints ``message`` on, the text is the raised
+    exception's (its message, its notes)."""
     if not text:
         return []
     lines = text.splitlines()
+    cuts = [(index, how) for index, line in enumerate(lines) if (how := _separator(line))]
+    quoted = _quoted_from(text, message) if message and cuts and _quotes(message) else None
+    if quoted is not None:
+        cuts = [cut for cut in cuts if cut[0] < quoted]
     exceptions: list[ParsedException] = []
-    chained: str | None = None
-    block: list[str] = []
-    for line in lines:
-        separator = _separator(line)
-        if separator is None:
-            block.append(line)
-            continue
-        parsed = _parse_block(block, tracebacks)
+    start, chained = 0, None
+    for end, how in [*cuts, (len(lines), None)]:
+        plain = quoted is not None and end == len(lines)  # a traceback in it is no group's
+        parsed = _parse_block(lines[start:end], tracebacks, plain=plain)
         if parsed is not None:
             parsed.chained = chained
             exceptions.append(parsed)
-        block, chained = [], separator
-    parsed = _parse_block(block, tracebacks)
-    if parsed is not None:
-        parsed.chained = chained
-        exceptions.append(parsed)
+        start, chained = end + 1, how
     return exceptions
+
+
+def _quotes(message: str) -> bool:
+    """Whether a message may hold a line that reads like a chain separator."""
+    return "\n" in message and (_CAUSE in message or _CONTEXT in message)
+
+
+def _quoted_from(text: str, message: str) -> int | None:
+    """The index in ``text.splitlines()`` of the line ``Type: <first line of message>``:
+    Python prints the raised exception last, its notes after it. None when the text does not
+    hold the message (cut short by a length limit, or the message of a group, printed in its
+    box)."""
+    at = text.rfind(": " + message)
+    if at < 0:
+        return None
+    return max(len(text[:at].splitlines()) - 1, 0)
 
 
 def _separator(line: str) -> str | None:
@@ -134,13 +168,17 @@ def _separator(line: str) -> str | None:
     return None
 
 
-def _parse_block(lines: list[str], tracebacks: Tracebacks | None = None) -> ParsedException | None:
-    """One exception (possibly a group) with its traceback."""
+def _parse_block(
+    lines: list[str], tracebacks: Tracebacks | None = None, *, plain: bool = False
+) -> ParsedException | None:
+    """One exception (possibly a group, unless ``plain``) with its traceback."""
     while lines and not lines[0].strip():
         lines = lines[1:]
     if not lines:
         return None
-    if _GROUP_START.match(lines[0].strip()) or _first_member_separator(lines) is not None:
+    if not plain and (
+        _GROUP_START.match(lines[0].strip()) or _first_member_separator(lines) is not None
+    ):
         return _parse_group(lines)
     return _parse_plain(lines, tracebacks)
 
@@ -223,7 +261,7 @@ def _read_lines(reading: _Reading, lines: list[str]) -> _Reading:
     repeats_left, in_traceback = reading.repeats_left, reading.in_traceback
     for raw in lines:
         stripped = raw.strip()
-        if stripped in _TRACEBACK_HEADERS:
+        if stripped in _TRACEBACK_HEADERS and not exc_lines:
             in_traceback = True
             continue
         match = _FRAME.match(raw)
@@ -249,7 +287,7 @@ def _read_lines(reading: _Reading, lines: list[str]) -> _Reading:
             if pending:
                 frames.append(ParsedFrame(*pending, None))
                 pending = None
-            if frames and repeats_left > 0:
+            if repeated["count"] is not None and frames and repeats_left > 0:
                 count = min(int(repeated["count"]), repeats_left)
                 frames.extend([frames[-1]] * count)
                 repeats_left -= count
@@ -323,9 +361,9 @@ def _parse_group(lines: list[str]) -> ParsedException | None:
         else (len(lines[first]) - len(lines[first].lstrip()))
     )
     own = [line for line in own_lines if not _GROUP_START.match(line.strip())]
-    own = [
-        line[column + 2 :] if line.startswith(" " * column + "| ") else line.strip() for line in own
-    ]
+    # A nested group's own lines come here without their bar (its box is the member's), and
+    # keep their indentation: a frame's source line is no exception line.
+    own = _unbox(own, column)
     group = _parse_plain(["Traceback (most recent call last):", *own])
     if group is None:
         return None
@@ -351,7 +389,7 @@ def _parse_group(lines: list[str]) -> ParsedException | None:
     members.append(current)
     for member in members:
         text = "\n".join(_unbox(member, inner)).strip("\n")
-        if not text or re.match(r"^and \d+ more exceptions?$", text.strip()):
+        if not text or _UNPRINTED_MEMBERS.match(text.strip()):
             continue
         group.children.extend(parse_stacktrace(text))
     return group
@@ -368,7 +406,11 @@ class ParseCache:
         self._tracebacks = Tracebacks(max_texts)
         self._lock = threading.Lock()
 
-    def __call__(self, text: str) -> list[ParsedException]:
+    def __call__(self, text: str, message: str | None = None) -> list[ParsedException]:
+        """``parse_stacktrace(text, message=message)``; see there for ``message``."""
+        if message is not None and _quotes(message):
+            # Rare (a message holding a traceback), and read with the message: not kept.
+            return parse_stacktrace(text, message=message)
         if len(text) > self._max_chars:
             return parse_stacktrace(text)
         with self._lock:

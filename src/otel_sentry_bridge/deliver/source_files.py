@@ -109,7 +109,8 @@ class SourceCache:
     - :data:`~.convert.frames.SOURCE_CHANGED` when the file's ``st_mtime`` is later than
       ``loaded_before`` (default: when this process started, :data:`PROCESS_STARTED_AT`),
       also when it changes while being read;
-    - None when it is not a regular file, cannot be read, holds a NUL byte or is over 2 MiB;
+    - None when it is not a regular file, cannot be read, holds a NUL byte, is over 2 MiB or
+      does not decode with the codec it declares;
     - else its lines, decoded as Python decodes the source (BOM, PEP 263 declaration).
 
     The answers for the last ``max_files`` paths are kept. A path is stat'ed again at most
@@ -181,7 +182,13 @@ class SourceCache:
             return SOURCE_CHANGED
         if len(data) > _MAX_FILE_BYTES or b"\0" in data:
             return None
-        return tuple(data.decode(_source_encoding(data), "replace").splitlines())
+        try:
+            text = data.decode(_source_encoding(data), "replace")
+        except Exception:
+            # A declared codec that is not a text encoding ("# Content-Encoding: base64"
+            # reads as "coding: base64": LookupError), or one that fails: no lines.
+            return None
+        return tuple(text.splitlines())
 
 
 def _source_encoding(data: bytes) -> str:
