@@ -297,6 +297,20 @@ def test_long_response_body_is_cut_to_500_characters(
     assert transport.send(make_envelope(dsn)).body == "é" * 500
 
 
+@pytest.mark.parametrize("status", [301, 307, 308])
+def test_a_redirect_is_not_followed_and_its_reason_says_what_to_do(
+    sentry_receiver: SentryReceiver, dsn: Dsn, transport: HttpTransport, status: int
+) -> None:
+    """probe 2026-12-05: "HTTP 301 (no reason given)" left the user guessing."""
+    sentry_receiver.respond_with(status, {"Location": "https://elsewhere.example/api/1/envelope/"})
+
+    result = transport.send(make_envelope(dsn))
+
+    assert (result.ok, result.status) == (False, status)
+    assert "set SENTRY_DSN to the address the server answers at" in result.body
+    assert len(sentry_receiver.requests) == 1
+
+
 def _timed_send(sender: HttpTransport, dsn: Dsn) -> tuple[SendResult, float]:
     """One send of an envelope, how long it took; the sender closed after it."""
     try:

@@ -321,7 +321,12 @@ class HttpTransport:
         pass per envelope)."""
         if 200 <= status < 300:
             return ""
-        return _redact(body.decode("utf-8", "replace"), self._keys)[:_BODY_CHARS]
+        text = _redact(body.decode("utf-8", "replace"), self._keys)[:_BODY_CHARS]
+        if 300 <= status < 400:
+            # Never followed (the event and its key would go where the DSN does not say):
+            # the DSN names an address the server moved, often http:// for https://.
+            return f"{_REDIRECT_HINT} {text}".rstrip()
+        return text
 
     def _describe(self, exc: BaseException) -> str:
         try:
@@ -330,6 +335,12 @@ class HttpTransport:
             text = type(exc).__name__
         # requests quotes a refused header value; a proxy's error may quote the header.
         return _redact(text, self._keys)[:_ERROR_CHARS]
+
+
+_REDIRECT_HINT = (
+    "(a redirect, not followed: set SENTRY_DSN to the address the server answers at;"
+    " an http:// DSN for an https:// server does this)"
+)
 
 
 def _proxies_possible() -> bool:
