@@ -119,7 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--message", default="This is a test error from otel-sentry-bridge", help="error text"
     )
     test.add_argument(
-        "--timeout", type=_seconds, default=10.0, help="HTTP timeout in seconds (over 0)"
+        "--timeout",
+        type=_seconds,
+        default=10.0,
+        help=(
+            "seconds (over 0) for each step of the exchange: connecting and sending, then"
+            " the reply; the whole test can take about twice as long"
+        ),
     )
     args = parser.parse_args(argv)
     if args.command == "test":
