@@ -165,6 +165,9 @@ def test_an_error_raised_while_a_response_streams_is_one_event_of_the_request(
     (event,) = app.events()
     _assert_unhandled_on_the_request_span(app, event)
     assert event["transaction"] == "/export/"
+    # probe 2026-12-05: "custom" and "function", although the ids are the request's span's
+    assert event["transaction_info"] == {"source": "route"}
+    assert event["contexts"]["trace"]["op"] == "http.server"
     assert event["request"]["url"] == "http://testserver/export/"
 
 

@@ -196,6 +196,13 @@ def _apply_record(event: dict[str, Any], record: CaptureRecord) -> None:
         event["user"] = dict(details.user)
     if details.transaction:
         event["transaction"] = details.transaction
+        if details.request is not None:  # a Django route, read by the request hook
+            event["transaction_info"] = {"source": "route"}
+    trace_context = event.get("contexts", {}).get("trace")
+    if details.request is not None and trace_context and trace_context.get("op") == "function":
+        # Captured with the request's ids after its span ended (a streaming response's
+        # iterator, a sampled-out trace): the span they name is the request's.
+        trace_context["op"] = "http.server"
     for key, value in (
         ("tags", details.tags),
         ("contexts", details.contexts),
