@@ -40,3 +40,12 @@ def test_log_events_count_only_when_marked_for_sending() -> None:
 def test_selection_is_pure_and_repeatable() -> None:
     span = _span(_exception(1), _exception(2, "a" * 32))
     assert select_events(span) == select_events(span)
+
+
+def test_a_stack_trace_that_is_no_text_is_not_parsed() -> None:
+    """probe 2026-12-05: an int or a list printed as text read as made-up exceptions."""
+    for junk in (12345, ["Traceback (most recent call last):", "KeyError: 'x'"]):
+        attributes = {"exception.type": "ValueError", "exception.message": "bad"}
+        attributes["exception.stacktrace"] = junk  # type: ignore[assignment]
+        (selected,) = select_events(_span(EventView("exception", 1, attributes)))
+        assert selected.parsed == []

@@ -82,8 +82,11 @@ def select_events(
         if event.name == "exception":
             # The message tells where it starts in the text: one that holds a traceback
             # (a command's output, a wrapped error) is not read as more of the chain.
+            stack = event.attributes.get(attr.EXCEPTION_STACKTRACE)
             parsed = parse(
-                text(event.attributes.get(attr.EXCEPTION_STACKTRACE)),
+                # Only a text is a stack trace: an int or a list (an instrumentation's bug)
+                # printed as one would read as made-up exceptions.
+                stack if isinstance(stack, str) else "",
                 text(event.attributes.get(attr.EXCEPTION_MESSAGE)),
             )
         elif event.name == attr.LOG_EVENT and event.attributes.get(attr.SEND):
