@@ -156,6 +156,26 @@ def test_the_same_exception_object_raised_again_later_is_an_event_each_time(
     assert sorted(event["event_id"] for event in transport.events) == sorted(ids)
 
 
+def test_a_captured_exception_stays_picklable_and_its_copy_counts_as_captured(
+    provider: TracerProvider,
+) -> None:
+    """A Celery task's exception goes to its parent process pickled: the mark must not make
+    it unpicklable (a traceback object did), and the parent's copy must read as captured."""
+    import pickle
+
+    from otel_sentry_bridge.capture.api import capture_exception, captured_event_id
+
+    provider.add_span_processor(SentrySpanProcessor(transport=CapturingTransport()))
+    with provider.get_tracer("t").start_as_current_span("task"):
+        try:
+            _fail()
+        except ValueError as exc:
+            event_id = capture_exception(exc)
+            copy = pickle.loads(pickle.dumps(exc))
+    assert event_id is not None
+    assert captured_event_id(copy) == event_id
+
+
 def test_a_sampled_out_error_keeps_the_resources_environment_release_and_service(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

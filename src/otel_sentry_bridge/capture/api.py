@@ -81,8 +81,10 @@ def captured_event_id(exc: BaseException) -> str | None:
     mark = getattr(exc, _MARK, None)
     if type(mark) is not tuple or len(mark) != 3:
         return None
-    event_id, traceback, key = mark
-    if traceback is not exc.__traceback__:
+    event_id, traceback_id, key = mark
+    traceback = exc.__traceback__
+    # No traceback: a copy unpickled in another process (Celery's parent), never re-raised.
+    if traceback is not None and id(traceback) != traceback_id:
         return None
     context = trace.get_current_span().get_span_context()
     if context.is_valid and breadcrumb_key(context) != key:
@@ -96,7 +98,11 @@ def mark_captured(exc: BaseException, event_id: str = "") -> None:
     sending it again. Empty for an exception deliberately not sent."""
     key = breadcrumb_key(trace.get_current_span().get_span_context())
     try:
-        setattr(exc, _MARK, (event_id, exc.__traceback__, key))
+        # Plain values only: the exception may be pickled (a Celery task's result to its
+        # parent); a traceback object in it would make it unpicklable. The traceback's id is
+        # stable while the exception keeps it (a re-raise chains the old one, alive, under
+        # a new head).
+        setattr(exc, _MARK, (event_id, id(exc.__traceback__), key))
     except Exception:  # exceptions with __slots__ or read-only attributes
         pass
 
