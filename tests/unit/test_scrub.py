@@ -323,15 +323,35 @@ def test_unchanged_parts_are_shared_not_copied() -> None:
     assert out["breadcrumbs"] is event["breadcrumbs"]
 
 
-def test_trace_context_exception_type_and_identity_are_never_touched() -> None:
-    trace = {**TRACE, "token": "t-1", "data": {"password": "p"}}
-    event = base_event(contexts={"trace": trace}, extra={"password": SECRET})
+def test_trace_ids_exception_type_and_identity_are_never_touched() -> None:
+    event = base_event(extra={"password": SECRET})
     event["exception"]["values"][0].update(type="TokenError", value="bad token")
     out = scrub(event)
-    assert out["contexts"]["trace"] is trace
+    assert out["contexts"]["trace"] is event["contexts"]["trace"]
     assert out["exception"] is event["exception"]
     for key in ("event_id", "timestamp", "level", "platform"):
         assert out[key] == event[key]
+
+
+def test_what_a_before_send_adds_to_the_trace_context_mechanism_modules_and_spans_is_scrubbed() -> (
+    None
+):
+    """probe 2026-12-05: these sections were passed through as they were."""
+    trace = {
+        **TRACE,
+        "token": SECRET,
+        "data": {"db.password": SECRET, "url": f"/a?api_key={SECRET}"},
+    }
+    event = base_event(
+        contexts={"trace": trace},
+        modules={"password": SECRET, "django": "5.2"},
+        spans=[{"op": "http", "description": f"GET /x?token={SECRET}", "data": {"token": SECRET}}],
+    )
+    event["exception"]["values"][0]["mechanism"] = {"type": "x", "data": {"token": SECRET}}
+    out = scrub(event)
+    assert SECRET not in json.dumps(out)
+    assert {k: out["contexts"]["trace"][k] for k in TRACE} == TRACE
+    assert out["modules"]["django"] == "5.2"
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,23 @@ def test_sensitive_keys_are_found_whatever_their_case_and_separators(key: str) -
 
 
 @pytest.mark.parametrize(
-    "key", ["author", "authority", "classname", "pincode", "design", "username", "order_id"]
+    "key",
+    [
+        "author",
+        "authority",
+        "classname",
+        "pincode",
+        "design",
+        "username",
+        "order_id",
+        # counts that carry a word but no secret (probe 2026-12-05: LLM usage was filtered)
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.request.max_tokens",
+        "max_tokens",
+        "prompt_tokens",
+        "session_count",
+    ],
 )
 def test_short_words_match_a_whole_part_of_a_key_only(key: str) -> None:
     assert not S.is_sensitive(key)
@@ -107,6 +123,10 @@ def test_extra_words_ignore_separators_too() -> None:
         ),
         (f"Authorization: SharedKey acct:{SECRET}", "Authorization: [Filtered]"),
         (f"auth: AWS4-HMAC-SHA256 Credential=a, Signature={SECRET}", "auth: [Filtered]"),
+        # probe 2026-12-05: command-line flags (a CalledProcessError's message, a log line)
+        (f"mysqldump --password={SECRET} shop", "mysqldump --password=[Filtered] shop"),
+        (f"['false', '--api-key={SECRET}']", "['false', '--api-key=[Filtered]']"),
+        (f"java -Dpassword={SECRET} -Xmx1g", "java -Dpassword=[Filtered] -Xmx1g"),
         # one-token schemes keep what follows
         (f"Authorization: Bearer {SECRET} next=/a ok", "Authorization: [Filtered] next=/a ok"),
         # a last separator stays outside the value
@@ -152,6 +172,8 @@ def test_url_passwords_are_filtered_whatever_they_hold(text: str, expected: str)
     [
         "https://example.com/users/@bob",
         "https://shop.example.com:8080/u/@bob",
+        "http://api:8080/users/@me",  # probe 2026-12-05: a port and a path, not a password
+        "http://verdaccio:4873/@babel/core",
         "https://bob@example.com/path",  # a user name only
         "mailto bob@example.com, see https://example.com",
         "no url here @ all",

@@ -442,13 +442,35 @@ def test_bind_parameters_after_sensitive_names_are_kept(statement: str) -> None:
         ),
         # a literal that only begins like a parameter, or a call around one, is not a parameter
         ("WHERE password = %sx", "WHERE password = [Filtered]"),
-        ("WHERE password = :pw||'salt'", "WHERE password = [Filtered]'salt'"),
+        ("WHERE password = :pw||'salt'", "WHERE password = [Filtered]"),
         ("SET password = crypt(%s)", "SET password = [Filtered]"),
         ('WHERE password = "%s"', "WHERE password = [Filtered]"),
-        # URL credentials anywhere, as before
+        # a statement naming a sensitive word has all its literals filtered (probe
+        # 2026-12-05: "password = lower('x')" kept 'x' after the part it filtered)
         (
             "COPY t FROM 'postgres://u:pw@db/x' WHERE password = %s",
-            "COPY t FROM 'postgres://u:[Filtered]@db/x' WHERE password = %s",
+            "COPY t FROM [Filtered] WHERE password = %s",
+        ),
+        (
+            "UPDATE u SET password = lower('x1') WHERE id = 1",
+            "UPDATE u SET password = [Filtered] WHERE id = 1",
+        ),
+        ("UPDATE u SET password = 'it''s'", "UPDATE u SET password = [Filtered]"),
+        ("ALTER USER bob WITH PASSWORD 'x2'", "ALTER USER bob WITH PASSWORD [Filtered]"),
+        (
+            "SELECT 1 FROM p WHERE p.api_token <> 'x3'",
+            "SELECT 1 FROM p WHERE p.api_token <> [Filtered]",
+        ),
+        (
+            "SELECT 1 FROM u WHERE password IN ('x4')",
+            "SELECT 1 FROM u WHERE password IN ([Filtered])",
+        ),
+        ("SELECT 1 FROM u WHERE password = N'x5'", "SELECT 1 FROM u WHERE password = [Filtered]"),
+        ("CREATE USER x IDENTIFIED BY 'x6'", "CREATE USER x IDENTIFIED BY [Filtered]"),
+        # and a statement without one keeps its literals
+        (
+            "SELECT id FROM books WHERE author = 'Jane Austen'",
+            "SELECT id FROM books WHERE author = 'Jane Austen'",
         ),
     ],
 )

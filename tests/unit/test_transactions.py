@@ -336,6 +336,53 @@ def test_who_made_a_request_is_in_span_data_only_with_pii_allowed(send_default_p
     assert span["data"] == expected
 
 
+def test_span_data_is_scrubbed_as_sentry_s_otlp_exports_are() -> None:
+    """probe 2026-12-05: client headers beyond the safe five, bind parameters, URL
+    fragments, user.* and client.* on inner spans, secrets in free text and span names."""
+    client = SpanView(
+        trace_id=0xA1,
+        span_id=0xD3,
+        parent_span_id=0xB1,
+        name="GET",
+        kind="CLIENT",
+        attributes={
+            "http.method": "GET",
+            "http.url": "https://idp.test/cb#access_token=zq-secret-1",
+            "http.request.header.ocp_apim_subscription_key": ("zq-secret-2",),
+            "http.request.header.forwarded": ("for=203.0.113.202",),
+            "http.request.header.accept": ("application/json",),
+        },
+        start_time_ns=1100 * MS,
+        end_time_ns=1200 * MS,
+    )
+    inner = SpanView(
+        trace_id=0xA1,
+        span_id=0xD4,
+        parent_span_id=0xB1,
+        name="cache.get session:zq-secret-3",
+        kind="INTERNAL",
+        attributes={
+            "db.system": "sqlite",
+            "db.statement": "SELECT 1 FROM u WHERE name = ? AND password = ?",
+            "db.statement.parameters": "('bob', 'zq-secret-4')",
+            "user.email": "victim@example.com",
+            "client.address": "198.51.100.201",
+            "app.note": "password=zq-secret-5",
+        },
+        start_time_ns=1210 * MS,
+        end_time_ns=1220 * MS,
+    )
+    named = inner._replace(span_id=0xD5, attributes={"app.step": 3})
+    event = build_transaction(ROOT, [client, inner, named], _ctx(), Scrubber())
+    assert_valid_event(event)
+    text = json.dumps(event)
+    for secret in ("zq-secret", "203.0.113.202", "victim@", "198.51.100"):
+        assert secret not in text, secret
+    first, _inner, third = event["spans"]
+    assert first["data"]["http.request.header.accept"] == ["application/json"]
+    assert third["description"] == "cache.get session:[Filtered]"
+
+
 def test_transaction_goes_in_a_transaction_item_with_a_sampled_trace_header() -> None:
     event = build_transaction(ROOT, [HTTP_CHILD], _ctx(), Scrubber())
     data = event_envelope(

@@ -60,6 +60,14 @@ _SCRUB: dict[Kind, Callable[[Walk, Any], Any] | None] = {
 }
 
 
+# Sections the size limits treat as structure, but which a before_send may fill with
+# anything: scrubbed all the same.
+_SCRUB_BY_NAME: dict[str, Callable[[Walk, Any], Any]] = {
+    "modules": Walk.bag,
+    "spans": section.spans,
+}
+
+
 def scrub_event(event: dict[str, Any], scrubber: Scrubber) -> dict[str, Any]:
     """``event`` with values under sensitive keys replaced by ``[Filtered]``.
 
@@ -81,7 +89,8 @@ def scrub_event(event: dict[str, Any], scrubber: Scrubber) -> dict[str, Any]:
     walk = Walk(scrubber)
     out: dict[str, Any] | None = None
     for name, value in list(event.items()):
-        scrub = _SCRUB[kind_of(name)]
+        scrub = _SCRUB_BY_NAME.get(name) if type(name) is str else None
+        scrub = scrub or _SCRUB[kind_of(name)]
         if scrub is None or value is None:
             continue
         try:

@@ -190,6 +190,13 @@ def exception_value(walk: Walk, value: Any) -> Any:
         clean = walk.s.free_text(text)
         if clean != text:
             out = {**value, "value": clean}
+    mechanism = value.get("mechanism")
+    data = mechanism.get("data") if isinstance(mechanism, Mapping) else None
+    if data is not None and isinstance(mechanism, Mapping):
+        new_data = walk.bag(data)
+        if new_data is not data:
+            out = out if out is not None else dict(value)
+            out["mechanism"] = {**mechanism, "data": new_data}
     stacktrace = value.get("stacktrace")
     frames = stacktrace.get("frames") if isinstance(stacktrace, Mapping) else None
     if isinstance(stacktrace, Mapping) and isinstance(frames, (list, tuple)):
@@ -257,15 +264,61 @@ def contexts(walk: Walk, contexts: Any) -> Any:
         return contexts
     out: dict[Any, Any] | None = None
     for name, context in list(contexts.items()):
-        if name == "trace":  # ids and status only, and the link to the trace: keep as is
-            continue
-        # A context must stay an object for Sentry: filter inside it, never the whole.
-        new = walk.bag(context)
+        # A context must stay an object for Sentry: filter inside it, never the whole. The
+        # trace context's ids, op and status are the link to the trace: kept as they are;
+        # anything else in it (``data``, what a before_send adds) is data like any other.
+        new = trace_context(walk, context) if name == "trace" else walk.bag(context)
         if new is not context:
             if out is None:
                 out = dict(contexts)
             out[name] = new
     return contexts if out is None else out
+
+
+_TRACE_IDS = frozenset({"trace_id", "span_id", "parent_span_id", "op", "status", "origin", "type"})
+
+
+def trace_context(walk: Walk, context: Any) -> Any:
+    if not isinstance(context, Mapping) or _TRACE_IDS.issuperset(context):
+        return context  # the usual case: ids, op and status only
+    out: dict[Any, Any] | None = None
+    for key, item in list(context.items()):
+        if key in _TRACE_IDS:
+            continue
+        new = FILTERED if walk.s.is_sensitive(key) else walk.bag(item)
+        if new is not item:
+            if out is None:
+                out = dict(context)
+            out[key] = new
+    return context if out is None else out
+
+
+def spans(walk: Walk, spans: Any) -> Any:
+    """A ``spans`` list: each span's ``data`` by key, its description as free text. A
+    transaction's spans were scrubbed when built; these are what a before_send adds."""
+    if not isinstance(spans, (list, tuple)):
+        return walk.bag(spans)
+    return walk.sequence(spans, 0, lambda span, _d: _span(walk, span))
+
+
+def _span(walk: Walk, span: Any) -> Any:
+    if not isinstance(span, Mapping):
+        return walk.bag(span)
+    out: dict[str, Any] | None = None
+    data = span.get("data")
+    if data is not None:
+        new = walk.bag(data)
+        if new is not data:
+            out = {**span, "data": new}
+    description = span.get("description")
+    if isinstance(description, str):
+        op = span.get("op")
+        query = isinstance(op, str) and op.startswith("db")  # a statement: "= %s" is kept
+        clean = walk.s.statement(description) if query else walk.s.free_text(description)
+        if clean != description:
+            out = out if out is not None else dict(span)
+            out["description"] = clean
+    return span if out is None else out
 
 
 def user(walk: Walk, user: Any) -> Any:

@@ -34,7 +34,7 @@ class Walk:
         """Any user data: sensitive keys at any depth filtered, strings checked for URLs."""
         kind = type(value)
         if kind is str:
-            return self.once(value, depth, _bag_text) if "@" in value else value
+            return self.once(value, depth, _bag_text) if "@" in value or "=" in value else value
         if kind is dict:
             return self.once(value, depth, _bag_mapping)
         if kind is list or kind is tuple:
@@ -86,8 +86,8 @@ class Walk:
                 hit = cache.get(key) if type(key) is str else None  # the usual case, inline
                 if hit if hit is not None else is_sensitive(key):
                     new = FILTERED
-                elif plain and type(item) is str and "@" not in item:  # nothing to find
-                    continue
+                elif plain and type(item) is str and "@" not in item and "=" not in item:
+                    continue  # nothing to find: no URL password, no key=value pair
                 else:
                     new = child(item, depth + 1)
                 if new is not item:
@@ -118,8 +118,9 @@ class Walk:
         return value if out is None else out
 
 
-def _bag_text(_walk: Walk, text: str, _depth: int) -> str:
-    return value_text(text)
+def _bag_text(walk: Walk, text: str, _depth: int) -> str:
+    # "=": a query string or key=value pairs ("/a?api_key=x", "token=x"); else URLs only.
+    return walk.s.free_text(text) if "=" in text else value_text(text)
 
 
 def _bag_mapping(walk: Walk, value: Mapping[Any, Any], depth: int) -> Any:

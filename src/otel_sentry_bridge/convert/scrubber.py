@@ -124,12 +124,13 @@ _AUTH_VALUE = re.compile(
 # ends (a password may hold "/" and "@": libraries take what they are given).
 _SCHEME = re.compile(r"(?<![a-zA-Z0-9+.\-])[a-zA-Z][a-zA-Z0-9+.\-]*://")
 _URL_END = re.compile(r"[\s'\"<>`]")
-_PORT_AND_PATH = re.compile(r"\d{1,5}(?:[/?#]|$)")
+_PORT_AND_PATH = re.compile(r"\d{1,5}[/?#]")
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
-# "key=value" / "key: value" / "key => value" in free text: the key and its separator; the
-# value is read from where they end. ":" not before "//" (URLs).
+# "key=value" / "key: value" / "key => value" in free text, and command-line flags
+# ("--password=x", "-Dpassword=x"): the key and its separator; the value is read from where
+# they end. ":" not before "//" (URLs).
 _KEY_SEPARATOR = re.compile(
-    r"(?<![\w.\-])(?P<key>[A-Za-z_][\w.\-]*)['\"]?\s*(?:=>?|:(?!//))\s*",
+    r"(?<![\w.\-])-{0,2}(?P<key>[A-Za-z_][\w.\-]*)['\"]?\s*(?:=>?|:(?!//))\s*",
 )
 # A sensitive key's value: quoted (an unclosed quote runs to the end: filtered whole), or a
 # run up to white space or "&" (a query string's next pair). "?", ";" and "," inside it are
@@ -155,6 +156,14 @@ _BIND_PARAMETER = re.compile(
     r"(?:%s|%\([^()]{1,100}\)s|\?\d{0,5}|\$\d{1,5}|:\d{1,5}|:[A-Za-z_]\w{0,99})"
     r"(?:::[A-Za-z_]\w{0,63}(?:\[\])*)?[)\],;]*"
 )
+# A SQL string literal: '...' with '' inside, a prefix (E'', N'', X'', _utf8mb4''); an
+# unclosed one runs to the end. Linear: each quote ends or doubles, nothing backtracks.
+_SQL_STRING = re.compile(r"(?<![\w'])(?:[EeNnBbXx]|_utf8mb4|_utf8)?'(?:[^']|'')*'?")
+_ACCOUNT_STATEMENT = re.compile(
+    r"\b(?:(?:create|alter)\s+(?:user|role|login)|set\s+password|identified\s+by)\b",
+    re.IGNORECASE,
+)
+_SQL_SEPARATORS = str.maketrans("", "", "-_")
 # A %-style placeholder (logging templates), possibly quoted: "%s", "'%(name)r'".
 _PLACEHOLDER = re.compile(r"""(['"]?)%(?:\([^)]{0,100}\))?[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]\1""")
 # Text is cut to this before it is matched (the event's own limits are lower).
@@ -173,6 +182,30 @@ _SEPARATORS = str.maketrans("", "", "-_. ")
 def _squeezed(text: str) -> str:
     """``text`` lower-cased without separators: ``X-Api-Key`` -> ``xapikey``."""
     return str.lower(text).translate(_SEPARATORS)
+
+
+# Counts that carry a sensitive word but no secret: the usage figures of LLM calls (OpenTelemetry's
+# gen_ai.usage.input_tokens, max_tokens, ...) and session counters. Matched on the key's last
+# dotted part, squeezed; a key holding anything else with the word stays sensitive.
+_COUNTS = frozenset(
+    {
+        "maxtokens",
+        "maxnewtokens",
+        "maxoutputtokens",
+        "maxcompletiontokens",
+        "inputtokens",
+        "outputtokens",
+        "prompttokens",
+        "completiontokens",
+        "totaltokens",
+        "cachedtokens",
+        "reasoningtokens",
+        "numtokens",
+        "tokencount",
+        "tokenscount",
+        "sessioncount",
+    }
+)
 
 
 class Scrubber:
@@ -218,7 +251,9 @@ class Scrubber:
         if len(text) > _MAX_KEY_CHARS:
             return True
         result = (
-            self._pattern is not None and self._pattern.search(_squeezed(text)) is not None
+            self._pattern is not None
+            and self._pattern.search(_squeezed(text)) is not None
+            and _squeezed(text.rpartition(".")[2]) not in _COUNTS
         ) or any(str.lower(part) in self._tokens for part in _KEY_PARTS.findall(text))
         if type(key) is str:
             if len(self._cache) >= _CACHE_SIZE:
@@ -302,8 +337,19 @@ class Scrubber:
     def statement(self, statement: str) -> str:
         """A SQL ``statement`` with the values after sensitive names filtered, like
         :meth:`free_text`, except bind parameters: ``WHERE password = %s`` is kept,
-        ``WHERE password = 'hunter2'`` becomes ``WHERE password = [Filtered]``."""
+        ``WHERE password = 'hunter2'`` becomes ``WHERE password = [Filtered]``. A statement
+        that names a sensitive word anywhere (``password = lower('x')``, ``api_token <> 'x'``,
+        ``WITH PASSWORD 'x'``), or manages accounts (``CREATE USER ... IDENTIFIED BY 'x'``),
+        has every string literal filtered: where a literal sits in SQL says too little."""
         text = truncate(statement, MAX_TEXT_CHARS)
+        if "'" in text and (
+            _ACCOUNT_STATEMENT.search(text)
+            or (
+                self._pattern is not None
+                and self._pattern.search(str.lower(text).translate(_SQL_SEPARATORS)) is not None
+            )
+        ):
+            text = _SQL_STRING.sub(FILTERED, text)
         spans = [
             (start, end)
             for start, end in self.secret_spans(text)
@@ -426,8 +472,8 @@ def _userinfo(userinfo: str) -> str | None:
     if colon:
         if not password:
             return None
-        if _PORT_AND_PATH.match(password) and ("." in user or user == "localhost"):
-            return None  # "host:8080/users/@bob": a port and a path
+        if _PORT_AND_PATH.match(password):
+            return None  # "host:8080/users/@bob", "registry:4873/@babel/core": port and path
         return f"{user}:{FILTERED}"
     if _HEX32.fullmatch(user):  # a DSN's key: anyone holding it can send events
         return FILTERED

@@ -4,8 +4,9 @@ Sentry's trace view then shows the same tree as the tracing backend: the root be
 transaction (``contexts.trace``, with the remote parent's span id when the trace came from
 another service), every other span an entry of ``spans`` with its own parent id. Span
 descriptions follow Sentry's conventions (``GET https://host/path`` for HTTP calls, the
-statement for database calls); URLs, statements and attribute values are scrubbed here, as
-the event scrubber does not walk ``spans``.
+statement for database calls); URLs, statements and attribute values are scrubbed here (by
+:mod:`.attribute_scrub`, as OpenTelemetry's own exports to Sentry), as the event scrubber does
+not walk ``spans``.
 """
 
 from __future__ import annotations
@@ -13,19 +14,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .attribute_scrub import scrub_attributes
 from .breadcrumbs import scrubbed_statement, scrubbed_url
 from .context import ConvertContext
 from .event import common_fields
 from .model import SpanView
-from .scrub import FILTERED, Scrubber, value_text
+from .scrub import Scrubber
 from .semantics import db_statement, http_method, span_op, span_status
 
 __all__ = ["build_transaction", "span_description"]
 
-# Attributes holding a URL or a query string: their query values are scrubbed by key.
-_URL_KEYS = frozenset({"url.full", "http.url", "http.target"})
-_QUERY_KEYS = frozenset({"url.query"})
-_STATEMENT_KEYS = frozenset({"db.statement", "db.query.text"})
 # Who made a request, on a server span: sent only with send_default_pii, like the user.
 _CLIENT_KEYS = frozenset(
     {"client.address", "http.client_ip", "net.peer.ip", "net.sock.peer.addr", "user_agent.original"}
@@ -51,32 +49,25 @@ def span_description(span: SpanView, scrubber: Scrubber) -> str:
     statement = db_statement(attributes)
     if statement:
         return scrubbed_statement(statement, scrubber)
-    return span.name
-
-
-def _value(key: str, value: Any, scrubber: Scrubber) -> Any:
-    if scrubber.is_sensitive(key):
-        return FILTERED
-    if isinstance(value, str):
-        if key in _URL_KEYS:
-            return scrubber.url(value)
-        if key in _QUERY_KEYS:
-            value = scrubber.query_string(value)
-        elif key in _STATEMENT_KEYS:
-            return scrubbed_statement(value, scrubber)
-        return value_text(value)
-    if isinstance(value, (tuple, list)):
-        return [value_text(v) if isinstance(v, str) else v for v in value]
-    return value
+    return scrubber.free_text(span.name)  # "cache.get session:<id>" names carry keys too
 
 
 def _data(span: SpanView, scrubber: Scrubber, send_default_pii: bool) -> dict[str, Any]:
-    private = () if send_default_pii or span.kind != "SERVER" else _CLIENT_KEYS
-    return {
-        key: _value(key, value, scrubber)
-        for key, value in span.attributes.items()
-        if key not in private and (send_default_pii or not key.startswith("enduser."))
-    }
+    """The span's attributes as its data, scrubbed by name as OpenTelemetry's exports to
+    Sentry are (:mod:`.attribute_scrub`: URLs, statements, headers, free text; without
+    ``send_default_pii`` who the client is, and on a server span its user agent)."""
+    data = dict(
+        scrub_attributes(
+            span.attributes,
+            scrubber,
+            send_default_pii,
+            peer_is_client=span.kind not in ("CLIENT", "PRODUCER", "CONSUMER"),
+        )
+    )
+    if not send_default_pii and span.kind == "SERVER":
+        for key in _CLIENT_KEYS:
+            data.pop(key, None)
+    return {key: list(value) if type(value) is tuple else value for key, value in data.items()}
 
 
 def _span(
