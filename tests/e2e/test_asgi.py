@@ -8,6 +8,8 @@ Each mode is one uvicorn subprocess for the module: errors go to a loopback Sent
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import os
 import re
 import shutil
@@ -147,12 +149,20 @@ def app(server: AsgiApp) -> AsgiApp:
 
 
 def _outside_django_request_logs(output: str) -> str:
-    """The server's output minus Django's own "Internal Server Error" reports and the views'
+    """The server's output minus Django's own "Internal Server Error" reports, the views'
     own ``log.exception`` (expected; printed bare by Python's last-resort handler where no
-    logging is configured): any traceback left is the bridge or the server failing."""
+    logging is configured) and uvicorn's report of the stream that fails on purpose: any
+    traceback left is the bridge or the server failing."""
     kept, skipping = [], False
     for line in output.splitlines():
-        if line.startswith(("ERROR:django.request:", "ERROR:shop.views:", "could not load order")):
+        if line.startswith(
+            (
+                "ERROR:django.request:",
+                "ERROR:shop.views:",
+                "could not load order",
+                "ERROR:    Exception in ASGI application",  # a stream that failed: expected
+            )
+        ):
             skipping = True
         elif line.startswith(("INFO:", "WARNING:", "ERROR:")):
             skipping = False
@@ -196,6 +206,22 @@ def test_unhandled_exception_is_one_django_event_on_the_request_span(
     assert recorded.attributes["exception.type"] == "tests.djangoapp.views.OrderLookupError"
     in_app = [f["function"] for f in main["stacktrace"]["frames"] if f.get("in_app")]
     assert in_app[-2:] == ["boom", "_find_order"]
+
+
+def test_a_response_that_fails_mid_stream_is_one_event_of_the_request(app: AsgiApp) -> None:
+    """The middleware captures it and re-raises it; uvicorn then logs it ("Exception in ASGI
+    application"), outside the request's span: the same exception, not a second event
+    (probe 2026-12-05: one with a trace of its own)."""
+    request = urllib.request.Request(app.base + "/export/")
+    with (
+        contextlib.suppress(OSError, http.client.HTTPException),
+        urllib.request.urlopen(request, timeout=10) as response,
+    ):
+        response.read()
+    (event,) = app.events_until_marker()
+    assert _main_exception(event)["mechanism"] == {"type": "django", "handled": False}
+    assert event["transaction"] == "/export/"
+    assert event["request"]["url"] == app.base + "/export/"
 
 
 @pytest.mark.parametrize("kind", list(KINDS))

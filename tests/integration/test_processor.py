@@ -156,6 +156,39 @@ def test_the_same_exception_object_raised_again_later_is_an_event_each_time(
     assert sorted(event["event_id"] for event in transport.events) == sorted(ids)
 
 
+def _log_and_reraise() -> None:
+    from otel_sentry_bridge.capture.api import capture_exception
+
+    try:
+        _fail()
+    except ValueError as exc:
+        capture_exception(exc, mechanism="logging")  # what log.exception does
+        raise
+
+
+def test_an_exception_logged_then_re_raised_through_more_frames_is_one_event(
+    provider: TracerProvider,
+) -> None:
+    """Its traceback grows as it propagates; it is still the same occurrence (probe
+    2026-12-05: a check on the traceback's head made it two events)."""
+    from otel_sentry_bridge.capture.api import capture_exception
+
+    transport = CapturingTransport()
+    provider.add_span_processor(SentrySpanProcessor(transport=transport))
+    with provider.get_tracer("t").start_as_current_span("request"):
+        try:
+            _log_and_reraise()
+        except ValueError as exc:
+            first = capture_exception(exc, mechanism="django", handled=False)
+    try:
+        _log_and_reraise()  # outside any trace: a script's crash after its log line
+    except ValueError as exc:
+        logged = capture_exception(exc)
+        assert capture_exception(exc, mechanism="excepthook", handled=False) == logged
+    assert provider.force_flush(5000)
+    assert first is not None and len(transport.events) == 2
+
+
 def test_a_captured_exception_stays_picklable_and_its_copy_counts_as_captured(
     provider: TracerProvider,
 ) -> None:

@@ -73,19 +73,17 @@ def already_captured(exc: BaseException) -> bool:
 def captured_event_id(exc: BaseException) -> str | None:
     """The event id ``exc`` was captured under in this occurrence of it, else None.
 
-    An occurrence is the exception with its traceback as it is now, in the current trace:
-    the ``django.request`` log line of an exception the signal hook captured is the same
-    occurrence (once the request's span has ended too); the same object raised again (a
-    cached error, a failed future awaited by the next request) or logged in another trace is
-    a new one, with an event of its own."""
+    An occurrence is the exception in the current trace: logged, then re-raised and caught
+    by a hook further out (its traceback grown by the frames it went through), or logged
+    again by a framework (``django.request``, a server's error log, once the request's span
+    has ended too), it is one event. The same object raised or logged in another trace (a
+    cached error, a failed future awaited by the next request) is a new occurrence, with an
+    event of its own. Outside any trace (a script, a thread without a span) it is always
+    the same occurrence."""
     mark = getattr(exc, _MARK, None)
-    if type(mark) is not tuple or len(mark) != 3:
+    if type(mark) is not tuple or len(mark) != 2:
         return None
-    event_id, traceback_id, key = mark
-    traceback = exc.__traceback__
-    # No traceback: a copy unpickled in another process (Celery's parent), never re-raised.
-    if traceback is not None and id(traceback) != traceback_id:
-        return None
+    event_id, key = mark
     context = trace.get_current_span().get_span_context()
     if context.is_valid and breadcrumb_key(context) != key:
         return None
@@ -99,10 +97,8 @@ def mark_captured(exc: BaseException, event_id: str = "") -> None:
     key = breadcrumb_key(trace.get_current_span().get_span_context())
     try:
         # Plain values only: the exception may be pickled (a Celery task's result to its
-        # parent); a traceback object in it would make it unpicklable. The traceback's id is
-        # stable while the exception keeps it (a re-raise chains the old one, alive, under
-        # a new head).
-        setattr(exc, _MARK, (event_id, id(exc.__traceback__), key))
+        # parent process, which then sees its copy as captured).
+        setattr(exc, _MARK, (event_id, key))
     except Exception:  # exceptions with __slots__ or read-only attributes
         pass
 
