@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -23,6 +22,7 @@ from otel_sentry_bridge.deliver.retry import Backoff
 from otel_sentry_bridge.deliver.spool import Spool, SpoolEntry
 from tests.support.processes import base_env, free_port
 from tests.support.receiver import SentryReceiver
+from tests.support.silent_server import SilentServer
 
 FAST = Backoff(initial=0.05, factor=2.0, maximum=0.4, jitter=0.1, give_up_after=60.0)
 LOGGER = "otel_sentry_bridge"
@@ -220,43 +220,6 @@ def test_spool_keeps_events_through_an_outage_and_a_restart(
         second.shutdown()
     assert _values(accepted) == sorted(f"failure {n}" for n in range(5))
     assert list((tmp_path / "ready").iterdir()) == []
-
-
-class SilentServer:
-    """A loopback peer that accepts connections and never answers: a hung Sentry. Closing it
-    closes every connection, which releases the senders still waiting for a reply."""
-
-    def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.02)  # accept() polls, so that close() can stop it
-        self._connections: list[socket.socket] = []
-        self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-        self.dsn = f"http://publickey@127.0.0.1:{self._listener.getsockname()[1]}/42"
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            with self._cond:
-                self._connections.append(connection)
-                self._cond.notify_all()
-
-    def wait_for_connections(self, n: int, timeout: float = 10.0) -> None:
-        with self._cond:
-            assert self._cond.wait_for(lambda: len(self._connections) >= n, timeout)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._listener.close()
-        with self._cond:
-            for connection in self._connections:
-                connection.close()
 
 
 @pytest.fixture

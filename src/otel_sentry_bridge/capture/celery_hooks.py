@@ -340,7 +340,9 @@ def _attach_to_task_logger(logger: Any = None, **_: Any) -> None:
 
 def _flush_before_exit(**_: Any) -> None:
     """Pool children leave through ``os._exit``: no atexit hook runs, so send now what the
-    tracer provider and the bridge still hold (spans for the tracing backend too)."""
+    tracer provider still holds (spans for the tracing backend too), then shut each bridge
+    down as at any exit: what it cannot send within ``shutdown_timeout`` goes to the spool,
+    or is counted and warned about (a flush alone left it in memory, lost without a word)."""
     try:
         bridges = active_bridges()
         timeout = max((b.settings.shutdown_timeout for b in bridges), default=2.0)
@@ -349,7 +351,7 @@ def _flush_before_exit(**_: Any) -> None:
         if callable(flush):
             flush(_millis_until(deadline))
         for bridge in bridges:
-            bridge.flush(_millis_until(deadline) / 1000.0)
+            bridge.shutdown()
     except Exception:
         _warn_once("could not flush before a worker process exit")
 
