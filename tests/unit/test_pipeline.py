@@ -123,3 +123,14 @@ def test_the_worker_tells_the_delivery_how_many_spans_wait_for_it() -> None:
         assert threads == ["otel-sentry-bridge-sender", me, me]
     finally:
         delivery.shutdown(2)
+
+
+def test_what_is_remembered_of_a_sent_error_holds_not_its_message(parts: Any) -> None:
+    """probe 2026-12-05: the dedupe memory kept each signature whole, message included:
+    400 errors with 5 MB messages left 3.8 GB after they were sent."""
+    pipeline, _, transport = parts
+    message = "x" * 200_000
+    pipeline(_capture(**{"exception.type": "ValueError", "exception.message": message}))
+    assert len(_events(pipeline, transport)) == 1
+    remembered = repr(list(pipeline._sent))
+    assert len(remembered) < 1_000

@@ -336,7 +336,10 @@ class Pipeline:
         the same error as anything of the trace with its signature; a capture whose exception
         was already sent as such a copy (a child span recorded it first) is skipped too.
         """
-        by_signature = (trace_id, identity.signature)
+        # The signature's hash, not the signature: it holds the whole message, and 4,096
+        # remembered 5 MB messages would hold gigabytes after they were sent (a collision
+        # of 64-bit hashes within one trace is not a concern).
+        by_signature = (trace_id, hash(identity.signature))
         with self._lock:
             if identity.capture_id is None:
                 if by_signature in self._sent:
