@@ -160,6 +160,11 @@ def test_free_text_filters_the_whole_value_of_a_sensitive_key(text: str, expecte
         ),
         (f"a://x,https://u:{SECRET}@h more", "a://x,https://u:[Filtered]@h more"),
         (f"'amqp://guest:{SECRET}@mq'", "'amqp://guest:[Filtered]@mq'"),
+        # probe 2026-12-05: a token as the user name, as git passes one
+        (
+            "git clone https://ghp_16C7e42F292c6912E7710c838347Ae178B4a@github.com/o/r",
+            "git clone https://[Filtered]@github.com/o/r",
+        ),
     ],
 )
 def test_url_passwords_are_filtered_whatever_they_hold(text: str, expected: str) -> None:

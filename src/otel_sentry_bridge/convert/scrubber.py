@@ -126,6 +126,8 @@ _SCHEME = re.compile(r"(?<![a-zA-Z0-9+.\-])[a-zA-Z][a-zA-Z0-9+.\-]*://")
 _URL_END = re.compile(r"[\s'\"<>`]")
 _PORT_AND_PATH = re.compile(r"\d{1,5}[/?#]")
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+# A user name that is a token: 20 characters and more, letters and digits both.
+_TOKEN_USER = re.compile(r"(?=[^\d]*\d)(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9_\-]{20,}")
 # "key=value" / "key: value" / "key => value" in free text, and command-line flags
 # ("--password=x", "-Dpassword=x"): the key and its separator; the value is read from where
 # they end. ":" not before "//" (URLs).
@@ -475,7 +477,9 @@ def _userinfo(userinfo: str) -> str | None:
         if _PORT_AND_PATH.match(password):
             return None  # "host:8080/users/@bob", "registry:4873/@babel/core": port and path
         return f"{user}:{FILTERED}"
-    if _HEX32.fullmatch(user):  # a DSN's key: anyone holding it can send events
+    if _HEX32.fullmatch(user) or _TOKEN_USER.fullmatch(user):
+        # A DSN's key (anyone holding it can send events), or a token used as the user
+        # name ("https://ghp_...@github.com", git's way to pass one).
         return FILTERED
     return None
 
