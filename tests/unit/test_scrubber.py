@@ -45,6 +45,10 @@ SECRET = "SECRETMARK"
         "PIN",
         "db.password",
         "connect_sid",
+        "card_pin",
+        "newpassword",
+        "accesstoken",
+        "JSESSIONID",
     ],
 )
 def test_sensitive_keys_are_found_whatever_their_case_and_separators(key: str) -> None:
@@ -68,6 +72,21 @@ def test_sensitive_keys_are_found_whatever_their_case_and_separators(key: str) -
         "max_tokens",
         "prompt_tokens",
         "session_count",
+        "llm.token_count.total",
+        # probe 2026-12-05, third round: separators squeezed out made words of two ("dsn"
+        # in "ids_new", "pwd" in "step_wd", "ip_address" in "ship_address"), and short
+        # words matched any part ("auth_method", "sig_figs")
+        "ids_new",
+        "records_num",
+        "Records Num",
+        "builds_number",
+        "step_wd",
+        "ship_address",
+        "shipAddress",
+        "membership_address",
+        "auth_method",
+        "sig_figs",
+        "cvv_check",
     ],
 )
 def test_short_words_match_a_whole_part_of_a_key_only(key: str) -> None:
@@ -127,6 +146,9 @@ def test_extra_words_ignore_separators_too() -> None:
         (f"mysqldump --password={SECRET} shop", "mysqldump --password=[Filtered] shop"),
         (f"['false', '--api-key={SECRET}']", "['false', '--api-key=[Filtered]']"),
         (f"java -Dpassword={SECRET} -Xmx1g", "java -Dpassword=[Filtered] -Xmx1g"),
+        # a scheme word that starts no parameters is a word (probe, third round)
+        ("session: oauth flow expired user=bob", "session: [Filtered] flow expired user=bob"),
+        (f"password=x{')' * 5}", f"password=[Filtered]{')' * 5}"),
         # one-token schemes keep what follows
         (f"Authorization: Bearer {SECRET} next=/a ok", "Authorization: [Filtered] next=/a ok"),
         # a last separator stays outside the value
@@ -165,6 +187,11 @@ def test_free_text_filters_the_whole_value_of_a_sensitive_key(text: str, expecte
             "git clone https://ghp_16C7e42F292c6912E7710c838347Ae178B4a@github.com/o/r",
             "git clone https://[Filtered]@github.com/o/r",
         ),
+        (
+            "https://" + "0123456789abcdef" * 2 + "abcd0123@github.com/o/r",
+            "https://[Filtered]@github.com/o/r",
+        ),
+        ("https://glpat-xxxxxxxxxxxxxxxxxxxx@gitlab.com/o/r", "https://[Filtered]@gitlab.com/o/r"),
     ],
 )
 def test_url_passwords_are_filtered_whatever_they_hold(text: str, expected: str) -> None:
@@ -178,6 +205,7 @@ def test_url_passwords_are_filtered_whatever_they_hold(text: str, expected: str)
         "https://example.com/users/@bob",
         "https://shop.example.com:8080/u/@bob",
         "http://api:8080/users/@me",  # probe 2026-12-05: a port and a path, not a password
+        "https://build-agent-01-production@ci.example.com/",  # a name, not a token
         "http://verdaccio:4873/@babel/core",
         "https://bob@example.com/path",  # a user name only
         "mailto bob@example.com, see https://example.com",
@@ -192,3 +220,34 @@ def test_many_urls_in_one_long_token_are_read_in_one_pass() -> None:
     text = ("x://u:" + SECRET + "@h,") * 2000
     out = value_text(text)
     assert SECRET not in out and out.count(FILTERED) == 2000
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        # probe 2026-12-05, third round: literals a statement naming a sensitive word kept
+        "INSERT INTO people (name, ssn) VALUES ('bob', 'SECRETMARK')",
+        "INSERT INTO cards (holder, cvv) VALUES ('bob', 'SECRETMARK')",
+        'INSERT INTO users (name, password) VALUES ("bob", "SECRETMARK")',
+        'CREATE USER bob IDENTIFIED BY "SECRETMARK"',
+        "ALTER USER bob WITH PASSWORD $$SECRETMARK$$",
+        "ALTER USER bob WITH PASSWORD $pw$SECRETMARK$pw$",
+        "UPDATE users SET password = 'hun\\'SECRETMARK' WHERE id = 1",
+        "UPDATE users SET password = _binary'SECRETMARK'",
+        "UPDATE users SET password = q'[SECRETMARK]'",
+    ],
+)
+def test_sql_literals_of_a_statement_that_names_a_secret_are_filtered(statement: str) -> None:
+    assert SECRET not in S.statement(statement)
+
+
+def test_sql_numbers_like_card_numbers_and_hex_are_filtered_in_such_a_statement() -> None:
+    out = S.statement(
+        "INSERT INTO cards (holder, card_number, pin) VALUES ('bob', 4111111111111111, 0x68)"
+    )
+    assert "4111111111111111" not in out and "0x68" not in out
+
+
+def test_sql_without_a_sensitive_name_keeps_its_literals() -> None:
+    text = "SELECT id FROM books WHERE author = 'Jane Austen' AND year > 180000"
+    assert S.statement(text) == text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from otel_sentry_bridge.convert.model import EventView, SpanView
 from otel_sentry_bridge.convert.select import select_events
 
@@ -49,3 +51,14 @@ def test_a_stack_trace_that_is_no_text_is_not_parsed() -> None:
         attributes["exception.stacktrace"] = junk  # type: ignore[assignment]
         (selected,) = select_events(_span(EventView("exception", 1, attributes)))
         assert selected.parsed == []
+
+
+def test_a_stack_trace_too_deep_to_parse_keeps_its_event() -> None:
+    """probe 2026-12-05, third round: a group nested 400 deep (another recorder's
+    max_group_depth) raised RecursionError in the parser, and the event was dropped."""
+
+    def too_deep(text: str, message: str | None = None) -> list[Any]:
+        raise RecursionError
+
+    (selected,) = select_events(_span(_exception(1)), too_deep)
+    assert selected.parsed == []

@@ -1,9 +1,11 @@
 """The text rules of scrubbing: which keys are sensitive, and secrets in free text.
 
-``Scrubber.is_sensitive`` decides by key name: a word of the denylist anywhere in the key
-(case, ``-``, ``_``, ``.`` and spaces ignored: ``accessKey`` is ``access_key``), or one of a
-few short words as a whole part of it (``auth`` in ``X-Auth`` or ``authKey``, not in
-``author``); without ``send_default_pii`` also the keys that hold client addresses.
+``Scrubber.is_sensitive`` decides by key name: a word of the denylist anywhere in the key,
+lower-cased as written or with its words joined by ``_`` (``accessKey`` is ``access_key``,
+``X-Api-Key`` is ``x_api_key``), but not in a count (``max_tokens``); one of a few short
+words as the key's last word (``auth`` in ``X-Auth`` or ``basic_auth``, not in ``author`` or
+``auth_method``); without ``send_default_pii`` also the keys that hold client addresses,
+as whole words (``remote_addr``, not ``ship_address``).
 ``Scrubber.free_text`` filters ``key=value`` pairs, auth schemes and URL passwords in text,
 in linear time, on at most ``MAX_TEXT_CHARS`` characters. Pure and thread-safe. The walk over
 a whole event is :mod:`.scrub`.
@@ -52,6 +54,7 @@ DEFAULT_DENYLIST: tuple[str, ...] = (
     "api-key",
     "access_key",
     "private_key",
+    "auth_key",
     "signature",  # presigned URLs (X-Amz-Signature), webhook signatures
     "authorization",
     "authentication",
@@ -126,8 +129,14 @@ _SCHEME = re.compile(r"(?<![a-zA-Z0-9+.\-])[a-zA-Z][a-zA-Z0-9+.\-]*://")
 _URL_END = re.compile(r"[\s'\"<>`]")
 _PORT_AND_PATH = re.compile(r"\d{1,5}[/?#]")
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
-# A user name that is a token: 20 characters and more, letters and digits both.
-_TOKEN_USER = re.compile(r"(?=[^\d]*\d)(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9_\-]{20,}")
+# A user name that is a token: a known token prefix (GitHub, GitLab), 32+ hex digits, or 20+
+# characters mixing upper case, lower case and at least three digits, as generated ones do
+# ("build-agent-01-production" is a name).
+_TOKEN_USER = re.compile(
+    r"(?:gh[pousr]_|github_pat_|glpat-)[\w-]{16,}"
+    r"|[0-9a-fA-F]{32,}"
+    r"|(?=(?:[^\d]*\d){3})(?=[^A-Z]*[A-Z])(?=[^a-z]*[a-z])[A-Za-z0-9_\-]{20,}"
+)
 # "key=value" / "key: value" / "key => value" in free text, and command-line flags
 # ("--password=x", "-Dpassword=x"): the key and its separator; the value is read from where
 # they end. ":" not before "//" (URLs).
@@ -145,7 +154,7 @@ _TRAILING = ",;.)]}"
 # line, as does any value of an "Authorization:" header line.
 _ONE_TOKEN_SCHEME = re.compile(r"(?:bearer|basic|token|negotiate|ntlm)\s+", re.IGNORECASE)
 _PARAMS_SCHEME = re.compile(
-    r"(?:digest|hoba|mutual|oauth|aws4-hmac-sha256|sharedkey|signature)\s", re.IGNORECASE
+    r"(?:digest|hoba|mutual|oauth|aws4-hmac-sha256|signature)\s+[\w-]{1,64}\s*=", re.IGNORECASE
 )
 _LINE_KEYS = frozenset({"authorization", "proxyauthorization"})
 _OPENERS = frozenset("[{(")
@@ -158,14 +167,23 @@ _BIND_PARAMETER = re.compile(
     r"(?:%s|%\([^()]{1,100}\)s|\?\d{0,5}|\$\d{1,5}|:\d{1,5}|:[A-Za-z_]\w{0,99})"
     r"(?:::[A-Za-z_]\w{0,63}(?:\[\])*)?[)\],;]*"
 )
-# A SQL string literal: '...' with '' inside, a prefix (E'', N'', X'', _utf8mb4''); an
-# unclosed one runs to the end. Linear: each quote ends or doubles, nothing backtracks.
-_SQL_STRING = re.compile(r"(?<![\w'])(?:[EeNnBbXx]|_utf8mb4|_utf8)?'(?:[^']|'')*'?")
+# A SQL literal: '...' with '' or \' inside, a prefix (E'', N'', X'', _binary'', q'[..]');
+# "..." (MySQL's strings; PostgreSQL's names, filtered too: fail closed); $$...$$ and
+# $tag$...$tag$; numbers of six digits and more (card numbers) and 0x... hex. An unclosed
+# string runs to the end. Linear: each quote ends, doubles or is escaped; nothing backtracks.
+_SQL_LITERAL = re.compile(
+    r"(?<![\w'\"])(?:[EeNnBbXxQq]|_[A-Za-z0-9]{1,20})?'(?:[^'\\]|\\.|'')*'?"
+    r"|(?<![\w\"])\"(?:[^\"\\]|\\.|\"\")*\"?"
+    r"|\$([A-Za-z_]\w{0,20})?\$[^$]*(?:\$(?:[A-Za-z_]\w{0,20})?\$)?"
+    r"|\b0[xX][0-9A-Fa-f]+\b|\b\d{6,}\b"
+)
+# The names a statement mentions (columns, tables, keywords): one of them sensitive, every
+# literal of the statement is filtered.
+_SQL_NAME = re.compile(r"[A-Za-z_][\w.]{0,99}")
 _ACCOUNT_STATEMENT = re.compile(
     r"\b(?:(?:create|alter)\s+(?:user|role|login)|set\s+password|identified\s+by)\b",
     re.IGNORECASE,
 )
-_SQL_SEPARATORS = str.maketrans("", "", "-_")
 # A %-style placeholder (logging templates), possibly quoted: "%s", "'%(name)r'".
 _PLACEHOLDER = re.compile(r"""(['"]?)%(?:\([^)]{0,100}\))?[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]\1""")
 # Text is cut to this before it is matched (the event's own limits are lower).
@@ -179,6 +197,8 @@ _CACHE_SIZE = 4096
 # Auth, Key; "HTTP_X_AUTH" -> HTTP, X, AUTH).
 _KEY_PARTS = re.compile(r"[A-Z]{2,}(?![a-z])|[A-Z]?[a-z]+|[A-Z]|\d+")
 _SEPARATORS = str.maketrans("", "", "-_. ")
+_TO_UNDERSCORE = str.maketrans("-. ", "___")
+_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 def _squeezed(text: str) -> str:
@@ -186,9 +206,17 @@ def _squeezed(text: str) -> str:
     return str.lower(text).translate(_SEPARATORS)
 
 
+def _normalised(text: str) -> str:
+    """``text`` lower-cased with its words joined by ``_``: camelCase humps and ``-``, ``.``,
+    spaces all become ``_`` (``privateKey`` -> ``private_key``, ``X-Api-Key`` ->
+    ``x_api_key``). Unlike squeezing the separators out, it never joins two words into a
+    third (``ids_new`` holds no ``dsn``)."""
+    return str.lower(_HUMP.sub("_", text)).translate(_TO_UNDERSCORE)
+
+
 # Counts that carry a sensitive word but no secret: the usage figures of LLM calls (OpenTelemetry's
-# gen_ai.usage.input_tokens, max_tokens, ...) and session counters. Matched on the key's last
-# dotted part, squeezed; a key holding anything else with the word stays sensitive.
+# gen_ai.usage.input_tokens, max_tokens, llm.token_count.total, ...) and session counters.
+# A key with one of these as a dotted part is not sensitive by a substring of the denylist.
 _COUNTS = frozenset(
     {
         "maxtokens",
@@ -208,6 +236,14 @@ _COUNTS = frozenset(
         "sessioncount",
     }
 )
+
+
+def _alternation(words: Iterable[str], *, bounded: bool) -> re.Pattern[str] | None:
+    unique = [word for word in dict.fromkeys(words) if word]
+    if not unique:
+        return None
+    body = "|".join(re.escape(word) for word in unique)
+    return re.compile(rf"(?<![a-z0-9])(?:{body})(?![a-z0-9])" if bounded else body)
 
 
 class Scrubber:
@@ -231,14 +267,14 @@ class Scrubber:
         self.words: tuple[str, ...] = tuple(dict.fromkeys(words))
         self._tokens = frozenset(str(word).lower() for word in token_words)
         self.send_default_pii = send_default_pii
-        matched = [_squeezed(word) for word in self.words]
-        if not send_default_pii:
-            matched += [_squeezed(word) for word in PII_DENYLIST]
+        # Each word as written and with its words joined by "_" ("api-key" -> "api_key"),
+        # searched in the key as written and normalised (see _normalised).
+        forms = [form for word in self.words for form in (word, _normalised(word))]
         # One regex search beats a Python-level loop over ~30 words.
-        matched = [word for word in dict.fromkeys(matched) if word]
-        self._pattern = (
-            re.compile("|".join(re.escape(word) for word in matched)) if matched else None
-        )
+        self._pattern = _alternation(forms, bounded=False)
+        # The client-address words, as whole words of the normalised key only: "ip_address"
+        # is not in "ship_address".
+        self._pii = None if send_default_pii else _alternation(PII_DENYLIST, bounded=True)
         self._cache: dict[str, bool] = {}
 
     def is_sensitive(self, key: object) -> bool:
@@ -252,16 +288,27 @@ class Scrubber:
             return True
         if len(text) > _MAX_KEY_CHARS:
             return True
-        result = (
-            self._pattern is not None
-            and self._pattern.search(_squeezed(text)) is not None
-            and _squeezed(text.rpartition(".")[2]) not in _COUNTS
-        ) or any(str.lower(part) in self._tokens for part in _KEY_PARTS.findall(text))
+        result = self._matches(text)
         if type(key) is str:
             if len(self._cache) >= _CACHE_SIZE:
                 self._cache.clear()  # keys come from user data: keep memory bounded
             self._cache[key] = result
         return result
+
+    def _matches(self, text: str) -> bool:
+        normalised = _normalised(text)
+        if (
+            self._pattern is not None
+            and (self._pattern.search(str.lower(text)) or self._pattern.search(normalised))
+            and not any(_squeezed(part) in _COUNTS for part in text.split("."))
+        ):
+            return True
+        if self._pii is not None and self._pii.search(normalised):
+            return True
+        # Short words count as the key, or its last word: "x_auth", "card_pin", "ssn", not
+        # "auth_method" or "sig_figs".
+        parts = _KEY_PARTS.findall(text)
+        return bool(parts) and str.lower(parts[-1]) in self._tokens
 
     def mapping(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of ``values`` (one level) with sensitive keys filtered."""
@@ -344,14 +391,10 @@ class Scrubber:
         ``WITH PASSWORD 'x'``), or manages accounts (``CREATE USER ... IDENTIFIED BY 'x'``),
         has every string literal filtered: where a literal sits in SQL says too little."""
         text = truncate(statement, MAX_TEXT_CHARS)
-        if "'" in text and (
-            _ACCOUNT_STATEMENT.search(text)
-            or (
-                self._pattern is not None
-                and self._pattern.search(str.lower(text).translate(_SQL_SEPARATORS)) is not None
-            )
+        if _ACCOUNT_STATEMENT.search(text) or any(
+            self.is_sensitive(name) for name in dict.fromkeys(_SQL_NAME.findall(text))
         ):
-            text = _SQL_STRING.sub(FILTERED, text)
+            text = _SQL_LITERAL.sub(FILTERED, text)
         spans = [
             (start, end)
             for start, end in self.secret_spans(text)
@@ -363,6 +406,7 @@ class Scrubber:
         """The arguments of a log message whose formatted text is ``formatted``: each one that
         lies inside a secret of that text is filtered (``log.error("token=%s", t)``), and
         the text of the others is scrubbed like the message."""
+        formatted = truncate(formatted, MAX_TEXT_CHARS)  # bounded as every text is
         removed = [formatted[start:end] for start, end in self.secret_spans(formatted)]
         out: list[Any] = []
         for param in params:
@@ -404,14 +448,20 @@ def _value_end(text: str, start: int, header_line: bool) -> int:
     if value is None:
         return start
     first, end = value.start(), value.end()
-    if text[first] not in "'\"":
-        while end > first + 1 and text[end - 1] in _TRAILING:
-            closer = text[end - 1]
-            if closer in _CLOSERS and text.count(_CLOSERS[closer], first, end) >= text.count(
-                closer, first, end
-            ):
+    if text[first] in "'\"" or text[end - 1] not in _TRAILING:
+        return end
+    # Counted once, then kept up to date: a run of closers is stripped in linear time.
+    unmatched = {
+        closer: text.count(closer, first, end) - text.count(opener, first, end)
+        for closer, opener in _CLOSERS.items()
+    }
+    while end > first + 1 and text[end - 1] in _TRAILING:
+        closer = text[end - 1]
+        if closer in unmatched:
+            if unmatched[closer] <= 0:
                 break  # "crypt(%s)": the bracket is the value's own
-            end -= 1
+            unmatched[closer] -= 1
+        end -= 1
     return end
 
 

@@ -83,12 +83,15 @@ def select_events(
             # The message tells where it starts in the text: one that holds a traceback
             # (a command's output, a wrapped error) is not read as more of the chain.
             stack = event.attributes.get(attr.EXCEPTION_STACKTRACE)
-            parsed = parse(
-                # Only a text is a stack trace: an int or a list (an instrumentation's bug)
-                # printed as one would read as made-up exceptions.
-                stack if isinstance(stack, str) else "",
-                text(event.attributes.get(attr.EXCEPTION_MESSAGE)),
-            )
+            try:
+                parsed = parse(
+                    # Only a text is a stack trace: an int or a list (an instrumentation's
+                    # bug) printed as one would read as made-up exceptions.
+                    stack if isinstance(stack, str) else "",
+                    text(event.attributes.get(attr.EXCEPTION_MESSAGE)),
+                )
+            except RecursionError:  # a group nested past Python's stack: type and message
+                parsed = []
         elif event.name == attr.LOG_EVENT and event.attributes.get(attr.SEND):
             parsed = []
         else:
