@@ -568,6 +568,16 @@ def _child_stderr_in_message() -> BaseException:
     return error
 
 
+def _group_box_in_message() -> BaseException:
+    """probe 2026-12-05, third round: a message that echoes a group's box drew a member."""
+    try:
+        raise ValueError(
+            "could not parse row:\n+-+---------------- 1 ----------------\n  | RuntimeError: x"
+        )
+    except ValueError as exc:
+        return exc
+
+
 @pytest.mark.parametrize(
     ("make", "chain"),
     [
@@ -609,3 +619,14 @@ def test_a_nested_groups_own_source_lines_are_no_exception_line() -> None:
     assert (nested.type, nested.message, nested.is_group) == ("ExceptionGroup", "inner", True)
     assert [(f.function, f.source_line) for f in nested.frames] == [("_raise", "raise exc")]
     assert [c.type for c in nested.children] == ["TypeError"]
+
+
+def test_a_group_box_inside_the_raised_message_is_message() -> None:
+    from otel_sentry_bridge.capture.traceback_text import stacktrace
+
+    error = _group_box_in_message()
+    for text in (_text(error), stacktrace(error)):
+        parsed = parse_stacktrace(text, message=str(error))
+        assert parsed == ParseCache()(text, str(error))
+        (raised,) = parsed
+        assert (raised.message, raised.is_group, raised.children) == (str(error), False, [])

@@ -128,7 +128,7 @@ def parse_stacktrace(
         return []
     lines = text.splitlines()
     cuts = [(index, how) for index, line in enumerate(lines) if (how := _separator(line))]
-    quoted = _quoted_from(text, message) if message and cuts and _quotes(message) else None
+    quoted = _quoted_from(text, message) if message and _quotes(message) else None
     if quoted is not None:
         cuts = [cut for cut in cuts if cut[0] < quoted]
     exceptions: list[ParsedException] = []
@@ -144,8 +144,9 @@ def parse_stacktrace(
 
 
 def _quotes(message: str) -> bool:
-    """Whether a message may hold a line that reads like a chain separator."""
-    return "\n" in message and (_CAUSE in message or _CONTEXT in message)
+    """Whether a message may hold a line that reads like a chain separator, or like the box
+    Python draws around an exception group's members (``+-+---- 1 ----``)."""
+    return "\n" in message and (_CAUSE in message or _CONTEXT in message or "+-" in message)
 
 
 def _quoted_from(text: str, message: str) -> int | None:
