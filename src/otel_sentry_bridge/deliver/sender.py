@@ -145,8 +145,8 @@ class Delivery:
         # parent's thread may have held it at the fork, and nobody would ever release it.
         self._wire = threading.Lock()
         self._backlog.reset(self._cond)  # an empty outbox, under the new lock
-        self._in_flight = 0
-        self._flying: dict[int, Item] = {}  # what is in flight, by id(): kept at shutdown
+        # What is in flight (by id()): flush waits for it, shutdown keeps it.
+        self._flying: dict[int, Item] = {}
         self._limits = RateLimits()
         self._degraded_until: float | None = None  # retry time after a failure
         self._attempt = 0
@@ -226,7 +226,7 @@ class Delivery:
         with self._cond:
             self._flushing += 1
             try:
-                while self._backlog.in_memory or self._in_flight:
+                while self._backlog.in_memory or self._flying:
                     remaining = deadline - self._clock()
                     if remaining <= 0 or self._thread is None or not self._thread.is_alive():
                         return False
@@ -315,14 +315,13 @@ class Delivery:
         with self._cond:
             if (
                 self._thread is None
-                or self._in_flight
+                or self._flying
                 or self._backlog.in_memory
                 or self._backlog.closed
                 or self._degraded_until is not None
                 or self._limits.is_limited(category, self._clock())
             ):
                 return False
-            self._in_flight += 1
             self._flying[id(item)] = item
             return True
 
@@ -335,7 +334,6 @@ class Delivery:
             _log.debug("otel-sentry-bridge: delivery error", exc_info=True)
         finally:
             with self._cond:
-                self._in_flight -= 1
                 self._flying.pop(id(item), None)
                 # A failure put it back, or on disk: the sender thread now has a retry to
                 # time. A success wakes only a waiting flush, never the idle sender.
@@ -374,7 +372,6 @@ class Delivery:
                     _log.debug("otel-sentry-bridge: delivery error", exc_info=True)
                 finally:
                     with self._cond:
-                        self._in_flight -= 1
                         self._flying.pop(id(item), None)
                         self._cond.notify_all()
             self._maybe_report()
@@ -389,7 +386,6 @@ class Delivery:
                 if wait <= 0:
                     item = self._backlog.take_locked()
                     if item is not None:
-                        self._in_flight += 1
                         self._flying[id(item)] = item
                         return item, False
                     wait = REPORT_INTERVAL
