@@ -7,7 +7,7 @@ Pure: data in, data out; no SDK object is needed.
 - URLs (``url.full``, ``http.url``, ``http.target``): query values under sensitive names and
   URL passwords filtered, then the whole as free text (``#access_token=…``, ``;jsessionid=…``);
   ``url.query`` likewise; ``db.statement`` / ``db.query.text`` as SQL
-  (:func:`~.breadcrumbs.scrubbed_statement`: literals after sensitive names, bind parameters
+  (:meth:`Scrubber.statement`: literals after sensitive names, bind parameters
   kept);
 - headers (``http.request.header.*``, ``http.response.header.*``, gRPC metadata): credential
   headers filtered, a value that is itself a credential (``Bearer …``) too, the rest free
@@ -38,7 +38,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..safe_repr import truncate
-from .breadcrumbs import scrubbed_statement
 from .scrubber import FILTERED, MAX_TEXT_CHARS, SAFE_HEADERS, Scrubber, header_value
 
 __all__ = ["MAX_LONG_TEXT_CHARS", "AttributeRules", "free_text_rule", "scrub_attributes"]
@@ -95,7 +94,7 @@ def _query(scrubber: Scrubber, text: str) -> str:
 
 
 def _statement(scrubber: Scrubber, text: str) -> str:
-    return scrubbed_statement(text, scrubber)
+    return scrubber.statement(text)
 
 
 def _header_text(scrubber: Scrubber, text: str) -> str:

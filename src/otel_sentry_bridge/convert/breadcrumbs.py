@@ -20,14 +20,9 @@ from .model import SpanView
 from .scrub import Scrubber
 from .semantics import db_statement, db_system, http_method, http_status, span_op, url_parts
 
-__all__ = ["merge_breadcrumbs", "scrubbed_statement", "scrubbed_url", "span_breadcrumb"]
+__all__ = ["merge_breadcrumbs", "scrubbed_url", "span_breadcrumb"]
 
 _CACHE_SYSTEMS = frozenset({"redis", "memcached", "memcache", "valkey"})
-
-
-def scrubbed_statement(statement: str, scrubber: Scrubber) -> str:
-    """``statement`` scrubbed as SQL (:meth:`Scrubber.statement`)."""
-    return scrubber.statement(statement)
 
 
 def scrubbed_url(attributes: Mapping[str, Any], scrubber: Scrubber) -> str | None:
@@ -74,7 +69,7 @@ def span_breadcrumb(span: SpanView, scrubber: Scrubber) -> dict[str, Any]:
         crumb = {
             "type": "query",
             "category": "cache" if cache else "query",
-            "message": scrubbed_statement(statement, scrubber) if statement else span.name,
+            "message": scrubber.statement(statement) if statement else span.name,
         }
         if system is not None:
             data["db.system"] = system

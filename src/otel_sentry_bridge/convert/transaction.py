@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .attribute_scrub import scrub_attributes
-from .breadcrumbs import scrubbed_statement, scrubbed_url
+from .breadcrumbs import scrubbed_url
 from .context import ConvertContext
 from .event import common_fields
 from .model import SpanView
@@ -48,7 +48,7 @@ def span_description(span: SpanView, scrubber: Scrubber) -> str:
         return f"{method} {url}" if url else span.name
     statement = db_statement(attributes)
     if statement:
-        return scrubbed_statement(statement, scrubber)
+        return scrubber.statement(statement)
     return scrubber.free_text(span.name)  # "cache.get session:<id>" names carry keys too
 
 
