@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk._logs import ReadableLogRecord
@@ -178,7 +178,7 @@ def scrub_span(
     description scrubbed (name, ids, kind and times kept), and its resource's attributes;
     ``span`` itself when nothing changed; None when it cannot be scrubbed (not to be sent).
     Never raises."""
-    return _span_or_none(span, scrubber, send_default_pii, {})
+    return _scrubbed_or_none(span, _scrub_span, scrubber, send_default_pii, {})
 
 
 def scrub_spans(
@@ -186,26 +186,42 @@ def scrub_spans(
 ) -> list[ReadableSpan]:
     """:func:`scrub_span` over a batch; the spans that cannot be scrubbed are left out. Each
     resource (usually one per process) is scrubbed once."""
-    resources: dict[int, tuple[Resource, Resource]] = {}
-    out: list[ReadableSpan] = []
-    for span in spans:
-        clean = _span_or_none(span, scrubber, send_default_pii, resources)
+    return _scrubbed_batch(spans, _scrub_span, scrubber, send_default_pii)
+
+
+_Item = TypeVar("_Item", ReadableSpan, ReadableLogRecord)
+_Resources = dict[int, tuple[Resource, Resource]]
+
+
+def _scrubbed_batch(
+    items: Iterable[_Item],
+    scrub: Callable[[_Item, Scrubber, bool, Resource], _Item],
+    scrubber: Scrubber,
+    send_default_pii: bool,
+) -> list[_Item]:
+    resources: _Resources = {}
+    out: list[_Item] = []
+    for item in items:
+        clean = _scrubbed_or_none(item, scrub, scrubber, send_default_pii, resources)
         if clean is not None:
             out.append(clean)
     return out
 
 
-def _span_or_none(
-    span: ReadableSpan,
+def _scrubbed_or_none(
+    item: _Item,
+    scrub: Callable[[_Item, Scrubber, bool, Resource], _Item],
     scrubber: Scrubber,
     send_default_pii: bool,
-    resources: dict[int, tuple[Resource, Resource]],
-) -> ReadableSpan | None:
+    resources: _Resources,
+) -> _Item | None:
     try:
-        resource = _cached_resource(span.resource, scrubber, send_default_pii, resources)
-        return _scrub_span(span, scrubber, send_default_pii, resource)
-    except Exception:  # RecursionError too: a span we cannot read is not sent
-        _log.debug("otel-sentry-bridge: could not scrub a span; not sent", exc_info=True)
+        resource = _cached_resource(item.resource, scrubber, send_default_pii, resources)
+        return scrub(item, scrubber, send_default_pii, resource)
+    except Exception:  # RecursionError too: what we cannot read is not sent
+        _log.debug(
+            "otel-sentry-bridge: could not scrub a %s; not sent", type(item).__name__, exc_info=True
+        )
         return None
 
 
@@ -213,7 +229,7 @@ def _cached_resource(
     resource: Resource,
     scrubber: Scrubber,
     send_default_pii: bool,
-    resources: dict[int, tuple[Resource, Resource]],
+    resources: _Resources,
 ) -> Resource:
     cached = resources.get(id(resource))
     if cached is not None and cached[0] is resource:
@@ -232,7 +248,7 @@ def scrub_log_record(
     """``record`` with its body (a string as free text, a mapping as attributes), its
     attributes and its resource's attributes scrubbed; ``record`` itself when nothing
     changed; None when it cannot be scrubbed (not to be sent). Never raises."""
-    return _log_or_none(record, scrubber, send_default_pii, {})
+    return _scrubbed_or_none(record, _scrub_log_record, scrubber, send_default_pii, {})
 
 
 def scrub_log_records(
@@ -240,27 +256,7 @@ def scrub_log_records(
 ) -> list[ReadableLogRecord]:
     """:func:`scrub_log_record` over a batch; the records that cannot be scrubbed are left
     out."""
-    resources: dict[int, tuple[Resource, Resource]] = {}
-    out: list[ReadableLogRecord] = []
-    for record in records:
-        clean = _log_or_none(record, scrubber, send_default_pii, resources)
-        if clean is not None:
-            out.append(clean)
-    return out
-
-
-def _log_or_none(
-    record: ReadableLogRecord,
-    scrubber: Scrubber,
-    send_default_pii: bool,
-    resources: dict[int, tuple[Resource, Resource]],
-) -> ReadableLogRecord | None:
-    try:
-        resource = _cached_resource(record.resource, scrubber, send_default_pii, resources)
-        return _scrub_log_record(record, scrubber, send_default_pii, resource)
-    except Exception:  # RecursionError too: a record we cannot read is not sent
-        _log.debug("otel-sentry-bridge: could not scrub a log record; not sent", exc_info=True)
-        return None
+    return _scrubbed_batch(records, _scrub_log_record, scrubber, send_default_pii)
 
 
 def _scrub_log_record(
