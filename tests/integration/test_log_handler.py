@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from otel_sentry_bridge import SentrySpanProcessor
 from otel_sentry_bridge.capture.log_handler import MAX_PARAMS, SpanEventHandler
 from otel_sentry_bridge.testing import CapturingTransport
+from tests.support.log_args import CountingArgs, LookupOnly
 
 Setup = tuple[TracerProvider, CapturingTransport, logging.Logger]
 
@@ -166,42 +167,6 @@ def test_nothing_extra_is_printed_when_another_handler_takes_the_record(
 
 
 # -- arguments and extras of any shape: bounded cost, and the event is never lost -------------
-
-
-class CountingArgs(Mapping[str, int]):
-    """``%``-arguments with ``size`` generated keys (``k0``, ``k1``, ...): counts the keys
-    its iteration hands out."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.listed = 0
-
-    def __getitem__(self, key: str) -> int:
-        if not key.startswith("k") or not key[1:].isdigit() or int(key[1:]) >= self.size:
-            raise KeyError(key)
-        return int(key[1:])
-
-    def __iter__(self) -> Iterator[str]:
-        for number in range(self.size):
-            self.listed += 1
-            yield f"k{number}"
-
-    def __len__(self) -> int:
-        return self.size
-
-
-class LookupOnly(Mapping[str, str]):
-    """A mapping that can be looked up but not listed (a lazy proxy, a remote store):
-    ``logging`` formats ``%(user)s`` with it all the same."""
-
-    def __getitem__(self, key: str) -> str:
-        return {"user": "bob"}[key]
-
-    def __iter__(self) -> Iterator[str]:
-        raise TypeError("listing not supported")
-
-    def __len__(self) -> int:
-        return 1
 
 
 class Shown:

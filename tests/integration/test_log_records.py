@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import traceback
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ from otel_sentry_bridge.capture.log_records import SentryLogRecordProcessor
 from otel_sentry_bridge.capture.signal_opt_in import emit_exception_log, severity_for
 from otel_sentry_bridge.convert.scrubber import FILTERED
 from otel_sentry_bridge.testing import CapturingTransport
+from tests.support.log_args import CountingArgs, LookupOnly
 
 
 class PaymentError(Exception):
@@ -302,42 +303,6 @@ def test_logging_handler_alone_gives_the_logging_records_message_and_extra(stack
     assert first["exception"]["values"][-1]["module"] == __name__
     assert second["logentry"]["message"] == "refund %s failed"
     assert {_trace_of(first), _trace_of(second)} == {_ids(span)}
-
-
-class CountingArgs(Mapping[str, int]):
-    """``%``-arguments with ``size`` generated keys (``k0``, ``k1``, ...): counts the keys
-    its iteration hands out."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.listed = 0
-
-    def __getitem__(self, key: str) -> int:
-        if not key.startswith("k") or not key[1:].isdigit() or int(key[1:]) >= self.size:
-            raise KeyError(key)
-        return int(key[1:])
-
-    def __iter__(self) -> Iterator[str]:
-        for number in range(self.size):
-            self.listed += 1
-            yield f"k{number}"
-
-    def __len__(self) -> int:
-        return self.size
-
-
-class LookupOnly(Mapping[str, str]):
-    """A mapping that can be looked up but not listed: ``logging`` formats ``%(user)s``
-    with it all the same."""
-
-    def __getitem__(self, key: str) -> str:
-        return {"user": "bob"}[key]
-
-    def __iter__(self) -> Iterator[str]:
-        raise TypeError("listing not supported")
-
-    def __len__(self) -> int:
-        return 1
 
 
 def test_logging_handler_reads_only_the_kept_arguments_of_a_huge_mapping(stack: Stack) -> None:
