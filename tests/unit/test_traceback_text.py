@@ -6,7 +6,9 @@ import os
 import sys
 import tokenize
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,13 +150,15 @@ def test_a_module_that_is_no_str_is_unknown_as_python_prints_it() -> None:
 # -- the worker's text with the source lines never opens what could block ----------------------
 
 
-def test_the_full_text_reads_no_fifo_and_keeps_the_other_source_lines(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fifo = tmp_path / "template.fifo"
+def _raising_from_a_fifo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> tuple[Path, Callable[[], None], list[str]]:
+    """A FIFO, a function ``name`` compiled as if from it that raises ``KeyError('x')``, and
+    the paths ``linecache`` opens from now on (the FIFO's open fails instead of blocking)."""
+    fifo = tmp_path / f"{name}.fifo"
     os.mkfifo(fifo)  # open() for reading would wait for a writer
-    namespace: dict[str, object] = {}
-    exec(compile("def render():\n    raise KeyError('x')\n", str(fifo), "exec"), namespace)
+    namespace: dict[str, Any] = {}
+    exec(compile(f"def {name}():\n    raise KeyError('x')\n", str(fifo), "exec"), namespace)
     opened: list[str] = []
     real_open = tokenize.open
 
@@ -165,13 +169,20 @@ def test_the_full_text_reads_no_fifo_and_keeps_the_other_source_lines(
         return real_open(path)
 
     monkeypatch.setattr(tokenize, "open", recording_open)
+    return fifo, namespace[name], opened
+
+
+def test_the_full_text_reads_no_fifo_and_keeps_the_other_source_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fifo, render, opened = _raising_from_a_fifo(tmp_path, monkeypatch, "render")
     try:
-        namespace["render"]()  # type: ignore[operator]
+        render()
     except KeyError as exc:
         text = exception_attributes(exc, full=True)["exception.stacktrace"]
     assert str(fifo) not in opened
     assert f'  File "{fifo}", line 2, in render\n' in text
-    assert '    namespace["render"]()  # type: ignore[operator]\n' in text  # a regular file
+    assert "    render()\n" in text  # a regular file
     assert text.endswith("KeyError: 'x'\n")
 
 
@@ -179,22 +190,9 @@ def test_the_full_text_reads_no_fifo_and_keeps_the_other_source_lines(
 def test_an_exception_group_s_text_reads_no_fifo(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fifo = tmp_path / "task.fifo"
-    os.mkfifo(fifo)
-    namespace: dict[str, object] = {}
-    exec(compile("def task():\n    raise KeyError('x')\n", str(fifo), "exec"), namespace)
-    opened: list[str] = []
-    real_open = tokenize.open
-
-    def recording_open(path: str) -> object:
-        opened.append(str(path))
-        if str(path) == str(fifo):
-            raise OSError("would have blocked")
-        return real_open(path)
-
-    monkeypatch.setattr(tokenize, "open", recording_open)
+    fifo, task, opened = _raising_from_a_fifo(tmp_path, monkeypatch, "task")
     try:
-        namespace["task"]()  # type: ignore[operator]
+        task()
     except KeyError as exc:
         member = exc
     try:
