@@ -29,6 +29,7 @@ from django.http import QueryDict
 
 from ..convert.routes import route_name
 from ..convert.scrub import FILTERED, Scrubber, scrubber_for
+from ..convert.scrubber import SAFE_HEADERS
 from ..setup.config import Settings
 from .api import capture_exception
 from .asgi_check import warn_if_untraced_asgi
@@ -97,11 +98,9 @@ def _url(request: Any) -> str | None:
 
 # WSGI names of the headers sent without send_default_pii (the scrubber's SAFE_HEADERS).
 _SAFE_META = {
-    "HTTP_USER_AGENT": "User-Agent",
-    "HTTP_HOST": "Host",
-    "CONTENT_TYPE": "Content-Type",
-    "HTTP_ACCEPT": "Accept",
-    "CONTENT_LENGTH": "Content-Length",
+    ("" if name in ("content-type", "content-length") else "HTTP_")
+    + name.upper().replace("-", "_"): "-".join(part.capitalize() for part in name.split("-"))
+    for name in sorted(SAFE_HEADERS)
 }
 
 
