@@ -13,7 +13,6 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_sentry_bridge import SentrySpanProcessor
-from otel_sentry_bridge.convert.limits import enforce_limits
 from otel_sentry_bridge.deliver import pipeline
 from otel_sentry_bridge.testing import CapturingTransport
 from tests.support.receiver import SentryReceiver
@@ -252,12 +251,14 @@ def test_sentry_sdk_style_before_send_drops_what_it_returns_none_for(
 def test_a_failure_processing_one_event_is_counted_and_warned_once(
     provider: TracerProvider, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def failing_for_some(event: dict[str, Any]) -> dict[str, Any]:
+    send = pipeline.Pipeline.send
+
+    def failing_for_some(self: pipeline.Pipeline, event: dict[str, Any]) -> bool:
         if _values([event]) != ["declined 1"]:
             raise RuntimeError("a bug of ours")
-        return enforce_limits(event)
+        return send(self, event)
 
-    monkeypatch.setattr(pipeline, "enforce_limits", failing_for_some)
+    monkeypatch.setattr(pipeline.Pipeline, "send", failing_for_some)
     transport, processor = _start(provider)
     _errors(provider, 3)
 
@@ -297,12 +298,14 @@ def test_before_send_drops_reach_sentry_as_a_client_report(
             return True
         return event
 
-    def failing_for_one(event: dict[str, Any]) -> dict[str, Any]:
+    send = pipeline.Pipeline.send
+
+    def failing_for_one(self: pipeline.Pipeline, event: dict[str, Any]) -> bool:
         if _values([event]) == ["declined 2"]:
             raise RuntimeError("a bug of ours")
-        return enforce_limits(event)
+        return send(self, event)
 
-    monkeypatch.setattr(pipeline, "enforce_limits", failing_for_one)
+    monkeypatch.setattr(pipeline.Pipeline, "send", failing_for_one)
     processor = SentrySpanProcessor(dsn=sentry_receiver.dsn, before_send=before_send)
     provider.add_span_processor(processor)
     _errors(provider, 4)

@@ -28,14 +28,20 @@ from .bound_sections import EVENT_FIELDS, user_data
 from .trim import skeleton, trim
 
 __all__ = [
+    "ITEM_BUDGET",
     "MAX_BREADCRUMBS",
     "MAX_EVENT_BYTES",
     "MAX_MESSAGE_CHARS",
     "MAX_TAG_CHARS",
+    "UNIT",
+    "bound_section",
     "enforce_limits",
 ]
 
 _log = logging.getLogger("otel_sentry_bridge")
+
+# The item budget of the walk over an event within the default size limit.
+ITEM_BUDGET = max(MAX_EVENT_BYTES, MIN_ITEM_BUDGET)
 
 
 def enforce_limits(event: dict[str, Any], *, max_bytes: int = MAX_EVENT_BYTES) -> dict[str, Any]:
@@ -66,3 +72,14 @@ def enforce_limits(event: dict[str, Any], *, max_bytes: int = MAX_EVENT_BYTES) -
     except Exception:  # user data can be anything: fall back to the bare essentials
         _log.debug("otel-sentry-bridge: could not bound the event", exc_info=True)
         return skeleton(event)
+
+
+def bound_section(name: str, value: Any) -> tuple[Any, int, int]:
+    """One top-level section as :func:`enforce_limits` bounds it inside an event of the
+    default size limit, with its share of the walk: the size bound in units (its key
+    included, not the event's braces) and the item budget it took. The same as the whole
+    event's walk gives it as long as the event's total stays within the limit and the budget
+    (:mod:`..deliver.section_memo` checks that). Raises what the walk raises."""
+    bound = Bound(budget=ITEM_BUDGET, cap=4 * MAX_EVENT_BYTES)
+    out = bound.record({name: value}, EVENT_FIELDS, loose=True, default=user_data)
+    return out[name], bound.size - 2, ITEM_BUDGET - bound.budget

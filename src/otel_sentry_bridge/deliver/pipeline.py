@@ -42,6 +42,7 @@ from ..warn_once import WarnOnce
 from .compress import gzip_body, worth_gzip
 from .envelope import event_envelope
 from .event_json import event_json
+from .section_memo import SectionMemo
 from .sender import Delivery
 from .source_files import SourceCache
 
@@ -79,15 +80,16 @@ def convert_context(settings: Settings) -> ConvertContext:
     )
 
 
-def envelope_for(event: Mapping[str, Any], dsn: Dsn | None) -> bytes:
-    """The wire form of one event, with its dynamic sampling context."""
+def envelope_for(event: Mapping[str, Any], dsn: Dsn | None, body: bytes | None = None) -> bytes:
+    """The wire form of one event, with its dynamic sampling context. ``body``: the event's
+    JSON when it is made already (then ``event`` needs only what the header reads)."""
     return event_envelope(
         dict(event),
         dsn=dsn,
         sent_at=datetime.now(timezone.utc),
         sdk=sdk_info(),
         trace=dynamic_sampling_context(event, dsn),
-        encode=event_json,
+        encode=event_json if body is None else lambda _: body,
     )
 
 
@@ -130,6 +132,7 @@ class Pipeline:
         self._store = capture_store
         self._warn = warn
         self._scrubber = scrubber_for(settings.denylist, settings.send_default_pii)
+        self._sections = SectionMemo(self._scrubber)
         # (trace id, capture id or signature) -> _CAPTURED / _ANONYMOUS, the newest last
         self._sent: OrderedDict[tuple[int, object], str] = OrderedDict()
         self._lock = threading.Lock()
@@ -420,9 +423,15 @@ class Pipeline:
         return out
 
     def send(self, event: dict[str, Any]) -> bool:
-        """Scrub, bound, encode and hand over to the delivery (which may send it here)."""
-        event = enforce_limits(scrub_event(event, self._scrubber))
-        return self.delivery.submit(self._encode(event), waiting=self.waiting())
+        """Scrub, bound, encode and hand over to the delivery (which may send it here):
+        section by section with the memo while the event is far below the size limit, else
+        as a whole (measured and trimmed as one)."""
+        finished = self._sections.encode(event)
+        if finished is None:
+            event = enforce_limits(scrub_event(event, self._scrubber))
+            return self.delivery.submit(self._encode(event), waiting=self.waiting())
+        body, head = finished
+        return self.delivery.submit(self._encode(head, body), waiting=self.waiting())
 
     @staticmethod
     def transaction_shipment(batch: TransactionBatch) -> TransactionShipment:
@@ -447,8 +456,8 @@ class Pipeline:
         event = enforce_limits(scrub_event(event, self._scrubber))
         return self.delivery.submit(self._encode(event), "transaction", waiting=self.waiting())
 
-    def _encode(self, event: dict[str, Any]) -> bytes:
-        envelope = envelope_for(event, self._dsn)
+    def _encode(self, event: dict[str, Any], body: bytes | None = None) -> bytes:
+        envelope = envelope_for(event, self._dsn, body)
         # Small ones go as they are (compress.py says why), unless they are to wait: in a
         # burst or an outage the outbox (bounded in bytes) and the spool hold three times as
         # many compressed. Gzipped here, not on the sender, for that reason.
