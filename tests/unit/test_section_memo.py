@@ -86,8 +86,9 @@ def test_events_of_one_code_path_come_from_the_memo_with_their_own_ids() -> None
             "environment": "production",
             "contexts": {"trace": {"trace_id": f"{n + 1:032x}"}},
         }
-    # One entry per section, whatever the ids, the event id and the timestamp.
-    assert len(memo._memo) == len(_event(0)) - 2
+    # One entry per section and one for the event, whatever the ids and the timestamp.
+    assert len(memo._sections) == len(_event(0))
+    assert len(memo._events) == 1
 
 
 def test_a_changed_section_is_finished_again() -> None:
@@ -136,11 +137,16 @@ def test_odd_events_are_the_same_bytes_as_the_whole_event_path(changes: dict[str
         assert got[0] == _whole(event)
 
 
-def test_a_token_inside_the_data_sends_the_event_the_whole_way() -> None:
+@pytest.mark.parametrize("token", ["event_id", "timestamp", "trace_id", "span_id"])
+def test_a_token_inside_the_data_sends_the_event_the_whole_way(token: str) -> None:
     memo = SectionMemo(SCRUBBER)
-    contexts = _event(0)["contexts"]
-    contexts["runtime"] = {"name": memo._tokens["span_id"]}
-    assert memo.encode(_event(0, contexts=contexts)) is None
+    memo.encode(_event(0))
+    contexts = _event(1)["contexts"]
+    contexts["runtime"] = {"name": f"x{memo._tokens[token]}"}
+    assert memo.encode(_event(1, contexts=contexts)) is None
+    assert memo.encode(_event(2, tags={"t": memo._tokens[token]})) is None
+    event = _event(3)
+    assert (memo.encode(event) or (b"",))[0] == _whole(event)
 
 
 def test_events_near_the_size_limit_are_measured_and_trimmed_as_a_whole() -> None:
@@ -162,20 +168,20 @@ def test_the_memo_holds_the_frames_it_names_by_identity() -> None:
     frames = [_frame(9)]
     event = _event(0, exception={"values": [{"type": "E", "stacktrace": {"frames": frames}}]})
     memo.encode(event)
-    (entry,) = [f for key, f in memo._memo._items.items() if key[0] == "exception"]
+    (entry,) = [f for key, f in memo._sections._items.items() if key[0] == "exception"]
     assert entry.held == tuple(frames)
     # Equal frames that are other objects are another entry, still the same bytes.
     twin = _event(1, exception={"values": [{"type": "E", "stacktrace": {"frames": [_frame(9)]}}]})
     assert (memo.encode(twin) or (b"",))[0] == _whole(twin)
-    assert len([key for key in memo._memo if key[0] == "exception"]) == 2
+    assert len([key for key in memo._sections if key[0] == "exception"]) == 2
 
 
 def test_the_memo_is_bounded() -> None:
     memo = SectionMemo(SCRUBBER)
     for n in range(600):
         memo.encode(_event(n, request={"url": f"https://shop/orders/{n}/"}))
-    assert len(memo._memo) <= 256
+    assert len(memo._sections) <= 256 and len(memo._events) <= 64
     # A section past the key size is finished every time, never kept.
     event = _event(0, request={"data": {"k": "x" * 10_000}})
     assert (memo.encode(event) or (b"",))[0] == _whole(event)
-    assert not any(b"x" * 1000 in kept.fragment for kept in memo._memo._items.values())
+    assert not any(b"x" * 1000 in kept.fragment for kept in memo._sections._items.values())
