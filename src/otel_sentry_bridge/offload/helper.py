@@ -20,7 +20,7 @@ import os
 import pickle
 import signal
 import sys
-from typing import BinaryIO
+import time
 
 from .codec import decode
 from .shipment import (
@@ -36,25 +36,56 @@ from .shipment import (
 _log = logging.getLogger("otel_sentry_bridge")
 
 
-def read_frame(source: BinaryIO) -> tuple[bytes, bytes] | None:
-    """The next frame, or None at the end of the stream (or at a frame cut short)."""
-    header = source.read(HEADER.size)
-    if len(header) < HEADER.size:
-        return None
-    kind, length = parse_header(header)
-    payload = source.read(length)
-    if len(payload) < length:
-        return None
-    return kind, payload
+# How long the helper lets frames gather in its pipe before it reads them, once it has
+# handled what it read: the frames written meanwhile come in one read, and the application's
+# writes do not each wake the helper (a wake-up costs both processes CPU).
+GATHER_S = 0.002
+_READ_SIZE = 1024 * 1024
 
 
-def serve(source: BinaryIO, answers: int) -> int:
+class Frames:
+    """The frames of the pipe ``fd``, read in batches."""
+
+    def __init__(self, fd: int, gather_s: float = GATHER_S) -> None:
+        self._fd = fd
+        self._gather_s = gather_s
+        self._buf = bytearray()
+        self._pos = 0
+        self._ended = False
+
+    def next(self) -> tuple[bytes, bytes] | None:
+        """The next frame, or None at the end of the pipe (or at a frame cut short there).
+        Raises ValueError when the stream is not made of frames."""
+        while True:
+            buf, pos = self._buf, self._pos
+            if len(buf) - pos >= HEADER.size:
+                kind, length = parse_header(bytes(buf[pos : pos + HEADER.size]))
+                start = pos + HEADER.size
+                if len(buf) - start >= length:
+                    self._pos = start + length
+                    return kind, bytes(buf[start : self._pos])
+            if self._ended:
+                return None
+            self._fill()
+
+    def _fill(self) -> None:
+        del self._buf[: self._pos]
+        self._pos = 0
+        time.sleep(self._gather_s)
+        chunk = os.read(self._fd, _READ_SIZE)
+        if chunk:
+            self._buf += chunk
+        else:
+            self._ended = True
+
+
+def serve(source: Frames, answers: int) -> int:
     """The helper's life: settings, then frames until the end of ``source``."""
     # Not the span processor: its module brings the OpenTelemetry SDK, which a helper (it
     # never sees a span) would pay for at every start.
     from ..setup.opening import open_bridge
 
-    first = read_frame(source)
+    first = source.next()
     if first is None or first[0] != CONFIG:
         return 2
     settings = pickle.loads(first[1])
@@ -70,7 +101,7 @@ def serve(source: BinaryIO, answers: int) -> int:
     try:
         while True:
             try:
-                got = read_frame(source)
+                got = source.next()
             except ValueError:
                 _log.warning("otel-sentry-bridge: the helper's pipe is broken; stopping")
                 break
@@ -110,8 +141,10 @@ def main() -> int:
     os.dup2(null, 0)
     os.close(null)
     os.dup2(2, 1)
-    with os.fdopen(source_fd, "rb", buffering=1024 * 1024) as source:
-        return serve(source, answers)
+    try:
+        return serve(Frames(source_fd), answers)
+    finally:
+        os.close(source_fd)
 
 
 if __name__ == "__main__":
