@@ -10,7 +10,7 @@ import pytest
 
 from otel_sentry_bridge.convert.limits import enforce_limits
 from otel_sentry_bridge.convert.scrub import scrub_event
-from otel_sentry_bridge.deliver import pipeline, section_memo
+from otel_sentry_bridge.deliver import envelope_heads, pipeline, section_memo
 from otel_sentry_bridge.deliver.event_json import event_json
 from tests.support.bugsink import bugsink  # noqa: F401  (session fixture)
 from tests.support.otel_django import instrumented_django  # noqa: F401
@@ -32,6 +32,13 @@ def every_event_passes_relay(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[d
         return encode(event, **kwargs)
 
     monkeypatch.setattr(pipeline, "event_envelope", recording)
+    envelope = envelope_heads.EnvelopeHeads.envelope
+
+    def recording_heads(heads: Any, event: dict[str, Any], body: bytes) -> bytes:
+        produced.append(json.loads(body))
+        return envelope(heads, event, body)
+
+    monkeypatch.setattr(envelope_heads.EnvelopeHeads, "envelope", recording_heads)
     yield produced
     problems = [(e.get("event_id"), relay_errors(e)) for e in produced]
     problems = [p for p in problems if p[1]]

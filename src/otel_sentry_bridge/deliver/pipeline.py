@@ -41,6 +41,7 @@ from ..setup.dsn import Dsn
 from ..warn_once import WarnOnce
 from .compress import gzip_body, worth_gzip
 from .envelope import event_envelope
+from .envelope_heads import EnvelopeHeads, dynamic_sampling_context
 from .event_json import event_json
 from .section_memo import SectionMemo
 from .sender import Delivery
@@ -80,37 +81,16 @@ def convert_context(settings: Settings) -> ConvertContext:
     )
 
 
-def envelope_for(event: Mapping[str, Any], dsn: Dsn | None, body: bytes | None = None) -> bytes:
-    """The wire form of one event, with its dynamic sampling context. ``body``: the event's
-    JSON when it is made already (then ``event`` needs only what the header reads)."""
+def envelope_for(event: Mapping[str, Any], dsn: Dsn | None) -> bytes:
+    """The wire form of one event, with its dynamic sampling context."""
     return event_envelope(
         dict(event),
         dsn=dsn,
         sent_at=datetime.now(timezone.utc),
         sdk=sdk_info(),
         trace=dynamic_sampling_context(event, dsn),
-        encode=event_json if body is None else lambda _: body,
+        encode=event_json,
     )
-
-
-def dynamic_sampling_context(event: Mapping[str, Any], dsn: Dsn | None) -> dict[str, Any] | None:
-    # before_send may have put anything here: no trace context, no sampling context.
-    contexts = event.get("contexts")
-    trace = contexts.get("trace") if isinstance(contexts, Mapping) else None
-    if not isinstance(trace, Mapping) or not trace.get("trace_id") or dsn is None:
-        return None
-    context: dict[str, Any] = {
-        "trace_id": trace["trace_id"],
-        "public_key": dsn.public_key,
-        "environment": event.get("environment"),
-    }
-    if event.get("release"):
-        context["release"] = event["release"]
-    if event.get("transaction"):
-        context["transaction"] = event["transaction"]
-    if event.get("type") == "transaction":
-        context["sampled"] = "true"
-    return context
 
 
 class Pipeline:
@@ -133,6 +113,7 @@ class Pipeline:
         self._warn = warn
         self._scrubber = scrubber_for(settings.denylist, settings.send_default_pii)
         self._sections = SectionMemo(self._scrubber)
+        self._envelopes = EnvelopeHeads(dsn)
         # (trace id, capture id or signature) -> _CAPTURED / _ANONYMOUS, the newest last
         self._sent: OrderedDict[tuple[int, object], str] = OrderedDict()
         self._lock = threading.Lock()
@@ -457,7 +438,10 @@ class Pipeline:
         return self.delivery.submit(self._encode(event), "transaction", waiting=self.waiting())
 
     def _encode(self, event: dict[str, Any], body: bytes | None = None) -> bytes:
-        envelope = envelope_for(event, self._dsn, body)
+        if body is None:
+            envelope = envelope_for(event, self._dsn)
+        else:
+            envelope = self._envelopes.envelope(event, body)
         # Small ones go as they are (compress.py says why), unless they are to wait: in a
         # burst or an outage the outbox (bounded in bytes) and the spool hold three times as
         # many compressed. Gzipped here, not on the sender, for that reason.
