@@ -12,6 +12,7 @@ import pytest
 
 from otel_sentry_bridge.capture.record import CaptureRecord, Details, DirectCapture, Mechanism
 from otel_sentry_bridge.capture.store import CaptureStore
+from otel_sentry_bridge.deliver import pipeline as pipeline_module
 from otel_sentry_bridge.deliver.pipeline import Pipeline
 from otel_sentry_bridge.deliver.sender import Delivery
 from otel_sentry_bridge.setup.config import Settings
@@ -134,3 +135,75 @@ def test_what_is_remembered_of_a_sent_error_holds_not_its_message(parts: Any) ->
     assert len(_events(pipeline, transport)) == 1
     remembered = repr(list(pipeline._sent))
     assert len(remembered) < 1_000
+
+
+def test_a_batch_is_converted_first_then_sent_in_its_order(parts: Any) -> None:
+    pipeline, _, transport = parts
+    submitted: list[int] = []
+    converted: list[int] = []
+    submit, send = pipeline.delivery.submit, pipeline.send
+
+    def noted_send(event: dict[str, Any]) -> bool:
+        converted.append(len(submitted))
+        return send(event)
+
+    def noted_submit(data: bytes, category: str = "error", **kwargs: Any) -> bool:
+        submitted.append(len(converted))
+        return submit(data, category, **kwargs)
+
+    pipeline.send = noted_send  # type: ignore[method-assign]
+    pipeline.delivery.submit = noted_submit  # type: ignore[method-assign]
+    items = [
+        pipeline.shipment(_capture(KeyError(n), **{"sentry.event_id": f"{n:032x}"}))
+        for n in range(4)
+    ]
+    pipeline.batch(items)
+    assert converted == [0, 0, 0, 0]  # nothing sent while the batch converts
+    assert submitted == [4, 4, 4, 4]
+    events = _events(pipeline, transport)
+    assert [e["event_id"] for e in events] == [f"{n:032x}" for n in range(4)]
+    pipeline(_capture(KeyError(9), **{"sentry.event_id": "9" * 32}))  # one by one again
+    assert len(_events(pipeline, transport)) == 5
+
+
+def test_an_item_of_a_batch_that_fails_loses_only_itself(
+    parts: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline, _, transport = parts
+    items = [
+        pipeline.shipment(_capture(KeyError(n), **{"sentry.event_id": f"{n:032x}"}))
+        for n in range(3)
+    ]
+    build = pipeline_module.build_event
+
+    def failing_for_one(view: Any, one: Any, *args: Any, **kwargs: Any) -> Any:
+        if one.identity.capture_id == f"{1:032x}":
+            raise RuntimeError("a bug of ours")
+        return build(view, one, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "build_event", failing_for_one)
+    pipeline.batch(items)
+    assert [e["event_id"] for e in _events(pipeline, transport)] == [f"{0:032x}", f"{2:032x}"]
+    assert pipeline.lost[("internal_sdk_error", "error")] == 1
+
+
+def test_what_a_batch_made_is_sent_even_if_it_ends_early(parts: Any) -> None:
+    pipeline, _, transport = parts
+    items = [
+        pipeline.shipment(_capture(KeyError(n), **{"sentry.event_id": f"{n:032x}"}))
+        for n in range(2)
+    ]
+    convert = pipeline.convert
+
+    class Stop(BaseException):  # what no handler of ours catches (a KeyboardInterrupt)
+        pass
+
+    def stopping_at_the_second(item: Any) -> None:
+        if item is items[1]:
+            raise Stop
+        convert(item)
+
+    pipeline.convert = stopping_at_the_second  # type: ignore[method-assign]
+    with pytest.raises(Stop):
+        pipeline.batch(items)
+    assert [e["event_id"] for e in _events(pipeline, transport)] == [f"{0:032x}"]

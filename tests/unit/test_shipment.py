@@ -16,6 +16,7 @@ from otel_sentry_bridge.offload.shipment import (
     FLUSH,
     HEADER,
     MAX_FRAME,
+    SHIPMENT,
     Shipment,
     frame,
     parse_header,
@@ -83,3 +84,17 @@ def test_a_stream_that_is_not_frames_is_refused() -> None:
 def test_a_header_that_is_not_ours_is_refused(header: bytes) -> None:
     with pytest.raises(ValueError):
         parse_header(header)
+
+
+def test_more_takes_only_whole_frames_of_its_kind_already_read() -> None:
+    data = shipment_frame(_shipment())
+    source = _pipe(data * 2 + frame(FLUSH, b"x" * 12) + data)
+    assert source.next() is not None  # reads the pipe: all of it is there now
+    assert source.more(SHIPMENT) is not None
+    assert source.more(SHIPMENT) is None  # a flush comes first
+    assert source.more(FLUSH) == b"x" * 12
+    assert source.more(SHIPMENT) is not None
+    assert source.more(SHIPMENT) is None  # nothing more read
+    cut = _pipe(data + data[:-1])
+    assert cut.next() is not None
+    assert cut.more(SHIPMENT) is None  # not whole

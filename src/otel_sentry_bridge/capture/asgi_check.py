@@ -8,6 +8,7 @@ matches them, which is worth a warning naming the missing package.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from opentelemetry import trace
@@ -40,8 +41,8 @@ def warn_if_untraced_asgi(request: Any) -> None:
 
 
 def _is_asgi(request: Any) -> bool:
-    try:
-        from django.core.handlers.asgi import ASGIRequest
-    except Exception:
-        return False
-    return isinstance(request, ASGIRequest)
+    # No import here (this runs for every failed request): without Django's ASGI handler
+    # loaded, no request is an ASGIRequest.
+    handler = sys.modules.get("django.core.handlers.asgi")
+    request_class = getattr(handler, "ASGIRequest", None)
+    return isinstance(request_class, type) and isinstance(request, request_class)

