@@ -185,3 +185,12 @@ def test_the_memo_is_bounded() -> None:
     event = _event(0, request={"data": {"k": "x" * 10_000}})
     assert (memo.encode(event) or (b"",))[0] == _whole(event)
     assert not any(b"x" * 1000 in kept.fragment for kept in memo._sections._items.values())
+
+
+def test_large_events_are_not_kept_whole() -> None:
+    memo = SectionMemo(SCRUBBER)
+    # Sealed frames with long source lines, named by identity: a small key, a big event.
+    frames = [seal({**_frame(n), "pre_context": ["x" * 900] * 2}) for n in range(60)]
+    event = _event(0, exception={"values": [{"type": "E", "stacktrace": {"frames": frames}}]})
+    assert (memo.encode(event) or (b"",))[0] == _whole(event)
+    assert len(memo._events) == 0

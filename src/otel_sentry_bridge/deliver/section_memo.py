@@ -56,6 +56,7 @@ _SECTIONS_KEPT = 256
 _EVENTS_KEPT = 64
 _MAX_SECTION_KEY = 4096  # larger sections are finished every time, never kept
 _MAX_EVENT_KEY = 16384
+_MAX_EVENT_BODY = 64 * 1024  # larger events (deep stacks, big sections) are not kept whole
 _MAX_SECTION_NAME = 200
 _TRACE_IDS = ("trace_id", "span_id", "parent_span_id")
 _HEX_ID = re.compile(r"[0-9a-f]{16}|[0-9a-f]{32}")
@@ -109,7 +110,7 @@ class SectionMemo:
             made = self._made(tokened, keyed, tuple(held))
             if made is None:
                 return None
-            if key is not None:
+            if key is not None and len(made.body) <= _MAX_EVENT_BODY:
                 self._events.put(key, made)
         return self._untokened(made, swaps)
 
