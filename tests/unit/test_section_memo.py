@@ -190,7 +190,7 @@ def test_the_memo_is_bounded() -> None:
 def test_large_events_are_not_kept_whole() -> None:
     memo = SectionMemo(SCRUBBER)
     # Sealed frames with long source lines, named by identity: a small key, a big event.
-    frames = [seal({**_frame(n), "pre_context": ["x" * 900] * 2}) for n in range(60)]
+    frames = [seal({**_frame(n), "pre_context": ["x" * 900] * 2}) for n in range(40)]
     event = _event(0, exception={"values": [{"type": "E", "stacktrace": {"frames": frames}}]})
     assert (memo.encode(event) or (b"",))[0] == _whole(event)
     assert len(memo._events) == 0
