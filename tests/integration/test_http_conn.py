@@ -95,6 +95,33 @@ def test_many_sends_share_one_connection(serve: Serve, open_transport: Open) -> 
     assert isinstance(sender._route, HttpConnection)
 
 
+def test_a_reply_head_seen_before_is_not_parsed_again_and_a_new_one_is(
+    serve: Serve, open_transport: Open, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otel_sentry_bridge.deliver import http_conn
+
+    parsed: list[int] = []
+    headers = http_conn._headers
+
+    def counted(lines: list[bytes]) -> dict[bytes, bytes]:
+        parsed.append(len(lines))
+        return headers(lines)
+
+    monkeypatch.setattr(http_conn, "_headers", counted)
+    ok = reply(headers={"Date": "Sat, 05 Dec 2026 19:00:00 GMT"})
+    limited = reply(429, {"X-Sentry-Rate-Limits": "60:error:org", "Retry-After": "60"})
+    server = serve(answering(ok, ok, ok, limited, ok))
+    sender = open_transport(server.dsn())
+
+    results = [sender.send(ENVELOPE) for _ in range(5)]
+
+    assert [r.status for r in results] == [200, 200, 200, 429, 200]
+    assert results[3].rate_limits == "60:error:org" and results[3].retry_after == "60"
+    assert results[4].rate_limits is None and results[4].retry_after is None
+    assert len(parsed) == 3  # the first 200, the 429, the 200 after it
+    assert server.accepted == 1
+
+
 LARGE = ENVELOPE.replace(b"{}", b'{"message":"%s"}' % (b"x" * GZIP_MIN_BYTES))
 
 

@@ -82,6 +82,9 @@ class HttpConnection:
         self._keep = keep
         self._context: ssl.SSLContext | None = None
         self._sock: socket.socket | None = None
+        # The last reply head read, as sent and as parsed: a server answers every envelope
+        # with the same head (or one whose Date changes once a second); not parsed again.
+        self._heads = _Heads()
 
     def head(self, headers: Mapping[str, str]) -> bytes:
         """The request head with ``headers``, up to the Content-Length value, for :meth:`post`."""
@@ -125,7 +128,7 @@ class HttpConnection:
                 if reused:
                     raise _Stale from None
                 raise
-            reader = _Reader(sock, timeout, self._keep)
+            reader = _Reader(sock, timeout, self._keep, self._heads)
             reply, reusable = reader.reply(reused)
             if timeout != self._timeout:
                 sock.settimeout(self._timeout)
@@ -177,13 +180,23 @@ class HttpConnection:
         return context
 
 
+class _Heads:
+    """The last final reply head: its bytes, and what :meth:`_Reader.head` made of them."""
+
+    __slots__ = ("parsed", "raw")
+
+    def __init__(self) -> None:
+        self.raw = b""
+        self.parsed: tuple[int, bool, dict[bytes, bytes]] = (0, False, {})
+
+
 class _Reader:
     """Reads one reply from ``sock`` into one bounded buffer; ``pos`` is what was parsed."""
 
-    __slots__ = ("buf", "deadline", "keep", "pos", "sock", "timeout")
+    __slots__ = ("buf", "deadline", "heads", "keep", "pos", "sock", "timeout")
 
-    def __init__(self, sock: socket.socket, timeout: float, keep: int) -> None:
-        self.sock, self.timeout, self.keep = sock, timeout, keep
+    def __init__(self, sock: socket.socket, timeout: float, keep: int, heads: _Heads) -> None:
+        self.sock, self.timeout, self.keep, self.heads = sock, timeout, keep, heads
         self.buf = bytearray()
         self.pos = 0
         self.deadline = time.monotonic() + 2 * timeout
@@ -262,8 +275,12 @@ class _Reader:
                         raise _Stale
                     raise ConnectionError("server closed the connection without a full reply")
                 end = self.head_end()
-            lines = bytes(self.buf[self.pos : end]).split(b"\n")
+            raw = bytes(self.buf[self.pos : end])
             self.pos = end
+            heads = self.heads
+            if raw == heads.raw:
+                return heads.parsed
+            lines = raw.split(b"\n")
             status_line = lines[0].rstrip(b"\r")
             parts = status_line.split(None, 2)
             if len(parts) < 2 or parts[0][:7] != b"HTTP/1." or not _STATUS.fullmatch(parts[1]):
@@ -274,7 +291,9 @@ class _Reader:
                 continue
             if len(lines) > _MAX_HEADERS + 3:  # status line, headers, two empty lines
                 raise ProtocolError(f"more than {_MAX_HEADERS} headers")
-            return status, parts[0] == b"HTTP/1.0", _headers(lines)
+            parsed = status, parts[0] == b"HTTP/1.0", _headers(lines)
+            heads.raw, heads.parsed = raw, parsed
+            return parsed
 
     def head_end(self) -> int:
         """Where the head starting at ``pos`` ends (after its empty line), or -1."""
