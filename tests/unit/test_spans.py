@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from types import MappingProxyType
+from types import MappingProxyType, SimpleNamespace
 
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from otel_sentry_bridge.convert.spans import attribute_dict, span_view
+from otel_sentry_bridge.convert.spans import attribute_dict, has_reportable_event, span_view
 
 
 def _finished_span() -> ReadableSpan:
@@ -60,3 +60,31 @@ def test_the_sdk_still_holds_what_the_fast_copy_reads() -> None:
     held = getattr(span, "_attributes", None)
     assert type(held) is BoundedAttributes and type(getattr(held, "_dict", None)) is dict
     assert type(span.resource.attributes) is BoundedAttributes
+
+
+def _ended(*events: tuple[str, dict[str, object]]) -> ReadableSpan:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("tests").start_as_current_span("GET /") as span:
+        for name, attributes in events:
+            span.add_event(name, attributes)  # type: ignore[arg-type]
+    (finished,) = exporter.get_finished_spans()
+    return finished
+
+
+def test_a_span_is_reported_for_an_exception_or_an_error_log_event_only() -> None:
+    assert not has_reportable_event(_ended())
+    assert not has_reportable_event(_ended(("log", {"sentry.level": "info"})))
+    assert not has_reportable_event(_ended(("cache.hit", {})))
+    assert has_reportable_event(_ended(("cache.hit", {}), ("exception", {})))
+    assert has_reportable_event(_ended(("log", {"sentry.send": True})))
+
+
+def test_a_span_that_is_not_the_sdks_is_read_through_its_events() -> None:
+    class Other:
+        events = (SimpleNamespace(name="exception", attributes={}),)
+
+    assert has_reportable_event(Other())  # type: ignore[arg-type]
+    Other.events = ()
+    assert not has_reportable_event(Other())  # type: ignore[arg-type]

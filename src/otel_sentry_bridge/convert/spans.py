@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,11 @@ _INTERNAL = SpanKind.INTERNAL
 
 def has_reportable_event(span: ReadableSpan) -> bool:
     """Cheap test run on the ending thread: does the span hold anything for Sentry?"""
+    # The SDK keeps a span's events in a BoundedList around a deque. Most spans have none,
+    # and ``span.events`` would copy them (a lock, a list, a tuple) only to show that.
+    queue = getattr(getattr(span, "_events", None), "_dq", None)
+    if type(queue) is deque and not queue:
+        return False
     for event in span.events:
         name = event.name
         if name == "exception":
