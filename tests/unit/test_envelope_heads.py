@@ -80,3 +80,12 @@ def test_a_token_inside_a_field_is_not_taken_for_the_event_id() -> None:
     for name in ("_event_id", "_trace_id", "_sent_at"):
         head = _head(1, transaction=f"/{getattr(heads, name)}/")
         assert heads.envelope(head, BODY) == _expected(head, DSN)
+
+
+def test_the_send_time_is_written_in_utc_whatever_the_clock_gives() -> None:
+    from datetime import timedelta
+
+    local = SENT_AT.astimezone(timezone(timedelta(hours=2)))
+    heads = EnvelopeHeads(DSN, now=lambda: local)
+    for n in range(2):
+        assert heads.envelope(_head(n), BODY) == _expected(_head(n), DSN)

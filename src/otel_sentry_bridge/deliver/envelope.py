@@ -25,6 +25,7 @@ __all__ = [
     "decode_events",
     "encode_envelope",
     "event_envelope",
+    "iso_utc",
     "json_dumps",
 ]
 
@@ -209,7 +210,7 @@ def event_envelope(
     rate-limits it under that category). ``sent_at`` is when the envelope leaves (relay uses
     it to correct clock drift); a naive datetime is taken as UTC.
     """
-    headers: Headers = {"event_id": event["event_id"], "sent_at": _iso_utc(sent_at)}
+    headers: Headers = {"event_id": event["event_id"], "sent_at": iso_utc(sent_at)}
     if dsn is not None:
         headers["dsn"] = dsn.public_dsn
     headers["sdk"] = dict(sdk)
@@ -257,6 +258,6 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-def _iso_utc(moment: datetime) -> str:
+def iso_utc(moment: datetime) -> str:
     # isoformat of the naive UTC time: the same text as strftime("...%S.%fZ"), a third faster
     return _as_utc(moment).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

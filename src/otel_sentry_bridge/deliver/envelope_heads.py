@@ -19,7 +19,7 @@ from typing import Any
 from ..convert.context import sdk_info
 from ..lru import Lru
 from ..setup.dsn import Dsn
-from .envelope import event_envelope
+from .envelope import event_envelope, iso_utc
 
 __all__ = ["EnvelopeHeads", "dynamic_sampling_context"]
 
@@ -79,14 +79,14 @@ class EnvelopeHeads:
             tokened_trace = None if trace is None else {**trace, "trace_id": self._trace_id}
             whole = self._made(tokened, tokened_trace, sent_at, lambda _: b"")
             head = whole[: whole.rindex(b'"length":') + 9].replace(
-                _iso(sent_at).encode(), self._sent_at.encode(), 1
+                iso_utc(sent_at).encode(), self._sent_at.encode(), 1
             )
             for token in (self._event_id, self._trace_id, self._sent_at):
                 if head.count(token.encode()) > 1:  # a field holds a token itself
                     return self._made(event, trace, sent_at, lambda _: body)
             self._kept.put(kind, head)
         head = head.replace(self._event_id.encode(), event_id.encode(), 1)
-        head = head.replace(self._sent_at.encode(), _iso(sent_at).encode(), 1)
+        head = head.replace(self._sent_at.encode(), iso_utc(sent_at).encode(), 1)
         if trace_id is not None:
             head = head.replace(self._trace_id.encode(), trace_id.encode(), 1)
         return b"".join((head, b"%d}\n" % len(body), body, b"\n"))
@@ -96,7 +96,7 @@ class EnvelopeHeads:
         event: Mapping[str, Any],
         trace: Mapping[str, Any] | None,
         sent_at: datetime,
-        encode: Any,
+        encode: Callable[[Mapping[str, Any]], bytes],
     ) -> bytes:
         return event_envelope(
             dict(event), dsn=self._dsn, sent_at=sent_at, sdk=sdk_info(), trace=trace, encode=encode
@@ -109,8 +109,3 @@ def _utc_now() -> datetime:
 
 def _hex(value: Any) -> bool:
     return type(value) is str and _HEX_ID.fullmatch(value) is not None
-
-
-def _iso(moment: datetime) -> str:
-    # as envelope._iso_utc writes a UTC time
-    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
