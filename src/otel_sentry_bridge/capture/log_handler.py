@@ -290,7 +290,9 @@ def log_params(args: Any) -> tuple[str, ...]:
         if not args:
             return ()
         values: Iterable[Any]
-        if isinstance(args, Mapping):
+        if type(args) is tuple:  # nearly always: logger.error("... %s", value)
+            values = args
+        elif isinstance(args, Mapping):
             values = args.values()
         elif isinstance(args, tuple):
             values = args

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.attributes import BoundedAttributes
@@ -14,7 +14,7 @@ from ..capture.store import SpanRecord
 from .model import EventView, SpanView
 
 if TYPE_CHECKING:  # not imported by a helper process, which never sees a span
-    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace import Event, ReadableSpan
 
 __all__ = [
     "attribute_dict",
@@ -22,6 +22,7 @@ __all__ = [
     "held_attributes",
     "plain_span_view",
     "record_view",
+    "span_events",
     "span_record",
     "span_view",
 ]
@@ -30,14 +31,17 @@ _CLIENT = SpanKind.CLIENT
 _INTERNAL = SpanKind.INTERNAL
 
 
+def span_events(span: ReadableSpan) -> Sequence[Event]:
+    """The events of a finished span, on the thread that ends it: the deque inside the SDK's
+    BoundedList as it is (an ended span's events no longer change), not the copy
+    ``span.events`` makes (a lock, a list, a tuple); anything else through ``span.events``."""
+    queue = getattr(getattr(span, "_events", None), "_dq", None)
+    return queue if type(queue) is deque else span.events
+
+
 def has_reportable_event(span: ReadableSpan) -> bool:
     """Cheap test run on the ending thread: does the span hold anything for Sentry?"""
-    # The SDK keeps a span's events in a BoundedList around a deque. Most spans have none,
-    # and ``span.events`` would copy them (a lock, a list, a tuple) only to show that.
-    queue = getattr(getattr(span, "_events", None), "_dq", None)
-    if type(queue) is deque and not queue:
-        return False
-    for event in span.events:
+    for event in span_events(span):
         name = event.name
         if name == "exception":
             return True

@@ -32,7 +32,7 @@ from ..convert.model import EventView, SpanView
 from ..convert.scrub import scrub_event, scrubber_for
 from ..convert.sealed import unsealed
 from ..convert.select import Identity, select_events
-from ..convert.spans import held_attributes, plain_span_view, record_view, span_view
+from ..convert.spans import held_attributes, plain_span_view, record_view, span_events, span_view
 from ..convert.transaction import build_transaction
 from ..offload.codec import error_parcel, plain, plain_record, plain_view
 from ..offload.shipment import Shipment, TransactionShipment
@@ -171,7 +171,7 @@ class Pipeline:
         trace_id = context.trace_id if context else 0
         events, records, _ = self._take_records(
             context.span_id if context else 0,
-            [(e.name, e.timestamp or 0, held_attributes(e.attributes)) for e in item.events],
+            [(e.name, e.timestamp or 0, held_attributes(e.attributes)) for e in span_events(item)],
         )
         until_ns = max((event[1] for event in events), default=0)
         span_crumbs, log_crumbs = self._crumbs(trace_id, until_ns)
