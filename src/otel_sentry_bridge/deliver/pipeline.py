@@ -412,9 +412,10 @@ class Pipeline:
         finished = self._sections.encode(event)
         if finished is None:
             event = enforce_limits(scrub_event(event, self._scrubber))
-            return self._hand_over(self._encode(event), "error")
-        body, head = finished
-        return self._hand_over(self._encode(head, body), "error")
+            body = event_json(event)
+        else:
+            body, event = finished  # the event's JSON, and what its envelope header reads
+        return self._hand_over(self._encode(event, body), "error")
 
     @staticmethod
     def transaction_shipment(batch: TransactionBatch) -> TransactionShipment:
@@ -437,7 +438,7 @@ class Pipeline:
             return False  # not even built: the server said it does not want any now
         event = build_transaction(batch.root, list(batch.spans), self._ctx, self._scrubber)
         event = enforce_limits(scrub_event(event, self._scrubber))
-        return self._hand_over(self._encode(event), "transaction")
+        return self._hand_over(self._encode(event, event_json(event)), "transaction")
 
     def batch(self, items: Sequence[Shipment | TransactionShipment]) -> None:
         """Several items at once (what the helper process read in one go): all converted
@@ -461,11 +462,8 @@ class Pipeline:
             return True
         return self.delivery.submit(data, category, waiting=self.waiting())
 
-    def _encode(self, event: dict[str, Any], body: bytes | None = None) -> bytes:
-        if body is None:
-            envelope = envelope_for(event, self._dsn)
-        else:
-            envelope = self._envelopes.envelope(event, body)
+    def _encode(self, event: Mapping[str, Any], body: bytes) -> bytes:
+        envelope = self._envelopes.envelope(event, body)
         # Small ones go as they are (compress.py says why), unless they are to wait: in a
         # burst or an outage the outbox (bounded in bytes) and the spool hold three times as
         # many compressed. Gzipped here, not on the sender, for that reason.
