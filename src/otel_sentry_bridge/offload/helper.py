@@ -62,30 +62,29 @@ class Frames:
     def more(self, kind: bytes) -> bytes | None:
         """The payload of the next frame if it is of ``kind`` and read already, else None
         (never waits for the pipe)."""
-        buf, pos = self._buf, self._pos
-        if len(buf) - pos < HEADER.size:
-            return None
-        found, length = parse_header(bytes(buf[pos : pos + HEADER.size]))
-        start = pos + HEADER.size
-        if found != kind or len(buf) - start < length:
-            return None
-        self._pos = start + length
-        return bytes(buf[start : self._pos])
+        got = self._take(kind)
+        return None if got is None else got[1]
 
     def next(self) -> tuple[bytes, bytes] | None:
         """The next frame, or None at the end of the pipe (or at a frame cut short there).
         Raises ValueError when the stream is not made of frames."""
         while True:
-            buf, pos = self._buf, self._pos
-            if len(buf) - pos >= HEADER.size:
-                kind, length = parse_header(bytes(buf[pos : pos + HEADER.size]))
-                start = pos + HEADER.size
-                if len(buf) - start >= length:
-                    self._pos = start + length
-                    return kind, bytes(buf[start : self._pos])
-            if self._ended:
-                return None
+            got = self._take(None)
+            if got is not None or self._ended:
+                return got
             self._fill()
+
+    def _take(self, kind: bytes | None) -> tuple[bytes, bytes] | None:
+        """The next frame if it is read whole (and of ``kind``, when given), taken; else None."""
+        buf, pos = self._buf, self._pos
+        if len(buf) - pos < HEADER.size:
+            return None
+        found, length = parse_header(bytes(buf[pos : pos + HEADER.size]))
+        start = pos + HEADER.size
+        if (kind is not None and found != kind) or len(buf) - start < length:
+            return None
+        self._pos = start + length
+        return found, bytes(buf[start : self._pos])
 
     def _fill(self) -> None:
         del self._buf[: self._pos]
