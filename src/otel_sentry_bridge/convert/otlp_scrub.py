@@ -116,28 +116,25 @@ class _ScrubbedSpan(ReadableSpan):
         return self._dropped[2]
 
 
-def _scrubbed_events(events: Sequence[Event], rules: AttributeRules) -> Sequence[Event]:
-    out: list[Event] | None = None
-    for index, event in enumerate(events):
-        attributes = event.attributes or {}
+_Part = TypeVar("_Part", Event, Link)
+
+
+def _scrubbed_parts(
+    parts: Sequence[_Part],
+    rules: AttributeRules,
+    scrubbed: Callable[[_Part, Mapping[str, Any]], _Part],
+) -> Sequence[_Part]:
+    """A span's events or links, each with its attributes scrubbed (``scrubbed`` makes the
+    copy); ``parts`` itself when nothing changed."""
+    out: list[_Part] | None = None
+    for index, part in enumerate(parts):
+        attributes = part.attributes or {}
         new = rules.attributes(attributes, 0)
         if new is not attributes:
             if out is None:
-                out = list(events)
-            out[index] = _ScrubbedEvent(event, new)
-    return events if out is None else out
-
-
-def _scrubbed_links(links: Sequence[Link], rules: AttributeRules) -> Sequence[Link]:
-    out: list[Link] | None = None
-    for index, link in enumerate(links):
-        attributes = link.attributes or {}
-        new = rules.attributes(attributes, 0)
-        if new is not attributes:
-            if out is None:
-                out = list(links)
-            out[index] = _ScrubbedLink(link, new)
-    return links if out is None else out
+                out = list(parts)
+            out[index] = scrubbed(part, new)
+    return parts if out is None else out
 
 
 def _scrubbed_status(status: Status, scrubber: Scrubber) -> Status:
@@ -155,9 +152,9 @@ def _scrub_span(
     attributes = span.attributes or {}
     new_attributes = rules.attributes(attributes, 0)
     events = span.events
-    new_events = _scrubbed_events(events, rules)
+    new_events = _scrubbed_parts(events, rules, _ScrubbedEvent)
     links = span.links
-    new_links = _scrubbed_links(links, rules)
+    new_links = _scrubbed_parts(links, rules, _ScrubbedLink)
     status = span.status
     new_status = _scrubbed_status(status, scrubber)
     if (
