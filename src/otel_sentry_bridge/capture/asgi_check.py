@@ -15,7 +15,7 @@ from opentelemetry import trace
 
 from ..bridge import active_bridges
 
-__all__ = ["warn_if_untraced_asgi"]
+__all__ = ["is_asgi_request", "warn_if_untraced_asgi"]
 
 _KEY = "untraced-asgi"
 
@@ -23,7 +23,7 @@ _KEY = "untraced-asgi"
 def warn_if_untraced_asgi(request: Any) -> None:
     """Called with the failed request; warns once per bridge. Never raises."""
     bridges = active_bridges()
-    if not bridges or bridges[0].warn.seen(_KEY) or not _is_asgi(request):
+    if not bridges or bridges[0].warn.seen(_KEY) or not is_asgi_request(request):
         return
     if trace.get_current_span().get_span_context().is_valid:
         return  # some instrumentation traces this request: nothing to say
@@ -40,9 +40,9 @@ def warn_if_untraced_asgi(request: Any) -> None:
         pass
 
 
-def _is_asgi(request: Any) -> bool:
-    # No import here (this runs for every failed request): without Django's ASGI handler
-    # loaded, no request is an ASGIRequest.
+def is_asgi_request(request: Any) -> bool:
+    """Whether ``request`` is Django's ``ASGIRequest``. No import here (this runs for every
+    failed request): without Django's ASGI handler loaded, no request is one."""
     handler = sys.modules.get("django.core.handlers.asgi")
     request_class = getattr(handler, "ASGIRequest", None)
     return isinstance(request_class, type) and isinstance(request, request_class)

@@ -32,7 +32,7 @@ from ..convert.scrub import FILTERED, Scrubber, scrubber_for
 from ..convert.scrubber import SAFE_HEADERS
 from ..setup.config import Settings
 from .api import capture_exception
-from .asgi_check import warn_if_untraced_asgi
+from .asgi_check import is_asgi_request, warn_if_untraced_asgi
 from .record import Details
 from .snapshot import MAX_ITEMS, snapshot
 
@@ -272,8 +272,7 @@ def _buffered(request: Any) -> bool:
     it before the view runs; WSGI servers hand the client's socket over (a client that
     announces 5,000 bytes and sends none would hold the thread until the server's timeout
     kills it, and the event with it)."""
-    asgi = sys.modules.get("django.core.handlers.asgi")
-    if asgi is not None and isinstance(request, asgi.ASGIRequest):
+    if is_asgi_request(request):
         return True
     stream = getattr(request, "_stream", None)
     if isinstance(stream, io.BytesIO | tempfile.SpooledTemporaryFile):
