@@ -156,7 +156,7 @@ def _is_seconds(value: object) -> TypeGuard[float]:
     """A finite float, or an int (exact types: comparing them runs no application code)."""
     if type(value) is int:
         return True
-    return isinstance(value, float) and type(value) is float and math.isfinite(value)
+    return type(value) is float and math.isfinite(value)
 
 
 def _at_or_before(crumb: Mapping[str, Any], until: float) -> bool:
