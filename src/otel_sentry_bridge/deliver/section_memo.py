@@ -102,12 +102,11 @@ class SectionMemo:
                 return None
         swaps: dict[str, Any] = {}  # token name -> the event's own value
         tokened = self._tokened(event, swaps)
-        held: list[Any] = []
-        keyed = _frames_named(tokened, held)
+        keyed, held = _frames_named(tokened)
         key = _marshalled(keyed, _MAX_EVENT_KEY)
         made = self._events.use(key) if key is not None else None
         if made is None:
-            made = self._made(tokened, keyed, tuple(held))
+            made = self._made(tokened, keyed, held)
             if made is None:
                 return None
             if key is not None and len(made.body) <= _MAX_EVENT_BODY:
@@ -162,14 +161,14 @@ class SectionMemo:
     # -- one event, section by section -----------------------------------------------------
 
     def _made(
-        self, tokened: dict[str, Any], keyed: dict[str, Any], held: tuple[Any, ...]
+        self, tokened: dict[str, Any], keyed: dict[str, Any], held: dict[str, tuple[Any, ...]]
     ) -> _Event | None:
         fragments: list[bytes] = []
         head: dict[str, Any] = {}
         units = 2
         walked = 0
         for name, value in tokened.items():
-            finished = self._section(name, value, keyed[name])
+            finished = self._section(name, value, keyed[name], held.get(name, ()))
             if finished is None:
                 return None
             if not finished.fragment:  # removed by scrubbing
@@ -190,17 +189,17 @@ class SectionMemo:
         for token in self._tokens.values():
             if body.count(token.encode()) > 1:  # the data holds a token itself
                 return None
-        return _Event(body, head, held)
+        return _Event(body, head, tuple(frame for frames in held.values() for frame in frames))
 
-    def _section(self, name: str, value: Any, keyed: Any) -> _Finished | None:
+    def _section(
+        self, name: str, value: Any, keyed: Any, held: tuple[Any, ...]
+    ) -> _Finished | None:
         key = _marshalled(keyed, _MAX_SECTION_KEY)
         if key is None:
             return self._finish(name, value, ())
         finished = self._sections.use((name, key))
         if finished is None:
-            held: list[Any] = []
-            _frames_named({name: value}, held)
-            finished = self._finish(name, value, tuple(held))
+            finished = self._finish(name, value, held)
             if finished is None:
                 return None
             self._sections.put((name, key), finished)
@@ -220,19 +219,27 @@ class SectionMemo:
         return _Finished(data[1:-1], units, walked, bounded, held)
 
 
-def _frames_named(event: dict[str, Any], held: list[Any]) -> dict[str, Any]:
+def _frames_named(
+    event: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, tuple[Any, ...]]]:
     """``event`` with each stack trace made only of sealed frames without local variables
-    replaced by the frames' identities (``held`` gets the frames): a key for it."""
+    replaced by the frames' identities (a key for it), and the frames so named, by section."""
+    keyed = event
+    held: dict[str, tuple[Any, ...]] = {}
+    for name in ("exception", "threads"):
+        if name not in event:
+            continue
+        named: list[Any] = []
 
-    def named(frames: list[Any]) -> Any:
-        if all(type(f) is SealedFrame and "vars" not in f for f in frames):
-            held.extend(frames)
-            return ("\0sealed", tuple(map(id, frames)))
-        return frames
+        def by_identity(frames: list[Any], named: list[Any] = named) -> Any:
+            if all(type(f) is SealedFrame and "vars" not in f for f in frames):
+                named.extend(frames)
+                return ("\0sealed", tuple(map(id, frames)))
+            return frames
 
-    if "exception" not in event and "threads" not in event:
-        return event
-    return with_frames(event, named)
+        keyed = {**keyed, name: with_frames({name: event[name]}, by_identity)[name]}
+        held[name] = tuple(named)
+    return keyed, held
 
 
 def _marshalled(value: Any, limit: int) -> bytes | None:
