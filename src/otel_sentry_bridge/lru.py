@@ -42,6 +42,9 @@ class Lru(Generic[_K, _V]):
     def pop(self, key: _K) -> _V | None:
         return self._items.pop(key, None)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
     def __len__(self) -> int:
         return len(self._items)
 

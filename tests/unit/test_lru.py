@@ -36,3 +36,12 @@ def test_keys_come_oldest_first() -> None:
         lru.put(key, 0)
     lru.use("a")
     assert list(lru) == ["b", "c", "a"]
+
+
+def test_membership_neither_uses_nor_walks_the_entries() -> None:
+    lru: Lru[str, int] = Lru(2)
+    lru.put("a", 1)
+    lru.put("b", 2)
+    assert ("a" in lru, "z" in lru) == (True, False)
+    lru.put("c", 3)  # "a" is still the oldest: it goes
+    assert ("a" in lru, list(lru)) == (False, ["b", "c"])

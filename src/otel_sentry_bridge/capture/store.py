@@ -105,6 +105,8 @@ class CaptureStore:
     def breadcrumbs(self, trace_key: int, until: float) -> list[dict[str, Any]] | None:
         """Breadcrumbs of the trace up to time ``until`` (seconds), oldest first; None when
         the trace has none recorded here."""
+        if trace_key not in self._crumbs:
+            return None  # most traces: no lock (a crumb added meanwhile is after ``until``)
         with self._lock:
             crumbs = self._crumbs.get(trace_key)
             if crumbs is None:
@@ -147,6 +149,8 @@ class CaptureStore:
 
     def spans(self, trace_id: int, until_ns: int) -> list[SpanRecord]:
         """Records of the trace's spans that ended at or before ``until_ns``, in end order."""
+        if trace_id not in self._live and trace_id not in self._kept:
+            return []  # most traces: no outgoing call recorded, no lock
         with self._lock:
             records = [*self._kept.get(trace_id, ()), *self._live.get(trace_id, ())]
         return [r for r in records if r[0] <= until_ns]
