@@ -209,6 +209,25 @@ def test_a_captured_exception_stays_picklable_and_its_copy_counts_as_captured(
     assert captured_event_id(copy) == event_id
 
 
+def test_a_mark_made_with_the_callers_span_context_is_that_traces(
+    provider: TracerProvider,
+) -> None:
+    """``mark_captured(context=...)`` (the capture's one look-up of the current span) marks the
+    occurrence in that context's trace: captured there, a new occurrence in another trace."""
+    from otel_sentry_bridge.capture.api import captured_event_id, mark_captured
+
+    tracer = provider.get_tracer("t")
+    exc = ValueError("boom")
+    with tracer.start_as_current_span("first") as first:
+        mark_captured(exc, "e" * 32, context=first.get_span_context())
+        assert captured_event_id(exc) == "e" * 32
+    with tracer.start_as_current_span("second") as second:
+        assert captured_event_id(exc) is None
+        with tracer.start_as_current_span("other"):
+            mark_captured(exc, "f" * 32, context=second.get_span_context())
+        assert captured_event_id(exc) == "f" * 32
+
+
 def test_a_sampled_out_error_keeps_the_resources_environment_release_and_service(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -90,11 +90,16 @@ def captured_event_id(exc: BaseException) -> str | None:
     return event_id if isinstance(event_id, str) else None
 
 
-def mark_captured(exc: BaseException, event_id: str = "") -> None:
+def mark_captured(
+    exc: BaseException, event_id: str = "", *, context: trace.SpanContext | None = None
+) -> None:
     """Mark this occurrence of ``exc`` as dealt with (``captured_event_id``): a later capture
     of it (e.g. the log line a framework writes about it) returns ``event_id`` instead of
-    sending it again. Empty for an exception deliberately not sent."""
-    key = breadcrumb_key(trace.get_current_span().get_span_context())
+    sending it again. Empty for an exception deliberately not sent. ``context``: the current
+    span's, when the caller has it already."""
+    if context is None:
+        context = trace.get_current_span().get_span_context()
+    key = breadcrumb_key(context)
     try:
         # Plain values only: the exception may be pickled (a Celery task's result to its
         # parent process, which then sees its copy as captured).
@@ -174,7 +179,8 @@ def capture_exception(
         if not bridges and _ignored_by_default(exc):
             return None
         event_id = new_event_id(takers)
-        mark_captured(exc, event_id)
+        span = trace.get_current_span()
+        mark_captured(exc, event_id, context=span.get_span_context())
         base = CaptureRecord(
             event_id,
             mechanism=Mechanism(mechanism, handled),
@@ -186,7 +192,7 @@ def capture_exception(
         records = [
             (bridge, record_for(bridge, base, details, exc.__traceback__)) for bridge in takers
         ]
-        _deliver(records, exc, {attr.EVENT_ID: event_id}, name, recorded_elsewhere)
+        _deliver(records, exc, {attr.EVENT_ID: event_id}, name, recorded_elsewhere, span=span)
         return event_id
     except Exception:
         _log.debug("otel-sentry-bridge: capture failed", exc_info=True)
@@ -260,6 +266,7 @@ def _deliver(
     recorded_elsewhere: bool,
     *,
     on_span: bool = True,
+    span: trace.Span | None = None,
 ) -> None:
     """Put the event on the current span and each record in its bridge's store; without a
     recording span (or with ``on_span`` False), queue a direct capture to each bridge.
@@ -267,7 +274,8 @@ def _deliver(
     Under ``OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN=logs`` (or ``logs/dup``) an exception is also
     emitted as an OTel log record (with its event id: the log record processor does not send
     it again); with ``logs`` it is then not added to the span, and goes to the bridges as a
-    direct capture with the span's context instead."""
+    direct capture with the span's context instead. ``span``: the current span, when the
+    caller has it already."""
     if exc is not None:
         signal = records[0][0].exception_signal if records else exception_signal()
         if signal != "spans":
@@ -280,7 +288,8 @@ def _deliver(
             )
             if signal == "logs" and not recorded_elsewhere:
                 on_span = False
-    span = trace.get_current_span()
+    if span is None:
+        span = trace.get_current_span()
     context = span.get_span_context()
     if on_span and span.is_recording():
         if exc is not None and recorded_elsewhere:
