@@ -205,8 +205,8 @@ def _extra_details(record: logging.LogRecord) -> DetailsSource:
     the snapshot shows its repr. Extras that cannot be read give none, never a lost event."""
     values = record.__dict__
     try:
-        if not values.keys() - RECORD_FIELDS:
-            return None  # most records: one set operation in C
+        if values.keys() <= RECORD_FIELDS:
+            return None  # most records: one subset test in C, no set made
         fields = {
             key: value
             for key, value in values.items()

@@ -32,7 +32,7 @@ def template_frame(exc: BaseException | None) -> dict[str, Any] | None:
     template debug information (``template_debug``) that names a line."""
     try:
         debug = getattr(exc, "template_debug", None)
-        if not isinstance(debug, Mapping):
+        if debug is None or not isinstance(debug, Mapping):  # (None: no ABC check)
             return None
         line = debug.get("line")
         if type(line) is not int or line < 1:
