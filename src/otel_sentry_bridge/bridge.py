@@ -196,16 +196,14 @@ class Bridge:
         the store; with transactions on, a list append. Never blocks."""
         if not self.enabled:
             return
-        store = self.store
-        trace_id = span.context.trace_id
         if has_reportable_event(span):
             self._submit(span)
         record = span_record(span)
         if record is not None:
-            store.add_span(trace_id, record)
+            self.store.add_span(span.context.trace_id, record)
         parent = span.parent
         if parent is None or parent.is_remote:  # the trace's local root: it is over here
-            store.end_trace(trace_id)
+            self.store.end_trace(span.context.trace_id)
         transactions = self._transactions
         if transactions is not None:
             batch = transactions.on_end(span)
