@@ -73,6 +73,33 @@ def test_error_with_no_span_at_all_is_sent_with_fresh_trace_ids(setup: Setup) ->
     assert [c["message"] for c in event["breadcrumbs"]["values"]][-1] == "before"
 
 
+def test_a_logged_exception_is_one_exception_event_of_the_semantic_conventions(
+    setup: Setup,
+) -> None:
+    """The span gets what ``Span.record_exception`` writes (type, message, stack trace; not
+    the obsolete ``exception.escaped``) and the Sentry event id that ties it to the event."""
+    provider, transport, logger = setup
+    with provider.get_tracer("t").start_as_current_span("s") as span:
+        try:
+            {}["cart"]
+        except KeyError:
+            logger.exception("checkout failed")
+    assert provider.force_flush(5000)
+    (event,) = transport.events
+    (span_event,) = span.events  # type: ignore[attr-defined]
+    assert span_event.name == "exception"
+    attributes = dict(span_event.attributes or {})
+    assert set(attributes) == {
+        "exception.type",
+        "exception.message",
+        "exception.stacktrace",
+        "sentry.event_id",
+    }
+    assert (attributes["exception.type"], attributes["exception.message"]) == ("KeyError", "'cart'")
+    assert str(attributes["exception.stacktrace"]).endswith("KeyError: 'cart'\n")
+    assert attributes["sentry.event_id"] == event["event_id"]
+
+
 def test_debug_records_are_neither_events_nor_breadcrumbs(setup: Setup) -> None:
     provider, transport, logger = setup
     with provider.get_tracer("t").start_as_current_span("s"):

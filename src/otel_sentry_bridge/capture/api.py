@@ -304,17 +304,12 @@ def _deliver(
         if exc is None:
             span.add_event(attr.LOG_EVENT, attributes)
         else:
-            # What Span.record_exception writes, with the cheap stacktrace text.
-            span.add_event(
-                "exception",
-                {
-                    attr.EXCEPTION_TYPE: exception_type_name(type(exc)),
-                    attr.EXCEPTION_MESSAGE: exception_message(exc),
-                    attr.EXCEPTION_STACKTRACE: stacktrace(exc),
-                    "exception.escaped": "False",
-                    **attributes,
-                },
-            )
+            # What Span.record_exception writes, with the cheap stacktrace text, and without
+            # ``exception.escaped``, which the semantic conventions have made obsolete.
+            attributes[attr.EXCEPTION_TYPE] = exception_type_name(type(exc))
+            attributes[attr.EXCEPTION_MESSAGE] = exception_message(exc)
+            attributes[attr.EXCEPTION_STACKTRACE] = stacktrace(exc)
+            span.add_event("exception", attributes)
         return
     if not records:
         return
