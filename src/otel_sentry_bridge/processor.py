@@ -48,6 +48,9 @@ class SentrySpanProcessor(SpanProcessor):
         if settings is None:
             settings = load_settings({**options, **({"dsn": dsn} if dsn is not None else {})})
         self.bridge = open_bridge(settings, transport, backoff=backoff, dsn_given=dsn is not None)
+        # Only a bridge collecting transactions looks at a starting span (fixed when it opens):
+        # without one, the SDK's call for every span of the application returns at once.
+        self._sees_starts = self.bridge.collects_transactions
 
     @property
     def settings(self) -> Settings:
@@ -64,6 +67,8 @@ class SentrySpanProcessor(SpanProcessor):
     # -- SpanProcessor -------------------------------------------------------------------
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        if not self._sees_starts:
+            return
         try:
             self.bridge.on_span_start(span)
         except Exception:  # never into the host application
