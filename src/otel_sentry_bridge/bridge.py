@@ -35,7 +35,7 @@ from .capture.traceback_text import exception_type_name
 from .capture.transactions import TransactionBatch, TransactionCollector
 from .convert.filters import IgnoredTypes
 from .convert.scrub import Scrubber, scrubber_for
-from .convert.spans import has_reportable_event, span_record
+from .convert.spans import may_record, reportable, span_events, span_record
 from .deliver.http import Transport
 from .deliver.pipeline import Pipeline
 from .deliver.retry import Backoff
@@ -196,11 +196,14 @@ class Bridge:
         the store; with transactions on, a list append. Never blocks."""
         if not self.enabled:
             return
-        if has_reportable_event(span):
+        # Most spans have no event, and most are not calls: neither looked at further.
+        events = span_events(span)
+        if events and reportable(events):
             self._submit(span)
-        record = span_record(span)
-        if record is not None:
-            self.store.add_span(span.context.trace_id, record)
+        if may_record(span.kind):
+            record = span_record(span)
+            if record is not None:
+                self.store.add_span(span.context.trace_id, record)
         parent = span.parent
         if parent is None or parent.is_remote:  # the trace's local root: it is over here
             self.store.end_trace(span.context.trace_id)

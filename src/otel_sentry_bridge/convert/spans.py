@@ -20,8 +20,10 @@ __all__ = [
     "attribute_dict",
     "has_reportable_event",
     "held_attributes",
+    "may_record",
     "plain_span_view",
     "record_view",
+    "reportable",
     "span_events",
     "span_record",
     "span_view",
@@ -41,7 +43,13 @@ def span_events(span: ReadableSpan) -> Sequence[Event]:
 
 def has_reportable_event(span: ReadableSpan) -> bool:
     """Cheap test run on the ending thread: does the span hold anything for Sentry?"""
-    for event in span_events(span):
+    return reportable(span_events(span))
+
+
+def reportable(events: Sequence[Event]) -> bool:
+    """Whether any of a span's ``events`` is for Sentry: an exception, or a log event marked
+    for sending."""
+    for event in events:
         name = event.name
         if name == "exception":
             return True
@@ -50,13 +58,19 @@ def has_reportable_event(span: ReadableSpan) -> bool:
     return False
 
 
+def may_record(kind: SpanKind) -> bool:
+    """Whether a span of this kind may be an outgoing call (see :func:`span_record`): server,
+    producer and consumer spans are not calls made by the application."""
+    return kind is _CLIENT or kind is _INTERNAL
+
+
 def span_record(span: ReadableSpan) -> SpanRecord | None:
     """On the ending thread: a compact record of an outgoing call (any CLIENT span; an
     INTERNAL span with a database system or a ``cache.*`` name) for later breadcrumbs, else
     None. No attribute is copied: the record shares the finished span's attribute mapping."""
     kind = span.kind
     if kind is not _CLIENT and kind is not _INTERNAL:
-        return None  # server, producer and consumer spans are not calls made by the app
+        return None  # as may_record
     attributes = span.attributes
     if attributes is None:
         return None
