@@ -38,7 +38,7 @@ if QUICK:
 else:
     SIZES = dict(rounds=7, requests=1_000, warmup=100, batch=500, batches=7)
     SIZES.update(delivery=10_000, burst=5_000, flood=100_000)
-    SIZES.update(sustained_rounds=3, block=100, blocks=10)
+    SIZES.update(sustained_rounds=5, block=100, blocks=10)
 # Sustained traffic: A and B are the baselines of D-http (sentry-sdk) and C (the bridge);
 # B-floor is the least any in-process reporter costs, B-floor-helper the least one with a
 # helper process; C-helper, the bridge with

@@ -99,6 +99,30 @@ def test_sustained_figures_take_each_configuration_against_its_baseline() -> Non
     assert by_thread == {"MainThread": 100, "otel-sentry-bridge": 200}
 
 
+def test_a_sustained_ratio_comes_with_its_spread_over_rounds() -> None:
+    """The median of the rounds, and their range beside it in the report: one full garbage
+    collection landing in a round's block of 200 views moves that round by several percent."""
+    from benchmarks.report import _spread, sustained_figures
+
+    def run(ok: float, cycle_us: float = 1000, cpu_s: float = 1.0) -> dict:
+        endpoints = {e: {"mean_us": ok * f} for e, f in (("ok", 1), ("boom", 2), ("logerr", 3))}
+        threads = {"MainThread": 1.0}
+        return {"cpu_s": cpu_s, "cycle_us": cycle_us, "errors_made": 1000, "events_received": 1000,
+                "endpoints": endpoints, "threads_cpu_s": threads}  # fmt: skip
+
+    names = ("A", "B", "C", "B-floor", "B-floor-helper", "B-paced", "C-paced")
+    runs = {name: [run(100), run(100), run(100)] for name in names}
+    runs["D-http"] = [run(300, 2000, 3.0)] * 3
+    runs["C-helper"] = [run(101), run(102), run(103)]
+    runs["C-auto"] = [run(101), run(108), run(102)]
+    figures = sustained_figures(runs)
+    assert round(figures["auto_ok_ratio_vs_otel"], 2) == 1.02  # the median round
+    assert [round(v, 2) for v in figures["auto_ok_ratio_range"]] == [1.01, 1.08]
+    assert _spread(figures, "auto_ok") == " (rounds 1.010-1.080)"
+    assert _spread(figures, "sustained_ok") == ""  # every round alike: nothing to show
+    assert _spread({}, "auto_ok") == ""  # results written before the range was kept
+
+
 def test_onoff_compares_the_bridge_on_and_off_in_one_process() -> None:
     """``benchmarks.onoff`` end to end, in small: real subprocesses, a real receiver."""
     from benchmarks.__main__ import Receiver
