@@ -123,6 +123,26 @@ def test_a_sustained_ratio_comes_with_its_spread_over_rounds() -> None:
     assert _spread({}, "auto_ok") == ""  # results written before the range was kept
 
 
+def test_gc_pauses_are_counted_for_the_endpoint_being_served() -> None:
+    import gc
+
+    from benchmarks.sustained import GcShare
+
+    share = GcShare()
+    gc.callbacks.append(share)
+    try:
+        share.endpoint = "ok"
+        gc.collect(0)
+        share.endpoint = "boom"
+        gc.collect(2)
+        gc.collect(2)
+    finally:
+        gc.callbacks.remove(share)
+    assert share.by_endpoint["ok"][0][0] == 1
+    assert share.by_endpoint["boom"][2][0] == 2
+    assert 2 not in share.by_endpoint["ok"] and share.by_endpoint["boom"][2][1] > 0.0
+
+
 def test_onoff_compares_the_bridge_on_and_off_in_one_process() -> None:
     """``benchmarks.onoff`` end to end, in small: real subprocesses, a real receiver."""
     from benchmarks.__main__ import Receiver
