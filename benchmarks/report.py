@@ -139,8 +139,8 @@ def sustained_figures(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
                 for c, b in rounds(top, "B")
             ]
             out[f"{prefix}_{endpoint}_ratio_vs_otel"] = median(per_round)
-            # The spread over rounds: one full collection of the garbage collector (~12 ms
-            # here) landing in a block of 200 views moves that round's mean by ~5 %.
+            # The spread over rounds: on this shared machine a round's 200 views move by
+            # several percent from one process to the next (their median too).
             out[f"{prefix}_{endpoint}_ratio_range"] = [min(per_round), max(per_round)]
     # Where the bridge's CPU goes, per error: each thread's, the request thread's above B's.
     threads: dict[str, float] = {}

@@ -100,8 +100,8 @@ def test_sustained_figures_take_each_configuration_against_its_baseline() -> Non
 
 
 def test_a_sustained_ratio_comes_with_its_spread_over_rounds() -> None:
-    """The median of the rounds, and their range beside it in the report: one full garbage
-    collection landing in a round's block of 200 views moves that round by several percent."""
+    """The median of the rounds, and their range beside it in the report: on a shared machine
+    one round's 200 views can move by several percent."""
     from benchmarks.report import _spread, sustained_figures
 
     def run(ok: float, cycle_us: float = 1000, cpu_s: float = 1.0) -> dict:
