@@ -155,3 +155,14 @@ def test_a_completed_record_keeps_every_other_field() -> None:
     details = Details(transaction="/y/")
     completed = record.completed(details, ({"b": 2},))
     assert completed == dataclasses.replace(record, details=details, frame_vars=({"b": 2},))
+
+
+def test_a_trace_is_held_while_it_has_breadcrumbs_or_span_records() -> None:
+    store = CaptureStore()
+    assert not store.holds(1)
+    store.add_breadcrumb(1, {"timestamp": 1.0, "message": "m"})
+    store.add_span(2, (5, 1, "GET /x", SpanKind.CLIENT, Status(), {}))
+    assert (store.holds(1), store.holds(2), store.holds(3)) == (True, True, False)
+    store.want_spans(2)
+    store.end_trace(2)  # an error of the trace was queued: its records are kept
+    assert store.holds(2)

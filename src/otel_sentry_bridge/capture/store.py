@@ -88,6 +88,11 @@ class CaptureStore:
         with self._lock:
             return self._expected.pop(key)
 
+    def holds(self, trace_key: int) -> bool:
+        """Whether any breadcrumb or span record of the trace may be here (no lock: one kept
+        meanwhile, by another thread of the trace, comes after what asks)."""
+        return trace_key in self._crumbs or trace_key in self._live or trace_key in self._kept
+
     # -- breadcrumbs ---------------------------------------------------------------------
 
     def add_breadcrumb(self, trace_key: int, crumb: dict[str, Any]) -> None:

@@ -157,8 +157,7 @@ class Pipeline:
         else:
             view = span_view(item)
         view, records = self._records_of(view)
-        until_ns = max((event.timestamp_ns for event in view.events), default=0)
-        span_crumbs, log_crumbs = self._crumbs(view.trace_id, until_ns)
+        span_crumbs, log_crumbs = self._crumbs(view.trace_id, view.events)
         return Shipment(view, records, log_crumbs, span_crumbs)
 
     def parcel(self, item: ReadableSpan | DirectCapture) -> tuple[Any, ...]:
@@ -173,8 +172,7 @@ class Pipeline:
             context.span_id if context else 0,
             [(e.name, e.timestamp or 0, held_attributes(e.attributes)) for e in span_events(item)],
         )
-        until_ns = max((event[1] for event in events), default=0)
-        span_crumbs, log_crumbs = self._crumbs(trace_id, until_ns)
+        span_crumbs, log_crumbs = self._crumbs(trace_id, events)
         return error_parcel(
             plain_span_view(item, tuple(events)),
             {key: plain_record(record) for key, record in records.items()},
@@ -183,11 +181,14 @@ class Pipeline:
         )
 
     def _crumbs(
-        self, trace_id: int, until_ns: int
+        self, trace_id: int, events: Sequence[tuple[str, int, Any]]
     ) -> tuple[list[SpanView], list[dict[str, Any]] | None]:
         """The trace's outgoing calls (span breadcrumbs, when breadcrumbs are on) and log
-        breadcrumbs, up to ``until_ns``."""
+        breadcrumbs, up to the last of the span's ``events`` (name, timestamp, attributes)."""
         store = self._store
+        if not store.holds(trace_id):
+            return [], None  # most traces: nothing recorded before their error
+        until_ns = max([event[1] for event in events], default=0)
         span_crumbs = (
             [record_view(record) for record in store.spans(trace_id, until_ns)]
             if self.settings.max_breadcrumbs
