@@ -69,8 +69,8 @@ def span_record(span: ReadableSpan) -> SpanRecord | None:
     INTERNAL span with a database system or a ``cache.*`` name) for later breadcrumbs, else
     None. No attribute is copied: the record shares the finished span's attribute mapping."""
     kind = span.kind
-    if kind is not _CLIENT and kind is not _INTERNAL:
-        return None  # as may_record
+    if not may_record(kind):
+        return None
     attributes = span.attributes
     if attributes is None:
         return None
