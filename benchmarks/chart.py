@@ -122,7 +122,8 @@ def _median(values: Sequence[float]) -> float:
 
 
 def _sustained_panel(ax: Any, sustained: dict[str, list[dict[str, Any]]]) -> None:
-    configs = [c for c, runs in sustained.items() if runs]
+    # A baseline's second run of a round ("B-again") is part of its box, not a box of its own.
+    configs = [c for c, runs in sustained.items() if runs and not c.endswith("-again")]
     seen = {e for c in configs for run in sustained[c] for e in run.get("endpoints", {})}
     endpoints = [e for e in ENDPOINT_ORDER if e in seen] + sorted(seen - set(ENDPOINT_ORDER))
     width = 0.8 / max(1, len(configs))

@@ -78,10 +78,42 @@ class Target:
         return ("<= " if self.at_most else ">= ") + format(self.limit, self.fmt)
 
 
+def bracketed(runs: dict[str, list[dict[str, Any]]], label: str) -> list[dict[str, Any]]:
+    """The baseline ``label`` of each round: the mean of its run and of its run again after
+    the configurations compared with it (``{label}-again``), when there is one; else its run.
+    Means of the figures compared: CPU, cycle, each endpoint's mean, each thread's CPU."""
+    again = runs.get(f"{label}-again")
+    if not again:
+        return runs[label]
+    out = []
+    for first, second in zip(runs[label], again, strict=True):
+        threads = {
+            name: (first["threads_cpu_s"].get(name, 0.0) + second["threads_cpu_s"].get(name, 0.0))
+            / 2
+            for name in {*first["threads_cpu_s"], *second["threads_cpu_s"]}
+        }
+        endpoints = {
+            name: {"mean_us": (value["mean_us"] + second["endpoints"][name]["mean_us"]) / 2}
+            for name, value in first["endpoints"].items()
+        }
+        out.append(
+            {
+                **first,
+                "cpu_s": (first["cpu_s"] + second["cpu_s"]) / 2,
+                "cycle_us": (first["cycle_us"] + second["cycle_us"]) / 2,
+                "endpoints": endpoints,
+                "threads_cpu_s": threads,
+            }
+        )
+    return out
+
+
 def sustained_figures(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Figures of the sustained-traffic runs (``benchmarks/sustained.py``): total CPU per
     error above the baseline (every thread and child process), C/B per endpoint, and the
     extra time per request cycle (one request to each endpoint), medians over rounds."""
+
+    runs = {**runs, "A": bracketed(runs, "A"), "B": bracketed(runs, "B")}
 
     def per_error(top: dict[str, Any], base: dict[str, Any]) -> float:
         return float((top["cpu_s"] - base["cpu_s"]) / top["errors_made"] * 1e6)

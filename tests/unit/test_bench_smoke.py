@@ -123,6 +123,32 @@ def test_a_sustained_ratio_comes_with_its_spread_over_rounds() -> None:
     assert _spread({}, "auto_ok") == ""  # results written before the range was kept
 
 
+def test_a_baseline_that_drifts_within_a_round_is_the_mean_of_its_two_runs() -> None:
+    """B run before and again after the configurations compared with it: the round's
+    baseline is the mean of the two, so a machine slowing down within the round does not
+    count against (or for) what ran between them."""
+    from benchmarks.report import bracketed, sustained_figures
+
+    def run(ok: float, cpu_s: float, cycle_us: float = 1000) -> dict:
+        endpoints = {e: {"mean_us": ok * f} for e, f in (("ok", 1), ("boom", 2), ("logerr", 3))}
+        threads = {"MainThread": cpu_s}
+        return {"cpu_s": cpu_s, "cycle_us": cycle_us, "errors_made": 1000, "events_received": 1000,
+                "endpoints": endpoints, "threads_cpu_s": threads}  # fmt: skip
+
+    names = ("A", "C", "B-floor", "B-floor-helper", "B-paced", "C-paced", "C-helper")
+    runs = {name: [run(100, 1.0)] for name in names}
+    runs["D-http"] = [run(300, 3.0, 2000)]
+    runs["B"] = [run(200, 1.0)]  # the machine slows down during the round:
+    runs["C-auto"] = [run(250, 1.25)]
+    runs["B-again"] = [run(300, 1.5)]
+    (baseline,) = bracketed(runs, "B")
+    assert (baseline["cpu_s"], baseline["endpoints"]["ok"]["mean_us"]) == (1.25, 250)
+    figures = sustained_figures(runs)
+    assert round(figures["auto_ok_ratio_vs_otel"], 3) == 1.0  # not 1.25 against B alone
+    assert round(figures["auto_total_cpu_per_error_us"]) == 0
+    assert bracketed({"A": [run(1, 1.0)]}, "A") == [run(1, 1.0)]  # results without a rerun
+
+
 def test_gc_pauses_are_counted_for_the_endpoint_being_served() -> None:
     import gc
 
