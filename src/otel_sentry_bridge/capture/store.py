@@ -89,8 +89,10 @@ class CaptureStore:
             return self._expected.pop(key)
 
     def holds(self, trace_key: int) -> bool:
-        """Whether any breadcrumb or span record of the trace may be here (no lock: one kept
-        meanwhile, by another thread of the trace, comes after what asks)."""
+        """Whether any breadcrumb or span record of the trace may be here: asked before
+        :meth:`breadcrumbs` and :meth:`spans` on the thread that ends a span, most traces
+        holding neither (no lock: one kept meanwhile, by another thread of the trace, comes
+        after what asks)."""
         return trace_key in self._crumbs or trace_key in self._live or trace_key in self._kept
 
     # -- breadcrumbs ---------------------------------------------------------------------
@@ -110,8 +112,6 @@ class CaptureStore:
     def breadcrumbs(self, trace_key: int, until: float) -> list[dict[str, Any]] | None:
         """Breadcrumbs of the trace up to time ``until`` (seconds), oldest first; None when
         the trace has none recorded here."""
-        if trace_key not in self._crumbs:
-            return None  # most traces: no lock (a crumb added meanwhile is after ``until``)
         with self._lock:
             crumbs = self._crumbs.get(trace_key)
             if crumbs is None:
@@ -154,8 +154,6 @@ class CaptureStore:
 
     def spans(self, trace_id: int, until_ns: int) -> list[SpanRecord]:
         """Records of the trace's spans that ended at or before ``until_ns``, in end order."""
-        if trace_id not in self._live and trace_id not in self._kept:
-            return []  # most traces: no outgoing call recorded, no lock
         with self._lock:
             records = [*self._kept.get(trace_id, ()), *self._live.get(trace_id, ())]
         return [r for r in records if r[0] <= until_ns]
