@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from otel_sentry_bridge.convert.spans import attribute_dict, has_reportable_event, span_view
+from otel_sentry_bridge.convert.spans import attribute_dict, reportable, span_events, span_view
 
 
 def _finished_span() -> ReadableSpan:
@@ -71,6 +71,11 @@ def _ended(*events: tuple[str, dict[str, object]]) -> ReadableSpan:
             span.add_event(name, attributes)  # type: ignore[arg-type]
     (finished,) = exporter.get_finished_spans()
     return finished
+
+
+def has_reportable_event(span: ReadableSpan) -> bool:
+    """What ``Bridge.on_span_end`` asks of an ending span."""
+    return reportable(span_events(span))
 
 
 def test_a_span_is_reported_for_an_exception_or_an_error_log_event_only() -> None:

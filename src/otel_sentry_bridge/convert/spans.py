@@ -18,7 +18,6 @@ if TYPE_CHECKING:  # not imported by a helper process, which never sees a span
 
 __all__ = [
     "attribute_dict",
-    "has_reportable_event",
     "held_attributes",
     "may_record",
     "plain_span_view",
@@ -41,14 +40,9 @@ def span_events(span: ReadableSpan) -> Sequence[Event]:
     return queue if type(queue) is deque else span.events
 
 
-def has_reportable_event(span: ReadableSpan) -> bool:
-    """Cheap test run on the ending thread: does the span hold anything for Sentry?"""
-    return reportable(span_events(span))
-
-
 def reportable(events: Sequence[Event]) -> bool:
-    """Whether any of a span's ``events`` is for Sentry: an exception, or a log event marked
-    for sending."""
+    """Cheap test run on the ending thread: is any of a span's ``events`` (``span_events``)
+    for Sentry, an exception or a log event marked for sending?"""
     for event in events:
         name = event.name
         if name == "exception":
