@@ -47,7 +47,7 @@ from .event_json import event_json
 
 __all__ = ["HEAD_FIELDS", "SectionMemo"]
 
-# What the envelope's header and sampling context read of an event (pipeline.envelope_for),
+# What the envelope's header and sampling context read of an event (.envelope_heads),
 # besides contexts.trace.trace_id.
 HEAD_FIELDS = ("event_id", "type", "environment", "release", "transaction")
 
